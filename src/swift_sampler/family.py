@@ -1,0 +1,371 @@
+"""The sampler family: theta -> knots -> per-instance weights -> probabilities (SPEC section 4).
+
+For M features and S segments, feature m gets a piecewise-linear ``h_m`` on [0, 1] with S equal
+segments and S + 1 knot values; the weight of instance i is
+``tau_i = max(prod_m h_m(u_{m,i}), eps * mean_j prod_m h_m(u_{m,j}))`` and
+``P(i) = tau_i / sum_j tau_j``. With the defaults (M = 2 features, loss and Er; S = 4) there are
+10 parameters.
+
+Search parameterisation: ``theta`` in the unit box ``[0, 1]^(M (S + 1))``; per feature
+``a_0 = theta_0`` and ``a_{s+1} = clip(a_s + (2 theta_{s+1} - 1) L / S, 0, 1)``, so every point
+of the box is a valid function with slope at most L. ``theta = (1, .5, .5, .5, .5)`` per feature
+is the uniform sampler.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from swift_sampler.errors import InputDataError, SchemaVersionError, SpecError
+from swift_sampler.features import FEATURE_RANGES, check_feature_names
+from swift_sampler.transforms import (
+    TRANSFORMS,
+    FittedTransform,
+    TransformKind,
+    fit_transform,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SamplerSpec",
+    "family_weights",
+    "theta_to_knots",
+    "uniform_theta",
+]
+
+SCHEMA_VERSION = 1
+"""Version of the JSON layout written by ``SamplerSpec.save``; loading another one fails."""
+
+
+def uniform_theta(num_features: int = 2, num_segments: int = 4) -> np.ndarray:
+    """The theta of the uniform sampler: every ``h_m`` is the constant 1.
+
+    Returns:
+        ``(num_features * (num_segments + 1),)`` float64.
+    """
+    block = np.full(num_segments + 1, 0.5)
+    block[0] = 1.0
+    return np.tile(block, num_features)
+
+
+def check_theta(theta: npt.ArrayLike, *, num_features: int, num_segments: int) -> np.ndarray:
+    """Returns theta as float64 after checking its length and that it lies in the unit box."""
+    t = np.asarray(theta, dtype=np.float64)
+    expected = num_features * (num_segments + 1)
+    if t.ndim != 1 or t.size != expected:
+        raise SpecError(
+            f"theta must have M (S + 1) = {num_features} x {num_segments + 1} = {expected} "
+            f"entries, got shape {t.shape}"
+        )
+    bad = np.flatnonzero(~((t >= 0.0) & (t <= 1.0)))
+    if bad.size:
+        i = int(bad[0])
+        raise SpecError(f"theta must lie in [0, 1], but theta[{i}] = {float(t[i])!r}")
+    return t
+
+
+def theta_to_knots(
+    theta: npt.ArrayLike, *, num_features: int = 2, num_segments: int = 4, lipschitz: float = 2.0
+) -> np.ndarray:
+    """Maps theta in the unit box to the knot values of each feature's function.
+
+    Args:
+        theta: ``(M (S + 1),)`` in [0, 1], feature-major (feature 0's S + 1 entries first).
+        num_features: M.
+        num_segments: S.
+        lipschitz: L, the largest slope of each ``h_m`` on [0, 1].
+
+    Returns:
+        ``(M, S + 1)`` knot values in [0, 1]; neighbours differ by at most ``L / S``.
+    """
+    t = check_theta(theta, num_features=num_features, num_segments=num_segments)
+    t = t.reshape(num_features, num_segments + 1)
+    knots = np.empty_like(t)
+    knots[:, 0] = t[:, 0]
+    step = lipschitz / num_segments
+    for s in range(num_segments):
+        knots[:, s + 1] = np.clip(knots[:, s] + (2.0 * t[:, s + 1] - 1.0) * step, 0.0, 1.0)
+    return knots
+
+
+def family_weights(knots: np.ndarray, u: np.ndarray, *, eps: float = 1e-6) -> np.ndarray:
+    """Unnormalised weights ``tau = max(prod_m h_m(u_m), eps * mean(prod))``.
+
+    Args:
+        knots: ``(M, S + 1)`` knot values.
+        u: ``(n, M)`` transformed features in [0, 1].
+        eps: floor relative to the mean product. If every product is 0, all weights are
+            equal (the uniform sampler) rather than undefined.
+
+    Returns:
+        ``(n,)`` float64 weights, all > 0.
+    """
+    num_features, num_knots = knots.shape
+    grid = np.linspace(0.0, 1.0, num_knots)
+    product = np.interp(u[:, 0], grid, knots[0])
+    for m in range(1, num_features):
+        product *= np.interp(u[:, m], grid, knots[m])
+    mean = float(product.mean())
+    if mean <= 0.0:
+        return np.ones_like(product)
+    return np.maximum(product, eps * mean, out=product)
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """Everything needed to turn a feature table into sampling probabilities.
+
+    A spec is what a search finds and what moves between models: only these numbers, never
+    the features (those come from the network being trained).
+
+    Attributes:
+        features: feature names, one ``h_m`` each (default loss and Er).
+        transform: ``"cdf"`` or ``"cgf"``.
+        num_segments: S, segments of each piecewise-linear function.
+        lipschitz: L, the largest slope.
+        eps: relative weight floor (see ``family_weights``).
+        theta: ``(M (S + 1),)`` parameters in [0, 1]; defaults to the uniform sampler.
+        metadata: free-form JSON-serialisable notes (e.g. the validation score of a search).
+        schema_version: layout version of the saved file.
+    """
+
+    features: tuple[str, ...] = ("loss", "er")
+    transform: TransformKind = "cgf"
+    num_segments: int = 4
+    lipschitz: float = 2.0
+    eps: float = 1e-6
+    theta: tuple[float, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        try:
+            features = check_feature_names(self.features)
+        except InputDataError as err:
+            raise SpecError(str(err)) from None
+        object.__setattr__(self, "features", features)
+        if self.transform not in TRANSFORMS:
+            raise SpecError(
+                f"unknown transform {self.transform!r}; known transforms: {list(TRANSFORMS)}"
+            )
+        if self.transform == "cgf" and "grad_norm" in features:
+            raise SpecError("with the cgf transform, grad_norm is the weight, not a feature")
+        if isinstance(self.num_segments, bool) or not isinstance(self.num_segments, int):
+            raise SpecError(f"num_segments must be an integer, got {self.num_segments!r}")
+        if self.num_segments < 1:
+            raise SpecError(f"num_segments must be >= 1, got {self.num_segments}")
+        if not (math.isfinite(self.lipschitz) and self.lipschitz > 0):
+            raise SpecError(f"lipschitz must be finite and > 0, got {self.lipschitz!r}")
+        if not (math.isfinite(self.eps) and 0 < self.eps < 1):
+            raise SpecError(f"eps must be in (0, 1), got {self.eps!r}")
+        if self.schema_version != SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"sampler spec schema version {self.schema_version!r} is not supported; "
+                f"this swift-sampler reads version {SCHEMA_VERSION}"
+            )
+        theta = (
+            uniform_theta(len(features), self.num_segments)
+            if len(self.theta) == 0
+            else check_theta(
+                self.theta, num_features=len(features), num_segments=self.num_segments
+            )
+        )
+        object.__setattr__(self, "theta", tuple(float(x) for x in theta))
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    @property
+    def num_params(self) -> int:
+        """Length of theta, ``M (S + 1)``."""
+        return len(self.features) * (self.num_segments + 1)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Columns a feature table needs, in order: the features, then grad_norm for cgf."""
+        if self.transform == "cgf":
+            return (*self.features, "grad_norm")
+        return self.features
+
+    @property
+    def is_uniform(self) -> bool:
+        """Whether every ``h_m`` is the same constant (the sampler is exactly uniform)."""
+        knots = self.knots()
+        return bool(np.all(knots.min(axis=1) == knots.max(axis=1)))
+
+    def with_theta(self, theta: npt.ArrayLike, **metadata: Any) -> SamplerSpec:
+        """A copy of this spec with another theta (and optionally extra metadata)."""
+        meta = {**self.metadata, **metadata}
+        return SamplerSpec(
+            features=self.features,
+            transform=self.transform,
+            num_segments=self.num_segments,
+            lipschitz=self.lipschitz,
+            eps=self.eps,
+            theta=tuple(np.asarray(theta, dtype=np.float64).tolist()),
+            metadata=meta,
+        )
+
+    def knots(self) -> np.ndarray:
+        """``(M, S + 1)`` knot values of this spec's functions."""
+        return theta_to_knots(
+            self.theta,
+            num_features=len(self.features),
+            num_segments=self.num_segments,
+            lipschitz=self.lipschitz,
+        )
+
+    def feature_columns(
+        self, features: np.ndarray | Mapping[str, npt.ArrayLike]
+    ) -> dict[str, np.ndarray]:
+        """Checks a feature table and returns its columns by name.
+
+        Args:
+            features: ``(n, len(columns))`` array in ``self.columns`` order, or a mapping from
+                each name in ``self.columns`` to an ``(n,)`` array.
+
+        Raises:
+            InputDataError: on a missing column, a wrong shape, or a value that is NaN, inf or
+                outside the feature's range.
+        """
+        cols: dict[str, np.ndarray] = {}
+        if isinstance(features, Mapping):
+            for name in self.columns:
+                if name not in features:
+                    raise InputDataError(
+                        f"feature table lacks column {name!r}; it needs {list(self.columns)}"
+                    )
+                cols[name] = np.asarray(features[name], dtype=np.float64).reshape(-1)
+            lengths = {len(c) for c in cols.values()}
+            if len(lengths) != 1:
+                raise InputDataError(f"feature columns differ in length: {sorted(lengths)}")
+        else:
+            table = np.asarray(features)
+            if table.ndim != 2 or table.shape[1] != len(self.columns):
+                raise InputDataError(
+                    f"feature table must have shape (n, {len(self.columns)}) with columns "
+                    f"{list(self.columns)}, got {table.shape}"
+                )
+            cols = {name: table[:, j] for j, name in enumerate(self.columns)}
+        n = len(next(iter(cols.values())))
+        if n == 0:
+            raise InputDataError("feature table must not be empty")
+        for name, col in cols.items():
+            low, high = FEATURE_RANGES[name]
+            bad = np.flatnonzero(~(np.isfinite(col) & (col >= low) & (col <= high)))
+            if bad.size:
+                i = int(bad[0])
+                raise InputDataError(
+                    f"feature {name!r} must be finite and in [{low:g}, {high:g}], but row {i} is "
+                    f"{float(col[i])!r}"
+                )
+        return cols
+
+    def transform_features(
+        self, features: np.ndarray | Mapping[str, npt.ArrayLike]
+    ) -> tuple[np.ndarray, list[FittedTransform]]:
+        """Fits this spec's transform on each feature column and maps the columns to [0, 1].
+
+        Returns:
+            ``(n, M)`` float64 ``u`` and the fitted transforms, one per feature.
+        """
+        cols = self.feature_columns(features)
+        weights = cols.get("grad_norm") if self.transform == "cgf" else None
+        n = len(cols[self.features[0]])
+        u = np.empty((n, len(self.features)), dtype=np.float64)
+        fitted = []
+        for m, name in enumerate(self.features):
+            transform, u[:, m] = fit_transform(cols[name], kind=self.transform, weights=weights)
+            fitted.append(transform)
+        return u, fitted
+
+    def weights(self, u: np.ndarray) -> np.ndarray:
+        """``(n,)`` unnormalised weights from ``(n, M)`` transformed features."""
+        if u.ndim != 2 or u.shape[1] != len(self.features):
+            raise InputDataError(
+                f"transformed features must have shape (n, {len(self.features)}), got {u.shape}"
+            )
+        return family_weights(self.knots(), u, eps=self.eps)
+
+    def probabilities(self, features: np.ndarray | Mapping[str, npt.ArrayLike]) -> np.ndarray:
+        """Sampling probabilities of every instance from a fresh feature table.
+
+        Args:
+            features: see ``feature_columns``.
+
+        Returns:
+            ``(n,)`` float64 probabilities summing to 1.
+        """
+        u, _ = self.transform_features(features)
+        tau = self.weights(u)
+        return tau / tau.sum()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        state = asdict(self)
+        state["features"] = list(self.features)
+        state["theta"] = list(self.theta)
+        return state
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> SamplerSpec:
+        """Builds a spec from ``to_dict``'s output, checking the schema version first."""
+        if not isinstance(state, Mapping):
+            raise SpecError(f"a sampler spec must be a JSON object, got {type(state).__name__}")
+        version = state.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"sampler spec schema version {version!r} is not supported; "
+                f"this swift-sampler reads version {SCHEMA_VERSION}"
+            )
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(state) - known)
+        if unknown:
+            raise SpecError(
+                f"unknown keys in sampler spec: {unknown}; known keys: {sorted(known)}"
+            )
+        kwargs = dict(state)
+        kwargs["features"] = tuple(kwargs.get("features", ("loss", "er")))
+        kwargs["theta"] = tuple(kwargs.get("theta", ()))
+        try:
+            return cls(**kwargs)
+        except TypeError as err:
+            raise SpecError(f"invalid sampler spec: {err}") from None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the spec as JSON, atomically (a crash never leaves a half-written file)."""
+        target = Path(path)
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SamplerSpec:
+        """Reads a spec written by ``save``.
+
+        Raises:
+            SpecError: if the file is missing, not JSON, or not a valid spec.
+            SchemaVersionError: if it was written with another schema version.
+        """
+        target = Path(path)
+        try:
+            state = json.loads(target.read_text())
+        except FileNotFoundError:
+            raise SpecError(f"sampler file not found: {target}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise SpecError(f"sampler file {target} is not valid JSON: {err}") from None
+        return cls.from_dict(state)

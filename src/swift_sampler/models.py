@@ -1,0 +1,141 @@
+"""Small networks for the demo, the tests, the benchmarks and the experiments.
+
+All take a batch ``x`` and return ``(b, C)`` logits. They are deliberately small: the machine
+they are measured on has 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from swift_sampler.errors import InputDataError
+
+__all__ = ["MLP", "MODELS", "Conv1dNet", "SmallCNN", "SmallResNet", "build_model"]
+
+
+class MLP(nn.Module):
+    """Two hidden layers over flattened inputs (sklearn digits: ``(b, 64)``)."""
+
+    def __init__(self, in_features: int = 64, num_classes: int = 10, *, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_features, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks and a linear head for ``(b, 1, 28, 28)`` images (MNIST)."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, *, width: int = 16) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 64), nn.ReLU(), nn.Linear(64, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class Conv1dNet(nn.Module):
+    """A 1-D CNN for ``(b, 1, 40)`` signals (MNIST-1D)."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, *, width: int = 32) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(in_channels, width, 5, padding=2),
+            nn.ReLU(),
+            nn.Conv1d(width, width, 3, padding=1, stride=2),
+            nn.ReLU(),
+            nn.Conv1d(width, width, 3, padding=1, stride=2),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool1d(4),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * width, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 2:
+            x = x.unsqueeze(1)
+        return self.head(self.features(x))
+
+
+class _Block(nn.Module):
+    def __init__(self, channels_in: int, channels_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels_out)
+        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or channels_in != channels_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(channels_in, channels_out, 1, stride, bias=False),
+                nn.BatchNorm2d(channels_out),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class SmallResNet(nn.Module):
+    """A ResNet with three stages of one basic block for ``(b, 3, 32, 32)`` inputs."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, *, width: int = 16) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
+        self.stages = nn.Sequential(
+            _Block(width, width, 1), _Block(width, 2 * width, 2), _Block(2 * width, 4 * width, 2)
+        )
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "mlp": MLP,
+    "cnn": SmallCNN,
+    "conv1d": Conv1dNet,
+    "resnet": SmallResNet,
+}
+
+
+def build_model(
+    name: str, input_shape: tuple[int, ...], num_classes: int, **kwargs: int
+) -> nn.Module:
+    """Builds a named model for inputs of shape ``input_shape`` (without the batch dimension).
+
+    Raises:
+        InputDataError: for an unknown name.
+    """
+    if name not in MODELS:
+        raise InputDataError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
+    if name == "mlp":
+        in_features = 1
+        for size in input_shape:
+            in_features *= size
+        return MLP(in_features, num_classes, **kwargs)
+    return MODELS[name](input_shape[0], num_classes, **kwargs)

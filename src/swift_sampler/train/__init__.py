@@ -1,0 +1,18 @@
+"""Training: the trainer protocol, the built-in classification trainer, checkpoints."""
+
+from __future__ import annotations
+
+from swift_sampler.train.checkpoint import file_sha256, load_checkpoint, save_checkpoint
+from swift_sampler.train.classification import ClassificationTrainer, TrainConfig
+from swift_sampler.train.protocol import Trainer, TrainState, cosine_lr
+
+__all__ = [
+    "ClassificationTrainer",
+    "TrainConfig",
+    "TrainState",
+    "Trainer",
+    "cosine_lr",
+    "file_sha256",
+    "load_checkpoint",
+    "save_checkpoint",
+]

@@ -1,0 +1,228 @@
+"""The built-in classification trainer: SGD with momentum, a cosine schedule over the whole run.
+
+Deterministic on CPU for a given seed: weights come from ``torch.manual_seed(seed)`` at
+``new_state``, the uniform shuffle of epoch e from a generator seeded with ``(seed, e)``, and a
+``SwiftSampler`` carries its own seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, TensorDataset
+
+from swift_sampler.errors import ConfigError
+from swift_sampler.features import extract_features
+from swift_sampler.train.protocol import TrainState, cosine_lr
+
+__all__ = ["ClassificationTrainer", "TrainConfig"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe.
+
+    Attributes:
+        epochs: length of the full schedule (the cosine decays to 0 at its end).
+        batch_size: mini-batch size.
+        lr: peak learning rate.
+        momentum: SGD momentum.
+        weight_decay: L2 weight decay.
+        eval_batch_size: batch size of evaluation and feature passes.
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        for name in ("lr", "momentum", "weight_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                problems.append(f"{name} must be a finite number >= 0, got {value!r}")
+        if problems:
+            raise ConfigError("invalid training config: " + "; ".join(problems))
+
+
+class _Batched(Dataset[Any]):
+    """A TensorDataset that hands the DataLoader whole batches (``__getitems__``).
+
+    The DataLoader then fetches a batch with one tensor index instead of ``batch_size`` item
+    lookups and a collate; the sampler and batching are unchanged.
+    """
+
+    def __init__(self, dataset: TensorDataset) -> None:
+        self.tensors = dataset.tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        rows = torch.as_tensor(indices, dtype=torch.int64)
+        return tuple(t[rows] for t in self.tensors)
+
+
+def _keep_batch(batch: Any) -> Any:
+    return batch
+
+
+class ClassificationTrainer:
+    """Trains a classifier on map-style ``(x, y)`` datasets; score is Top-1 accuracy.
+
+    Args:
+        model_fn: builds a fresh model returning ``(b, C)`` logits.
+        train: training dataset (labels possibly noisy).
+        val: validation dataset (the search's objective).
+        test: test dataset (reporting only).
+        config: the recipe.
+        seed: seed of weights and of the uniform shuffles.
+    """
+
+    def __init__(
+        self,
+        model_fn: Callable[[], nn.Module],
+        train: Dataset[Any],
+        val: Dataset[Any],
+        test: Dataset[Any] | None = None,
+        *,
+        config: TrainConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.model_fn = model_fn
+        self.train = train
+        self.val = val
+        self.test = test
+        self.config = config or TrainConfig()
+        self.seed = seed
+
+    @property
+    def num_instances(self) -> int:
+        return len(self.train)  # type: ignore[arg-type]
+
+    @property
+    def total_epochs(self) -> int:
+        return self.config.epochs
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.num_instances / self.config.batch_size)
+
+    def new_state(self, seed: int | None = None) -> TrainState:
+        torch.manual_seed(self.seed if seed is None else seed)
+        model = self.model_fn()
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=self.config.lr,
+            momentum=self.config.momentum,
+            weight_decay=self.config.weight_decay,
+        )
+        return TrainState(model=model, optimizer=optimizer, epoch=0)
+
+    def _loader(self, dataset: Dataset[Any], *, sampler: Sampler[int], batch_size: int) -> Any:
+        if isinstance(dataset, TensorDataset):
+            return DataLoader(
+                _Batched(dataset), batch_size=batch_size, sampler=sampler, collate_fn=_keep_batch
+            )
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+
+    def train_epoch(self, state: TrainState, sampler: Sampler[int] | None = None) -> float:
+        """Trains one epoch of the schedule; a ``SwiftSampler`` gets ``set_epoch`` first.
+
+        Returns:
+            Mean training loss of the epoch.
+        """
+        epoch = state.epoch
+        if sampler is None:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            sampler = RandomSampler(self.train, generator=generator)  # type: ignore[arg-type]
+        elif hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        loader = self._loader(self.train, sampler=sampler, batch_size=self.config.batch_size)
+        total_steps = self.config.epochs * self.steps_per_epoch
+        step = epoch * self.steps_per_epoch
+        model, optimizer = state.model, state.optimizer
+        model.train()
+        losses = []
+        for x, y in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(self.config.lr, step, total_steps)
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+        state.epoch = epoch + 1
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def features(self, state: TrainState, names: tuple[str, ...]) -> np.ndarray:
+        return extract_features(
+            state.model, self.train, names=names, batch_size=self.config.eval_batch_size
+        )
+
+    def predict(self, state: TrainState, dataset: Dataset[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """``(n, C)`` logits and ``(n,)`` labels of a dataset, in index order."""
+        model = state.model
+        was_training = model.training
+        model.eval()
+        logits, labels = [], []
+        loader = self._loader(
+            dataset,
+            sampler=range(len(dataset)),  # type: ignore[arg-type]
+            batch_size=self.config.eval_batch_size,
+        )
+        try:
+            with torch.inference_mode():
+                for x, y in loader:
+                    logits.append(model(x).float().numpy())
+                    labels.append(y.numpy())
+        finally:
+            model.train(was_training)
+        return np.concatenate(logits), np.concatenate(labels)
+
+    def accuracy(self, state: TrainState, dataset: Dataset[Any]) -> float:
+        """Top-1 accuracy on a dataset."""
+        logits, labels = self.predict(state, dataset)
+        return float((logits.argmax(axis=1) == labels).mean())
+
+    def score(self, state: TrainState, split: str) -> float:
+        if split == "val":
+            return self.accuracy(state, self.val)
+        if split == "test":
+            if self.test is None:
+                raise ConfigError("this trainer has no test split")
+            return self.accuracy(state, self.test)
+        raise ConfigError(f"unknown split {split!r}; use 'val' or 'test'")
+
+    def state_dict(self, state: TrainState) -> dict[str, Any]:
+        return {
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "epoch": state.epoch,
+        }
+
+    def load_state_dict(self, state: TrainState, saved: dict[str, Any]) -> None:
+        state.model.load_state_dict(saved["model"])
+        state.optimizer.load_state_dict(saved["optimizer"])
+        state.epoch = int(saved["epoch"])

@@ -1,0 +1,165 @@
+"""Label-noise injection: exact counts, every flip changes the label, uniform / pair targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swift_sampler.data import NoiseType, inject_label_noise
+from swift_sampler.errors import InputDataError
+
+# 0.999 quantile of chi-square with 10 * 8 = 80 degrees of freedom (scipy.stats.chi2.ppf), hard
+# coded because scipy is not a dev dependency. With fixed seeds the tests are deterministic; the
+# quantile only says how surprising a failure would be.
+CHI2_80_DF_999 = 124.84
+
+
+def _flip_table(clean: np.ndarray, noisy: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts of flipped labels, ``(C, C)``: row = clean class, column = noisy class."""
+    flipped = clean != noisy
+    table = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(table, (clean[flipped], noisy[flipped]), 1)
+    return table
+
+
+def _chi2_uniform_over_other_classes(table: np.ndarray) -> float:
+    """Chi-square statistic of each row being uniform over its C - 1 off-diagonal cells."""
+    num_classes = len(table)
+    stat = 0.0
+    for c in range(num_classes):
+        observed = np.delete(table[c], c).astype(float)
+        expected = observed.sum() / (num_classes - 1)
+        stat += float(((observed - expected) ** 2 / expected).sum())
+    return stat
+
+
+@pytest.fixture(scope="module")
+def clean_labels() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 10, size=20_000)
+
+
+@pytest.mark.parametrize("kind", ["symmetric", "pair"])
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.25, 0.5, 0.8])
+def test_flips_exactly_round_rate_n_labels_and_each_flip_changes_the_label(
+    clean_labels: np.ndarray, kind: NoiseType, rate: float
+) -> None:
+    noisy, mask = inject_label_noise(clean_labels, num_classes=10, rate=rate, kind=kind, seed=3)
+    assert mask.dtype == np.bool_ and noisy.dtype == np.int64
+    assert mask.sum() == round(rate * len(clean_labels))
+    np.testing.assert_array_equal(mask, noisy != clean_labels)
+    np.testing.assert_array_equal(noisy[~mask], clean_labels[~mask])
+    assert noisy.min() >= 0 and noisy.max() < 10
+
+
+def test_effective_rate_equals_nominal_rate_on_an_odd_size() -> None:
+    labels = np.arange(1_001) % 7
+    _, mask = inject_label_noise(labels, num_classes=7, rate=0.3, seed=0)
+    assert mask.sum() == 300  # round(300.3)
+
+
+def test_symmetric_targets_are_uniform_over_the_other_classes(clean_labels: np.ndarray) -> None:
+    noisy, _ = inject_label_noise(clean_labels, num_classes=10, rate=0.6, seed=11)
+    table = _flip_table(clean_labels, noisy, 10)
+    assert np.trace(table) == 0
+    assert _chi2_uniform_over_other_classes(table) < CHI2_80_DF_999
+
+
+def test_the_uniformity_check_rejects_pair_noise(clean_labels: np.ndarray) -> None:
+    # The chi-square check above must be able to fail: pair noise is as non-uniform as it gets.
+    noisy, _ = inject_label_noise(clean_labels, num_classes=10, rate=0.6, kind="pair", seed=11)
+    table = _flip_table(clean_labels, noisy, 10)
+    assert _chi2_uniform_over_other_classes(table) > 10 * CHI2_80_DF_999
+
+
+def test_pair_noise_maps_each_class_to_the_next_one(clean_labels: np.ndarray) -> None:
+    noisy, mask = inject_label_noise(clean_labels, num_classes=10, rate=0.4, kind="pair", seed=5)
+    np.testing.assert_array_equal(noisy[mask], (clean_labels[mask] + 1) % 10)
+    table = _flip_table(clean_labels, noisy, 10)
+    assert table[9, 0] > 0  # the last class wraps to 0
+    assert table.sum() == np.trace(np.roll(table, -1, axis=1))  # nothing off the c -> c+1 cells
+
+
+def test_flipped_instances_are_spread_over_all_classes(clean_labels: np.ndarray) -> None:
+    _, mask = inject_label_noise(clean_labels, num_classes=10, rate=0.2, seed=2)
+    per_class = np.bincount(clean_labels[mask], minlength=10) / np.bincount(clean_labels)
+    np.testing.assert_allclose(per_class, 0.2, atol=0.04)
+
+
+def test_same_seed_gives_identical_noise_and_another_seed_differs(
+    clean_labels: np.ndarray,
+) -> None:
+    first = inject_label_noise(clean_labels, num_classes=10, rate=0.3, seed=7)
+    again = inject_label_noise(clean_labels, num_classes=10, rate=0.3, seed=7)
+    other = inject_label_noise(clean_labels, num_classes=10, rate=0.3, seed=8)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[1], other[1])
+
+
+def test_input_is_not_modified_and_global_rng_is_untouched() -> None:
+    labels = np.arange(100) % 10
+    before = labels.copy()
+    np.random.seed(0)  # noqa: NPY002
+    expected = np.random.random()  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002
+    inject_label_noise(labels, num_classes=10, rate=0.5, seed=0)
+    np.testing.assert_array_equal(labels, before)
+    assert np.random.random() == expected  # noqa: NPY002
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rate": 1.0}, "noise rate must be a number in [0, 1), got 1.0"),
+        ({"rate": -0.1}, "got -0.1"),
+        ({"rate": float("nan")}, "got nan"),
+        ({"rate": "0.2"}, "got '0.2'"),
+        (
+            {"kind": "asymmetric"},
+            "noise type must be one of ['symmetric', 'pair'], got 'asymmetric'",
+        ),
+        ({"num_classes": 1}, "num_classes must be >= 2"),
+        ({"num_classes": 3}, "labels must be < num_classes=3, but entry 3 is 3"),
+        ({"seed": -1}, "seed must be a non-negative integer, got -1"),
+    ],
+)
+def test_bad_arguments_raise_input_data_error_naming_the_value(
+    kwargs: dict[str, object], message: str
+) -> None:
+    arguments: dict[str, object] = {"num_classes": 10, "rate": 0.2, "kind": "symmetric", "seed": 0}
+    arguments.update(kwargs)
+    with pytest.raises(InputDataError) as info:
+        inject_label_noise(np.arange(10), **arguments)  # type: ignore[arg-type]
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "labels", [np.array([0.0, 1.0]), np.zeros((2, 2), int), np.array([-1, 0])]
+)
+def test_bad_labels_raise_input_data_error(labels: np.ndarray) -> None:
+    with pytest.raises(InputDataError, match="labels must"):
+        inject_label_noise(labels, num_classes=3, rate=0.5, seed=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    num_classes=st.integers(2, 12),
+    n=st.integers(1, 300),
+    rate=st.floats(0.0, 0.999),
+    kind=st.sampled_from(["symmetric", "pair"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_noise_invariants(
+    num_classes: int, n: int, rate: float, kind: NoiseType, seed: int
+) -> None:
+    clean = np.random.default_rng(seed).integers(0, num_classes, size=n)
+    noisy, mask = inject_label_noise(
+        clean, num_classes=num_classes, rate=rate, kind=kind, seed=seed
+    )
+    assert mask.sum() == round(rate * n)
+    np.testing.assert_array_equal(mask, noisy != clean)
+    assert ((noisy >= 0) & (noisy < num_classes)).all()
+    if kind == "pair":
+        np.testing.assert_array_equal(noisy[mask], (clean[mask] + 1) % num_classes)

@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import stats
+
+from swift_sampler.draw import AliasTable, draw_global, draw_indices, per_rank_count
+from swift_sampler.errors import InputDataError
+
+SKEWED = np.array([1e-3, 1.0, 100.0, 0.0, 5.0, 0.25, 3.0])
+
+
+def _chi2_pvalue(indices: np.ndarray, p: np.ndarray) -> float:
+    counts = np.bincount(indices, minlength=p.size)
+    expected = p / p.sum() * indices.size
+    keep = expected > 0
+    assert counts[~keep].sum() == 0, "an instance with zero probability was drawn"
+    return float(stats.chisquare(counts[keep], expected[keep]).pvalue)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_with_replacement_matches_probabilities(seed: int) -> None:
+    p = np.random.default_rng(100 + seed).random(50) ** 3
+    indices = draw_global(p, 200_000, seed=seed)
+    assert indices.dtype == np.int64 and indices.shape == (200_000,)
+    assert _chi2_pvalue(indices, p) > 1e-4
+
+
+def test_with_replacement_skewed_weights_and_zeros() -> None:
+    indices = draw_global(SKEWED, 500_000, seed=7)
+    assert _chi2_pvalue(indices, SKEWED) > 1e-4
+    # The tiny weight is drawn about 500_000 * 1e-3 / 109.25 = 4.6 times, not 0 and not 100s.
+    assert 0 < np.count_nonzero(indices == 0) < 20
+
+
+def test_float32_and_float64_weights_give_the_same_draw() -> None:
+    p64 = np.array([0.5, 0.25, 0.125, 0.125])  # exactly representable in float32
+    a = draw_global(p64, 1000, seed=3, epoch=2)
+    b = draw_global(p64.astype(np.float32), 1000, seed=3, epoch=2)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_uniform_weights_draw_uniformly() -> None:
+    indices = draw_global(np.ones(1000), 300_000, seed=11)
+    assert _chi2_pvalue(indices, np.ones(1000)) > 1e-4
+
+
+def test_without_replacement_has_no_duplicates_and_skips_zeros() -> None:
+    p = np.random.default_rng(5).random(10_000)
+    p[::7] = 0.0
+    k = int(np.count_nonzero(p))
+    indices = draw_global(p, k, replacement=False, seed=1)
+    assert np.unique(indices).size == k
+    assert np.all(p[indices] > 0)
+
+
+def test_without_replacement_first_draw_follows_probabilities() -> None:
+    # The first index of a without-replacement draw is a draw from P itself.
+    firsts = np.array([draw_global(SKEWED, 3, replacement=False, seed=s)[0] for s in range(4000)])
+    assert _chi2_pvalue(firsts, SKEWED) > 1e-4
+
+
+def test_without_replacement_inclusion_favours_heavy_instances() -> None:
+    p = np.array([1.0] * 10 + [20.0] * 10)
+    counts = np.zeros(20)
+    for s in range(300):
+        counts[draw_global(p, 10, replacement=False, seed=s)] += 1
+    assert counts[10:].mean() > 3 * counts[:10].mean()
+
+
+def test_without_replacement_needs_enough_positive_weights() -> None:
+    with pytest.raises(InputDataError, match="only 6 of 7"):
+        draw_global(SKEWED, 7, replacement=False)
+
+
+def test_draw_is_deterministic_and_ignores_global_rng() -> None:
+    import torch
+
+    np.random.seed(1)  # noqa: NPY002 (the legacy global state is what is under test)
+    torch.manual_seed(1)
+    a = draw_global(SKEWED, 1000, seed=4, epoch=3)
+    np_state, torch_state = np.random.get_state(), torch.get_rng_state()  # noqa: NPY002
+    np.random.seed(2)  # noqa: NPY002
+    torch.manual_seed(2)
+    np_state2 = np.random.get_state()  # noqa: NPY002
+    b = draw_global(SKEWED, 1000, seed=4, epoch=3)
+    np.testing.assert_array_equal(a, b)
+    # Drawing does not advance the global generators either.
+    assert np.array_equal(np.random.get_state()[1], np_state2[1])  # noqa: NPY002
+    assert not np.array_equal(np_state[1], np_state2[1])
+    assert torch.equal(torch.get_rng_state(), torch.manual_seed(2).get_state())
+    del torch_state
+
+
+def test_epochs_and_seeds_give_different_draws() -> None:
+    p = np.ones(1000)
+    base = draw_global(p, 1000, seed=0, epoch=0)
+    assert not np.array_equal(base, draw_global(p, 1000, seed=0, epoch=1))
+    assert not np.array_equal(base, draw_global(p, 1000, seed=1, epoch=0))
+    assert not np.array_equal(
+        draw_global(p, 1000, replacement=False, seed=0, epoch=0),
+        draw_global(p, 1000, replacement=False, seed=0, epoch=1),
+    )
+
+
+_CHILD = """
+import hashlib, sys
+import numpy as np
+np.random.seed(int(sys.argv[1]))  # a different global state in each process
+from swift_sampler.draw import draw_indices
+p = np.random.default_rng(0).random(100_000)
+idx = draw_indices(p, 50_000, seed=9, epoch=4, num_replicas=3, rank=1)
+idx2 = draw_indices(p, 50_000, replacement=False, seed=9, epoch=4)
+print(hashlib.sha256(idx.tobytes() + idx2.tobytes()).hexdigest())
+"""
+
+
+def test_two_processes_draw_the_same_indices() -> None:
+    import hashlib
+
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", _CHILD, str(s)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for s in (1, 2)
+    ]
+    p = np.random.default_rng(0).random(100_000)
+    here = draw_indices(p, 50_000, seed=9, epoch=4, num_replicas=3, rank=1)
+    here2 = draw_indices(p, 50_000, replacement=False, seed=9, epoch=4)
+    assert digests[0] == digests[1] == hashlib.sha256(here.tobytes() + here2.tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("replacement", [True, False])
+@pytest.mark.parametrize("drop_last", [False, True])
+@pytest.mark.parametrize("world", [1, 2, 3, 7])
+def test_rank_stripes_partition_the_global_draw(
+    replacement: bool, drop_last: bool, world: int
+) -> None:
+    p = np.random.default_rng(3).random(103)
+    num = 100
+    full = draw_global(p, num, replacement=replacement, seed=2, epoch=1)
+    stripes = [
+        draw_indices(
+            p,
+            num,
+            replacement=replacement,
+            seed=2,
+            epoch=1,
+            num_replicas=world,
+            rank=r,
+            drop_last=drop_last,
+        )
+        for r in range(world)
+    ]
+    count = per_rank_count(num, world, drop_last=drop_last)
+    assert all(s.size == count for s in stripes)
+    # Interleaving the stripes gives back the global list (padded or truncated).
+    merged = np.empty(count * world, dtype=np.int64)
+    for r, s in enumerate(stripes):
+        merged[r::world] = s
+    if drop_last:
+        np.testing.assert_array_equal(merged, full[: count * world])
+    else:
+        padded = np.concatenate([full, full])[: count * world]
+        np.testing.assert_array_equal(merged, padded)
+    if not replacement and drop_last:
+        assert np.unique(merged).size == merged.size  # stripes are disjoint
+
+
+@pytest.mark.parametrize(
+    ("p", "message"),
+    [
+        (np.array([0.1, np.nan, 0.2]), "entry 1 is nan"),
+        (np.array([0.1, 0.2, np.inf]), "entry 2 is inf"),
+        (np.array([0.1, -0.5, 0.2]), r"entry 1 is -0\.5"),
+        (np.zeros(4), "must not all be zero"),
+        (np.ones((2, 2)), "1-D"),
+        (np.array([]), "empty"),
+        (np.array(["a", "b"]), "numbers"),
+    ],
+)
+def test_bad_probabilities_are_rejected(p: np.ndarray, message: str) -> None:
+    with pytest.raises(InputDataError, match=message):
+        draw_indices(p, 3)
+
+
+def test_bad_rank_arguments_are_rejected() -> None:
+    with pytest.raises(InputDataError, match="rank must be in"):
+        draw_indices(np.ones(3), 3, num_replicas=2, rank=2)
+    with pytest.raises(InputDataError, match="num_replicas must be >= 1"):
+        draw_indices(np.ones(3), 3, num_replicas=0)
+    with pytest.raises(InputDataError, match="seed and epoch"):
+        draw_indices(np.ones(3), 3, seed=-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    p=hnp.arrays(
+        np.float64,
+        st.integers(1, 40),
+        elements=st.one_of(st.just(0.0), st.floats(1e-6, 1e6)),
+    ).filter(lambda a: a.sum() > 0),
+    num=st.integers(0, 60),
+    seed=st.integers(0, 2**32),
+    world=st.integers(1, 4),
+)
+def test_draw_properties(p: np.ndarray, num: int, seed: int, world: int) -> None:
+    positive = int(np.count_nonzero(p))
+    for replacement in (True, False):
+        k = num if replacement else min(num, positive)
+        full = draw_global(p, k, replacement=replacement, seed=seed)
+        assert full.shape == (k,)
+        assert np.all((full >= 0) & (full < p.size))
+        assert np.all(p[full] > 0)
+        if not replacement:
+            assert np.unique(full).size == k
+        if k:
+            stripes = [
+                draw_indices(p, k, replacement=replacement, seed=seed, num_replicas=world, rank=r)
+                for r in range(world)
+            ]
+            count = per_rank_count(k, world)
+            merged = np.empty(count * world, dtype=np.int64)
+            for r, s in enumerate(stripes):
+                merged[r::world] = s
+            np.testing.assert_array_equal(merged[:k], full)
+
+
+@pytest.mark.slow
+def test_more_than_2_pow_24_instances() -> None:
+    # torch.multinomial (and so WeightedRandomSampler) refuses n > 2^24; this must not.
+    n = 2**24 + 1000
+    p = np.ones(n, dtype=np.float32)
+    p[-10:] = 1e5  # the last instances, past 2^24, carry almost half of the mass
+    share = 1e6 / (n - 10 + 1e6)
+    indices = draw_global(p, 2_000_000, seed=0)
+    tail = np.count_nonzero(indices >= n - 10) / indices.size
+    assert abs(tail - share) < 0.002
+    assert indices.max() < n
+    assert np.count_nonzero(indices > 2**24) > 0
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_alias_table_encodes_the_exact_distribution(wide: bool) -> None:
+    # Not a statistical test: the table's implied probabilities must equal the input's.
+    rng = np.random.default_rng(3)
+    p = rng.random(5000) ** 6  # spans many orders of magnitude
+    p[::11] = 0.0
+    table = AliasTable(p, wide=wide)
+    implied = table.probabilities()
+    target = p / p.sum()
+    tolerance = 1e-12 if wide else 2e-7
+    np.testing.assert_allclose(implied, target, rtol=tolerance, atol=1e-15)
+    assert np.all(implied[p == 0] == 0)
+
+
+def test_alias_table_draws_match_draw_global() -> None:
+    p = np.random.default_rng(1).random(300)
+    np.testing.assert_array_equal(
+        AliasTable(p).draw(1000, seed=5, epoch=2), draw_global(p, 1000, seed=5, epoch=2)
+    )

@@ -1,0 +1,187 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from swift_sampler.errors import InputDataError, SchemaVersionError, SpecError
+from swift_sampler.family import (
+    SCHEMA_VERSION,
+    SamplerSpec,
+    family_weights,
+    theta_to_knots,
+    uniform_theta,
+)
+
+
+def _table(n: int = 400, seed: int = 0) -> np.ndarray:
+    """A plausible (loss, er, grad_norm) table."""
+    rng = np.random.default_rng(seed)
+    loss = rng.gamma(0.6, 1.5, n)
+    er = rng.beta(3, 1.5, n)
+    g = np.sqrt(1 - np.exp(-loss))
+    return np.stack([loss, er, g], axis=1).astype(np.float32)
+
+
+def test_defaults_have_ten_parameters() -> None:
+    spec = SamplerSpec()
+    assert spec.features == ("loss", "er") and spec.num_segments == 4
+    assert spec.num_params == 10 and len(spec.theta) == 10
+    assert spec.columns == ("loss", "er", "grad_norm")
+
+
+@pytest.mark.parametrize("transform", ["cdf", "cgf"])
+def test_uniform_theta_gives_exactly_uniform_probabilities(transform: str) -> None:
+    spec = SamplerSpec(transform=transform)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(spec.theta, uniform_theta())
+    np.testing.assert_array_equal(spec.knots(), np.ones((2, 5)))
+    table = _table() if transform == "cgf" else _table()[:, :2]
+    p = spec.probabilities(table)
+    assert np.all(p == 1 / len(table))
+    assert spec.is_uniform
+
+
+def test_knots_follow_the_clipped_increment_rule() -> None:
+    theta = [0.2, 1.0, 1.0, 0.0, 0.75, 1.0, 0.5, 0.0, 0.0, 0.0]
+    knots = theta_to_knots(theta, lipschitz=2.0)
+    np.testing.assert_allclose(knots[0], [0.2, 0.7, 1.0, 0.5, 0.75])
+    np.testing.assert_allclose(knots[1], [1.0, 1.0, 0.5, 0.0, 0.0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    theta=hnp.arrays(np.float64, 15, elements=st.floats(0, 1)),
+    lipschitz=st.floats(0.1, 10),
+    u=hnp.arrays(np.float64, (30, 3), elements=st.floats(0, 1)),
+)
+def test_family_invariants(theta: np.ndarray, lipschitz: float, u: np.ndarray) -> None:
+    knots = theta_to_knots(theta, num_features=3, num_segments=4, lipschitz=lipschitz)
+    assert np.all((knots >= 0) & (knots <= 1))
+    # Slope of each piece = (difference of knots) / (1 / S) <= L.
+    assert np.all(np.abs(np.diff(knots, axis=1)) * 4 <= lipschitz + 1e-9)
+    tau = family_weights(knots, u)
+    assert np.all(tau > 0) and np.all(np.isfinite(tau))
+    # Weights are products of the piecewise-linear functions (where above the floor).
+    grid = np.linspace(0, 1, 5)
+    product = np.prod([np.interp(u[:, m], grid, knots[m]) for m in range(3)], axis=0)
+    floor = 1e-6 * product.mean()
+    if product.mean() > 0:
+        np.testing.assert_allclose(tau, np.maximum(product, floor))
+
+
+def test_weights_at_the_knots_are_the_knot_values() -> None:
+    knots = np.array([[0.0, 0.5, 1.0, 0.5, 0.25], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    u = np.stack([np.linspace(0, 1, 5), np.full(5, 0.3)], axis=1)
+    tau = family_weights(knots, u)
+    np.testing.assert_allclose(tau[1:], knots[0, 1:])
+    assert tau[0] == pytest.approx(1e-6 * knots[0].mean())  # the eps floor, not zero
+
+
+def test_all_zero_products_fall_back_to_uniform() -> None:
+    knots = np.zeros((2, 5))
+    tau = family_weights(knots, np.random.default_rng(0).random((10, 2)))
+    np.testing.assert_array_equal(tau, 1.0)
+
+
+def test_a_noise_killing_sampler_discards_high_loss_low_er_instances() -> None:
+    # h_loss falls to 0 at high loss, h_er falls to 0 at low Er: the product zeroes the
+    # (high loss, low Er) corner where mislabelled instances sit.
+    theta = [1, 0.5, 0.5, 0.0, 0.5, 0.0, 1.0, 0.5, 0.5, 0.5]  # knots (1,1,1,0,0), (0,1,1,1,1)
+    spec = SamplerSpec(transform="cdf", lipschitz=4.0, theta=theta)
+    rng = np.random.default_rng(1)
+    clean = np.stack([rng.uniform(0, 1, 300), rng.uniform(0.5, 1, 300)], axis=1)
+    noisy = np.stack([rng.uniform(3, 6, 100), rng.uniform(0, 0.2, 100)], axis=1)
+    p = spec.probabilities(np.concatenate([clean, noisy]))
+    np.testing.assert_allclose(spec.knots(), [[1, 1, 1, 0, 0], [0, 1, 1, 1, 1]])
+    assert p[300:].sum() < 0.01
+    assert p.sum() == pytest.approx(1.0)
+
+
+def test_mapping_table_equals_array_table() -> None:
+    table = _table()
+    spec = SamplerSpec(theta=np.random.default_rng(0).random(10))
+    by_name = {"grad_norm": table[:, 2], "loss": table[:, 0], "er": table[:, 1]}
+    np.testing.assert_array_equal(spec.probabilities(table), spec.probabilities(by_name))
+
+
+def test_json_round_trip(tmp_path) -> None:
+    spec = SamplerSpec(
+        features=("loss", "margin"),
+        transform="cdf",
+        num_segments=3,
+        lipschitz=1.5,
+        eps=1e-5,
+        theta=np.random.default_rng(2).random(8),
+        metadata={"val_top1": 0.91},
+    )
+    path = tmp_path / "sampler.json"
+    spec.save(path)
+    again = SamplerSpec.load(path)
+    assert again == spec
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+    assert not list(tmp_path.glob(".sampler.json.*"))  # no temp file left behind
+
+
+def test_other_schema_version_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "old.json"
+    state = SamplerSpec().to_dict()
+    state["schema_version"] = 0
+    path.write_text(json.dumps(state))
+    with pytest.raises(SchemaVersionError, match="schema version 0 is not supported"):
+        SamplerSpec.load(path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"theta": [0.5] * 9}, "10 entries"),
+        ({"theta": [0.5] * 9 + [1.5]}, r"theta\[9\] = 1\.5"),
+        ({"theta": [0.5] * 9 + [float("nan")]}, r"theta\[9\] = nan"),
+        ({"features": ("loss", "entropy")}, "unknown feature 'entropy'"),
+        ({"transform": "rank"}, "unknown transform 'rank'"),
+        ({"num_segments": 0}, "num_segments must be >= 1"),
+        ({"lipschitz": -1.0}, "lipschitz"),
+        ({"eps": 0.0}, "eps"),
+        ({"features": ("loss", "grad_norm")}, "grad_norm is the weight"),
+    ],
+)
+def test_invalid_specs(kwargs: dict, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        SamplerSpec(**kwargs)
+
+
+def test_load_errors(tmp_path) -> None:
+    with pytest.raises(SpecError, match="not found"):
+        SamplerSpec.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(SpecError, match="not valid JSON"):
+        SamplerSpec.load(bad)
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({**SamplerSpec().to_dict(), "temperature": 2}))
+    with pytest.raises(SpecError, match="unknown keys in sampler spec: \\['temperature'\\]"):
+        SamplerSpec.load(extra)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (np.ones((5, 2)), r"shape \(n, 3\)"),
+        (np.array([[0.1, 0.5, 0.2], [np.nan, 0.5, 0.2]]), "feature 'loss' .* row 1 is nan"),
+        (np.array([[0.1, 0.5, 0.2], [-1.0, 0.5, 0.2]]), r"feature 'loss' .* row 1 is -1\.0"),
+        (np.array([[0.1, 1.5, 0.2]]), r"feature 'er' .* row 0 is 1\.5"),
+        (np.zeros((0, 3)), "empty"),
+    ],
+)
+def test_bad_feature_tables(table: np.ndarray, message: str) -> None:
+    with pytest.raises(InputDataError, match=message):
+        SamplerSpec().probabilities(table)
+
+
+def test_mapping_with_a_missing_column() -> None:
+    with pytest.raises(InputDataError, match="lacks column 'grad_norm'"):
+        SamplerSpec().probabilities({"loss": [0.1], "er": [0.5]})

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from swift_sampler import SamplerSpec, SwiftSampler, draw_indices, extract_features
+from swift_sampler.errors import InputDataError, SpecError
+
+
+def test_drop_in_for_weighted_random_sampler_arguments() -> None:
+    weights = [0.0, 1.0, 2.0, 3.0]
+    sampler = SwiftSampler(weights, 12, True, seed=5)
+    drawn = list(sampler)
+    assert len(sampler) == 12 and len(drawn) == 12
+    assert all(isinstance(i, int) for i in drawn) and 0 not in drawn
+    assert (sampler.num_samples, sampler.replacement, sampler.seed) == (12, True, 5)
+    np.testing.assert_array_equal(drawn, draw_indices(weights, 12, seed=5, epoch=0))
+
+
+def test_epochs_are_reproducible_and_distinct() -> None:
+    sampler = SwiftSampler(np.ones(500), seed=1)
+    first = list(sampler)
+    assert list(sampler) == first  # same epoch, same draw
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+
+
+def test_without_replacement_epoch_is_a_permutation() -> None:
+    sampler = SwiftSampler(np.ones(100), replacement=False, seed=3)
+    assert sorted(sampler) == list(range(100))
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_ranks_split_one_global_draw(drop_last: bool) -> None:
+    p = np.random.default_rng(0).random(101)
+    samplers = [
+        SwiftSampler(p, seed=4, num_replicas=4, rank=r, drop_last=drop_last) for r in range(4)
+    ]
+    for s in samplers:
+        s.set_epoch(2)
+    lengths = {len(s) for s in samplers}
+    assert lengths == ({25} if drop_last else {26})
+    merged = np.empty(4 * lengths.pop(), dtype=np.int64)
+    for r, s in enumerate(samplers):
+        merged[r::4] = list(s)
+    full = draw_indices(p, 101, seed=4, epoch=2)
+    np.testing.assert_array_equal(merged[:100], full[:100])
+
+
+def test_update_recomputes_probabilities_for_the_next_epoch() -> None:
+    rng = np.random.default_rng(0)
+    table = np.stack([rng.gamma(1.0, 1.0, 200), rng.random(200)], axis=1)
+    spec = SamplerSpec(transform="cdf", theta=[1, 0.5, 0.5, 0.0, 0.0, 1, 0.5, 0.5, 0.5, 0.5])
+    sampler = SwiftSampler.from_spec(spec, table, seed=0)
+    before = sampler.probabilities.copy()
+    # Reverse the loss column: the instances that were easy are now hard and vice versa.
+    table[:, 0] = table[::-1, 0].copy()
+    sampler.update(table)
+    after = sampler.probabilities
+    np.testing.assert_allclose(after, spec.probabilities(table))
+    assert not np.allclose(before, after)
+    assert not after.flags.writeable
+
+
+def test_update_errors() -> None:
+    with pytest.raises(SpecError, match="from_spec"):
+        SwiftSampler(np.ones(3)).update(np.ones((3, 3)))
+    spec = SamplerSpec(transform="cdf")
+    sampler = SwiftSampler.from_spec(spec, np.full((10, 2), 0.5))
+    with pytest.raises(InputDataError, match="feature table has 9 rows but the sampler covers 10"):
+        sampler.update(np.full((9, 2), 0.5))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"probabilities": [1.0, float("nan")]}, "entry 1 is nan"),
+        ({"probabilities": [0.0, 0.0]}, "must not all be zero"),
+        ({"probabilities": [1.0, 1.0], "num_samples": 0}, "num_samples must be a positive"),
+        ({"probabilities": [1.0, 1.0], "rank": 2, "num_replicas": 2}, "rank must be in"),
+        ({"probabilities": [1.0, 0.0], "num_samples": 2, "replacement": False}, "exceeds the 1"),
+        ({"probabilities": [1.0, 1.0], "seed": -3}, "seed must be"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(InputDataError, match=message):
+        SwiftSampler(**kwargs)
+    with pytest.raises(InputDataError, match="epoch must be"):
+        SwiftSampler([1.0]).set_epoch(-1)
+
+
+def _train(loader: DataLoader, epochs: int, sampler: SwiftSampler | None = None) -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for epoch in range(epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        for x, y in loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    return model
+
+
+def _accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    with torch.no_grad():
+        return float((model(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+
+
+def test_a_dataloader_with_swift_sampler_trains_a_model(digits) -> None:
+    x, y = digits
+    train, test = np.arange(0, 1400), np.arange(1400, len(y))
+    ds = TensorDataset(torch.from_numpy(x[train]), torch.from_numpy(y[train]))
+    # A sampler that never draws classes 0 and 1: the model must learn the other 8 classes
+    # and never predict the two it did not see (which it would with uniform sampling).
+    weights = np.where(y[train] < 2, 0.0, 1.0)
+    sampler = SwiftSampler(weights, seed=0)
+    loader = DataLoader(ds, batch_size=64, sampler=sampler, num_workers=0)
+    model = _train(loader, epochs=8, sampler=sampler)
+    seen = test[y[test] >= 2]
+    assert _accuracy(model, x[seen], y[seen]) > 0.9
+    with torch.no_grad():
+        predictions = model(torch.from_numpy(x[test])).argmax(1).numpy()
+    assert np.count_nonzero(predictions < 2) < 0.02 * len(test)
+
+
+def test_a_learned_style_spec_filters_label_noise_on_digits(digits) -> None:
+    """End to end: uniform warm-up, features, a loss/Er spec, training under SwiftSampler."""
+    x, y = digits
+    rng = np.random.default_rng(0)
+    train, test = np.arange(0, 1400), np.arange(1400, len(y))
+    noisy_y = y[train].copy()
+    flip = rng.random(len(train)) < 0.4
+    noisy_y[flip] = (noisy_y[flip] + rng.integers(1, 10, flip.sum())) % 10
+    ds = TensorDataset(torch.from_numpy(x[train]), torch.from_numpy(noisy_y))
+    model = _train(DataLoader(ds, batch_size=64, shuffle=True), epochs=3)
+    # Drop the top loss quarter when Er is low: where flipped labels sit.
+    spec = SamplerSpec(
+        transform="cgf", lipschitz=4.0, theta=[1, 0.5, 0.5, 0.0, 0.5, 0.0, 1, 0.5, 0.5, 0.5]
+    )
+    features = extract_features(model, ds, names=spec.columns)
+    sampler = SwiftSampler.from_spec(spec, features, seed=0)
+    drawn = np.asarray(list(sampler))
+    noisy_share = flip[drawn].mean()
+    assert noisy_share < 0.5 * flip.mean(), noisy_share  # noise is drawn much less than 40%
+    del test
+
+
+_DIST_WORKER = textwrap.dedent(
+    """
+    import os, sys, json
+    import numpy as np
+    import torch.distributed as dist
+    from swift_sampler import SwiftSampler
+    dist.init_process_group("gloo", init_method=sys.argv[1], rank=int(sys.argv[2]), world_size=2)
+    p = np.random.default_rng(0).random(1001)
+    sampler = SwiftSampler(p, seed=6)  # num_replicas and rank come from torch.distributed
+    sampler.set_epoch(3)
+    print(json.dumps({"world": sampler.num_replicas, "rank": sampler.rank, "idx": list(sampler)}))
+    dist.destroy_process_group()
+    """
+)
+
+
+@pytest.mark.slow
+def test_ranks_under_torch_distributed_partition_the_draw(tmp_path) -> None:
+    import json
+
+    init = f"file://{tmp_path / 'rendezvous'}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _DIST_WORKER, init, str(r)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for r in range(2)
+    ]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    assert [(o["world"], o["rank"]) for o in outputs] == [(2, 0), (2, 1)]
+    p = np.random.default_rng(0).random(1001)
+    full = draw_indices(p, 1001, seed=6, epoch=3)
+    merged = np.empty(1002, dtype=np.int64)
+    merged[0::2], merged[1::2] = outputs[0]["idx"], outputs[1]["idx"]
+    np.testing.assert_array_equal(merged[:1001], full)
+    assert merged[1001] == full[0]  # padded like DistributedSampler

@@ -1,8 +1,8 @@
-"""The ``swift-sampler`` command line: the only module that prints and maps errors to exit codes.
+"""The ``swift-sampler`` command line: the only module that prints, picks default paths and maps
+errors to exit codes.
 
-Exit codes: 0 success, 2 bad configuration or input (one clear message; the traceback only
-with ``--debug``), 1 internal error. Torch is imported inside the commands, so ``--help`` stays
-fast.
+Exit codes: 0 success, 2 bad configuration or input (one clear message; the traceback only with
+``--debug``), 1 internal error. Torch is imported inside the commands, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -10,11 +10,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from swift_sampler.errors import SwiftSamplerError
+from swift_sampler.errors import ConfigError, SwiftSamplerError
+
+if TYPE_CHECKING:
+    from swift_sampler.config import Config
+    from swift_sampler.search.driver import SearchResult
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -31,119 +38,325 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swift-sampler",
         description="Learn per-instance sampling probabilities with 10 parameters "
         "(Swift Sampler, NeurIPS 2024).",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument(
         "--threads",
         type=_positive_int,
         default=None,
-        help="torch threads (default: the number of cores, at most 2 here)",
+        help="torch threads (default: train.threads of the config, else min(cores, 2))",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    search = commands.add_parser(
+        "search",
+        help="search a sampler: shared start, short fine-tunes, Bayesian optimisation",
+        description="Runs the Swift Sampler search of CONFIG into a run directory: the study "
+        "(every trial), the shared checkpoint, result.json, sampler.json and the figures.",
+    )
+    search.add_argument("config", type=Path, help="TOML configuration")
+    search.add_argument("--run-dir", type=Path, default=None, help="default: runs/CONFIG_STEM")
+    search.add_argument("--resume", action="store_true", help="continue the search in RUN_DIR")
+
+    train = commands.add_parser(
+        "train",
+        help="train from scratch with a found sampler, and with uniform sampling",
+        description="Final training with a sampler file: uniform for search.shared_epochs "
+        "epochs, then the sampler with features refreshed every epoch; test Top-1 every epoch. "
+        "With another [model] in CONFIG this is transfer: only the sampler file moves.",
+    )
+    train.add_argument("config", type=Path, help="TOML configuration")
+    train.add_argument("--sampler", type=Path, required=True, help="a sampler.json")
+    train.add_argument(
+        "--out", type=Path, default=None, help="directory for final.json (default: the sampler's)"
+    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing final.json")
+
+    report = commands.add_parser("report", help="print a run's summary and redraw its figures")
+    report.add_argument("run_dir", type=Path)
+
     demo = commands.add_parser(
         "demo",
-        help="uniform vs a loss/Er SwiftSampler on MNIST-5k with 40%% label noise",
-        description="Trains a small CNN on MNIST-5k with symmetric label noise twice from one "
-        "shared uniform warm-up: once uniformly, once under a SwiftSampler whose features are "
-        "refreshed every epoch, and prints test Top-1 for both.",
+        help="the main job: search + final training on MNIST-5k with 40%% label noise",
+        description="Searches a sampler on MNIST-5k with 40%% symmetric label noise, trains "
+        "it and uniform sampling from scratch, and prints test Top-1 for both (configs/demo.toml"
+        "). A rerun resumes the run directory and recomputes nothing already finished.",
     )
-    demo.add_argument("--epochs", type=_positive_int, default=20, help="schedule length")
-    demo.add_argument("--warmup", type=_positive_int, default=5, help="shared uniform epochs")
-    demo.add_argument("--noise", type=_rate, default=0.4, help="symmetric label-noise rate")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--run-dir", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--fresh", action="store_true", help="delete RUN_DIR first")
+    demo.add_argument("--config", type=Path, default=None, help="run another config the same way")
     return parser
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from swift_sampler.demo import DemoEpoch, run_sampler_demo
-    from swift_sampler.errors import ConfigError
+class _Bar:
+    def __init__(self, description: str, total: int) -> None:
+        from tqdm import tqdm
 
-    if args.warmup >= args.epochs:
-        raise ConfigError(
-            f"--warmup ({args.warmup}) must be smaller than --epochs ({args.epochs})"
+        self._bar = tqdm(
+            total=total,
+            desc=description,
+            file=sys.stderr,
+            leave=False,
+            disable=not sys.stderr.isatty(),
+            dynamic_ncols=True,
         )
+
+    def update(self, n: int = 1) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _print_trial(record: Any, total: int, best: list[float]) -> None:
+    best[0] = max(best[0], record.score)
     print(
-        f"MNIST-5k, {args.noise:.0%} symmetric label noise, SmallCNN, seed {args.seed}: "
-        f"{args.warmup} shared uniform epochs, then {args.epochs - args.warmup} epochs each arm"
-    )
-    print(
-        f"{'arm':8s} {'epoch':>5s} {'sec':>5s} {'loss':>6s} {'val':>6s} {'test':>6s} "
-        f"{'noisy P':>8s}"
+        f"trial {record.slot + 1:3d}/{total}  val {_pct(record.score):>6s}  "
+        f"best {_pct(best[0]):>6s}  ({sum(record.seconds.values()):.1f} s)",
+        flush=True,
     )
 
-    def show(e: DemoEpoch) -> None:
+
+def _search(config: Config, run_dir: Path, *, resume: bool) -> SearchResult:
+    from swift_sampler.search.driver import run_search
+
+    best = [float("-inf")]
+    print(
+        f"search: {config.search.trials} trials, outer loop {config.search.outer}, "
+        f"{config.sampler.transform}, E_s = {config.search.shared_epochs}, "
+        f"E_o = {config.search.finetune_epochs}; run directory {run_dir}",
+        flush=True,
+    )
+    result = run_search(
+        config,
+        run_dir,
+        resume=resume,
+        progress=_Bar,
+        on_trial=lambda r: _print_trial(r, config.search.trials, best),
+    )
+    _draw_search_figures(result.paths.root)
+    return result
+
+
+def _draw_search_figures(run_dir: Path) -> None:
+    import numpy as np
+
+    from swift_sampler.report import figure1_data, figure3_data, plot_figure1, plot_figure3
+    from swift_sampler.search.rundir import RunPaths, read_json
+
+    paths = RunPaths(run_dir)
+    result = read_json(paths.result)
+    scores = [
+        t["val_score"] if t["val_score"] is not None else float("nan")
+        for t in sorted(
+            (t for t in result["trials"] if t["state"] == "COMPLETE"), key=lambda t: t["slot"]
+        )
+    ]
+    label = f"{result['outer']} ({result['transform']})"
+    plot_figure3(figure3_data({label: [scores]}), paths.figure3, title="best-so-far validation")
+    if paths.figure1_data.exists():
+        with np.load(paths.figure1_data) as arrays:
+            noisy = arrays["noisy"] if "noisy" in arrays.files else None
+            data = figure1_data(
+                arrays["loss_rank"], arrays["er_rank"], arrays["probability"], noisy
+            )
+        plot_figure1(data, paths.figure1, title="sampler at the shared start")
+
+
+def _cost_line(cost: dict[str, float]) -> str:
+    return (
+        f"search cost {cost['total_s']:.0f} s = {cost['total_epochs']:.0f} training-epoch "
+        f"equivalents (shared start {cost['shared_start_s']:.0f} s, fine-tunes "
+        f"{cost['finetune_s']:.0f} s, feature passes {cost['features_s']:.0f} s, evaluation "
+        f"{cost['eval_s']:.0f} s, outer loop {cost['outer_s']:.1f} s); one full training is "
+        f"{cost['full_training_epochs']:.0f} epochs"
+    )
+
+
+def _final(
+    config: Config, spec_path: Path, out_dir: Path, *, overwrite: bool, reuse: bool = False
+) -> dict[str, Any]:
+    import numpy as np
+
+    from swift_sampler.family import SamplerSpec
+    from swift_sampler.search.final import final_training, summarise_arms
+    from swift_sampler.search.rundir import read_json, write_json
+    from swift_sampler.search.setup import build_experiment
+
+    spec = SamplerSpec.load(spec_path)
+    target = out_dir / "final.json"
+    key = {"config_fingerprint": config.fingerprint(), "sampler": spec.to_dict()}
+    if target.exists():
+        saved = read_json(target)
+        if reuse and {k: saved.get(k) for k in key} == key:
+            print(f"final training: reusing {target}")
+            return saved
+        if not (overwrite or reuse):
+            raise ConfigError(f"{target} exists; pass --overwrite to replace it")
+    experiment = build_experiment(config)
+    seeds = list(config.final.seeds)
+    arms = 2 if config.final.uniform else 1
+    bar = _Bar("final training", len(seeds) * arms * config.train.epochs)
+    try:
+        runs = final_training(
+            experiment.trainer,
+            spec,
+            seeds=seeds,
+            shared_epochs=config.search.shared_epochs,
+            uniform=config.final.uniform,
+            noise_mask=np.asarray(experiment.data.train_noise_mask),
+            on_epoch=lambda arm, seed, epoch: bar.update(),
+        )
+    finally:
+        bar.close()
+    summary = {**summarise_arms(runs), **key, "model": config.model.name}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(target, summary)
+    return summary
+
+
+def _print_final(summary: dict[str, Any]) -> None:
+    arms = summary["arms"]
+    print("\ntest Top-1 (mean over seeds; validation labels are as noisy as training labels)")
+    print(f"{'sampler':14s} {'last epoch':>11s} {'best epoch':>11s} {'at best val':>12s} seeds")
+    for name, label in (("uniform", "uniform"), ("swift", "Swift Sampler")):
+        if name not in arms:
+            continue
+        a = arms[name]
+        spread = f" ±{100 * a['last_std']:.1f}" if len(a["seeds"]) > 1 else ""
         print(
-            f"{e.arm:8s} {e.epoch:5d} {e.seconds:5.1f} {e.train_loss:6.3f} "
-            f"{e.val_top1:6.1%} {e.test_top1:6.1%} {e.noisy_share:8.1%}",
-            flush=True,
+            f"{label:14s} {_pct(a['last_mean']):>11s}{spread} {_pct(a['best_mean']):>11s} "
+            f"{_pct(a['test_at_best_val_mean']):>12s} {a['seeds']}"
         )
 
-    start = time.perf_counter()
-    result = run_sampler_demo(
-        total_epochs=args.epochs,
-        warmup_epochs=args.warmup,
-        noise_rate=args.noise,
-        seed=args.seed,
-        on_epoch=show,
-    )
-    print()
-    print("test Top-1 (validation labels are as noisy as training labels)")
-    print(f"{'sampler':10s} {'last epoch':>11s} {'at best val':>12s} {'noisy P':>8s}")
-    for arm, label in (("uniform", "uniform"), ("swift", "SwiftSampler")):
-        s = result.summary(arm)
-        print(
-            f"{label:10s} {s['last_test']:11.1%} {s['test_at_best_val']:12.1%} "
-            f"{s['noisy_share']:8.1%}"
-        )
-    assert result.spec is not None
-    print(
-        f"\nSwiftSampler spec: hand-set theta {list(result.spec.theta)} ({result.spec.transform})"
-    )
-    print(f"total {time.perf_counter() - start:.0f} s")
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from swift_sampler.config import load_config
+
+    config = load_config(args.config)
+    _configure_threads(args, config)
+    run_dir = args.run_dir or Path("runs") / args.config.stem
+    result = _search(config, run_dir, resume=args.resume)
+    print(f"\nbest theta {[round(x, 4) for x in result.best_theta]}")
+    print(f"best validation score {_pct(result.best_score)} (trial {result.best_slot + 1})")
+    print(_cost_line(result.cost))
+    print(f"sampler: {result.paths.sampler}; report: {result.paths.root}")
     return EXIT_OK
 
 
-def _configure(args: argparse.Namespace) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+def _cmd_train(args: argparse.Namespace) -> int:
+    from swift_sampler.config import load_config
+    from swift_sampler.family import SamplerSpec
+
+    config = load_config(args.config)
+    SamplerSpec.load(args.sampler)  # a bad sampler file fails before any training
+    _configure_threads(args, config)
+    out_dir = args.out or args.sampler.parent
+    summary = _final(config, args.sampler, out_dir, overwrite=args.overwrite)
+    _print_final(summary)
+    print(f"\nwritten: {out_dir / 'final.json'}")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from swift_sampler.search.rundir import RunPaths, read_json
+
+    paths = RunPaths(args.run_dir)
+    if not paths.result.exists():
+        raise ConfigError(f"{paths.root} holds no result.json: is it a run directory?")
+    result = read_json(paths.result)
+    _draw_search_figures(paths.root)
+    done = [t for t in result["trials"] if t["state"] == "COMPLETE"]
+    print(f"run {paths.root}: {len(done)} finished trials, outer loop {result['outer']}")
+    print(f"best theta {[round(x, 4) for x in result['best']['theta']]}")
+    print(f"best validation score {_pct(result['best']['val_score'])}")
+    print(_cost_line(result["cost"]))
+    if paths.final.exists():
+        _print_final(read_json(paths.final))
+    print(f"figures: {paths.figure1}, {paths.figure3}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from swift_sampler.demo import demo_config
+    from swift_sampler.search.rundir import RunPaths
+
+    start = time.perf_counter()
+    if args.config is not None:
+        from swift_sampler.config import load_config
+
+        config = load_config(args.config)
+    else:
+        config = demo_config()
+    _configure_threads(args, config)
+    paths = RunPaths(args.run_dir)
+    if args.fresh and paths.root.exists():
+        shutil.rmtree(paths.root)
+    d = config.data
+    print(
+        f"demo: {d.name}, {d.noise_rate:.0%} {d.noise_type} label noise on train and val, "
+        f"model {config.model.name}, {config.train.epochs}-epoch schedule"
     )
+    result = _search(config, paths.root, resume=paths.config.exists())
+    print(f"\nbest validation score {_pct(result.best_score)} (trial {result.best_slot + 1})")
+    print(_cost_line(result.cost))
+    summary = _final(config, paths.sampler, paths.root, overwrite=False, reuse=True)
+    _print_final(summary)
+    print(
+        f"\nreport: {paths.root} (sampler.json, result.json, final.json, figure1.png, "
+        f"figure3.png); total {time.perf_counter() - start:.0f} s"
+    )
+    return EXIT_OK
+
+
+def _configure_threads(args: argparse.Namespace, config: Config | None = None) -> None:
     import torch
 
-    threads = args.threads or min(os.cpu_count() or 1, 2)
-    torch.set_num_threads(threads)
+    threads = args.threads
+    if threads is None and config is not None:
+        threads = config.train.threads
+    torch.set_num_threads(threads or min(os.cpu_count() or 1, 2))
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("swift_sampler").setLevel(logging.DEBUG if debug else logging.INFO)
+    try:
+        import optuna
+    except ImportError:  # the search extra is not installed: nothing to quieten
+        return
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if debug else optuna.logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``swift-sampler`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"demo": _cmd_demo}
+    commands = {
+        "search": _cmd_search,
+        "train": _cmd_train,
+        "report": _cmd_report,
+        "demo": _cmd_demo,
+    }
     try:
-        _configure(args)
+        _configure_logging(args.debug)
         return commands[args.command](args)
-    except (SwiftSamplerError, ValueError) as err:
+    except SwiftSamplerError as err:
         if args.debug:
             raise
         print(f"swift-sampler: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT if isinstance(err, SwiftSamplerError) else EXIT_INTERNAL
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("swift-sampler: interrupted", file=sys.stderr)
+        print("swift-sampler: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
     except Exception as err:  # an internal error: say so, keep the traceback behind --debug
         if args.debug:

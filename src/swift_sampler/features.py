@@ -196,6 +196,16 @@ class _IndexedCollate:
         return indices, self.collate([item for _, item in items])
 
 
+def _tensor_batches(
+    dataset: Any, batch_size: int
+) -> Iterable[tuple[torch.Tensor, tuple[torch.Tensor, ...]]]:
+    tensors = dataset.tensors
+    n = len(tensors[0])
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        yield torch.arange(start, stop), tuple(t[start:stop] for t in tensors)
+
+
 def _module_modes(model: torch.nn.Module) -> list[tuple[torch.nn.Module, bool]]:
     return [(module, module.training) for module in model.modules()]
 
@@ -236,7 +246,7 @@ def extract_features(
         InputDataError: on unknown feature names, a wrong ``out`` shape, model outputs that
             are not ``(b, C)`` finite logits, or labels out of range.
     """
-    from torch.utils.data import DataLoader, default_collate
+    from torch.utils.data import DataLoader, TensorDataset, default_collate
 
     names = check_feature_names(names)
     if isinstance(data, DataLoader):
@@ -262,14 +272,20 @@ def extract_features(
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
 
-    loader: Iterable[tuple[torch.Tensor, Any]] = DataLoader(
-        _Indexed(dataset),  # type: ignore[arg-type]
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=_IndexedCollate(collate),
-        pin_memory=pin_memory,
-    )
+    loader: Iterable[tuple[torch.Tensor, Any]]
+    if isinstance(dataset, TensorDataset) and collate is default_collate:
+        # In-memory tensors: contiguous slices, no per-item fetch and collate (it cost 40% of
+        # the pass on MNIST-5k).
+        loader = _tensor_batches(dataset, batch_size)
+    else:
+        loader = DataLoader(
+            _Indexed(dataset),  # type: ignore[arg-type]
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            collate_fn=_IndexedCollate(collate),
+            pin_memory=pin_memory,
+        )
     seen = np.zeros(n, dtype=np.bool_)
     modes = _module_modes(model)
     model.eval()

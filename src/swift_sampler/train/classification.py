@@ -46,7 +46,7 @@ class TrainConfig:
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 128
 
     def __post_init__(self) -> None:
         problems = []
@@ -146,8 +146,21 @@ class ClassificationTrainer:
             )
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
 
-    def train_epoch(self, state: TrainState, sampler: Sampler[int] | None = None) -> float:
-        """Trains one epoch of the schedule; a ``SwiftSampler`` gets ``set_epoch`` first.
+    def train_epoch(
+        self,
+        state: TrainState,
+        sampler: Sampler[int] | None = None,
+        *,
+        schedule_window: tuple[float, float] | None = None,
+    ) -> float:
+        """Trains one epoch; a sampler with ``set_epoch`` gets the epoch number first.
+
+        Args:
+            state: model, optimiser and epoch count (incremented).
+            sampler: the sampler of this epoch; None shuffles uniformly (seeded by epoch).
+            schedule_window: where this epoch sits on the run's cosine schedule, in epochs:
+                ``(start, end)``; default ``(state.epoch, state.epoch + 1)``. A fine-tune
+                that squeezes the schedule's tail into fewer epochs passes wider windows.
 
         Returns:
             Mean training loss of the epoch.
@@ -159,20 +172,20 @@ class ClassificationTrainer:
         elif hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
         loader = self._loader(self.train, sampler=sampler, batch_size=self.config.batch_size)
-        total_steps = self.config.epochs * self.steps_per_epoch
-        step = epoch * self.steps_per_epoch
+        start, end = schedule_window if schedule_window is not None else (epoch, epoch + 1)
+        steps = len(loader)
         model, optimizer = state.model, state.optimizer
         model.train()
         losses = []
-        for x, y in loader:
+        for i, (x, y) in enumerate(loader):
+            position = start + (end - start) * i / max(steps, 1)  # in epochs of the schedule
             for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(self.config.lr, step, total_steps)
+                group["lr"] = cosine_lr(self.config.lr, position, self.config.epochs)
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-            step += 1
         state.epoch = epoch + 1
         return float(np.mean(losses)) if losses else float("nan")
 

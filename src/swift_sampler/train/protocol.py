@@ -20,11 +20,11 @@ from torch.utils.data import Sampler
 __all__ = ["TrainState", "Trainer", "cosine_lr"]
 
 
-def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
+def cosine_lr(base_lr: float, step: float, total_steps: float) -> float:
     """Cosine decay from ``base_lr`` to 0 over ``total_steps``, defined over the whole run.
 
     Because the schedule spans the full run, a fine-tune that starts at epoch ``E_s`` simply
-    continues its tail.
+    continues its tail. ``step`` may be fractional (positions measured in epochs).
     """
     if total_steps <= 0:
         return base_lr
@@ -63,8 +63,18 @@ class Trainer(Protocol):
         """A freshly initialised model and optimiser at epoch 0."""
         ...
 
-    def train_epoch(self, state: TrainState, sampler: Sampler[int] | None = None) -> float:
-        """Trains one epoch (uniform shuffle when ``sampler`` is None); returns the mean loss."""
+    def train_epoch(
+        self,
+        state: TrainState,
+        sampler: Sampler[int] | None = None,
+        *,
+        schedule_window: tuple[float, float] | None = None,
+    ) -> float:
+        """Trains one epoch (uniform shuffle when ``sampler`` is None); returns the mean loss.
+
+        ``schedule_window`` = (start, end) position of this epoch on the run's learning-rate
+        schedule, in epochs; default ``(state.epoch, state.epoch + 1)``.
+        """
         ...
 
     def features(self, state: TrainState, names: tuple[str, ...]) -> np.ndarray:

@@ -1,0 +1,648 @@
+"""Run configuration: a TOML file -> frozen dataclasses, with every problem reported at once.
+
+A run config has six sections, all optional, and every key has a default::
+
+    [data]     dataset, label noise, split fractions
+    [model]    network name and width
+    [train]    epochs, batch size, optimiser, seed
+    [sampler]  features, transform, segments S, Lipschitz bound L, eps
+    [search]   trials, outer loop, E_s (shared_epochs) and E_o (finetune_epochs), storage
+    [final]    seeds of the final runs
+
+:func:`parse_config` checks every key (type, range, known names), then the rules that tie keys
+together, and raises one :class:`~swift_sampler.errors.ConfigError` listing every problem, one per
+line, each starting with its dotted key. :meth:`Config.fingerprint` hashes the canonical JSON of
+every field (defaults included), so a resumed run can refuse a config that changed.
+
+This module imports nothing heavy (no torch, no numpy): ``swift-sampler --help`` and config
+checking must stay fast. The known names are written out here rather than imported from the
+modules that implement them, because those modules import torch and sit above config in the
+layering; ``tests/test_config.py`` checks that the two lists agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import numbers
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from swift_sampler.errors import ConfigError
+
+__all__ = [
+    "DATASET_NAMES",
+    "DEFAULT_TEST_FRACTION",
+    "FEATURE_NAMES",
+    "FINETUNE_SCHEDULES",
+    "MODEL_NAMES",
+    "NOISE_TYPES",
+    "OUTER_LOOPS",
+    "TRANSFORM_NAMES",
+    "Config",
+    "DataConfig",
+    "FinalConfig",
+    "ModelConfig",
+    "SamplerConfig",
+    "SearchConfig",
+    "TrainSection",
+    "default_config",
+    "load_config",
+    "parse_config",
+]
+
+DatasetName = Literal["digits", "mnist5k", "mnist1d"]
+DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
+NoiseType = Literal["symmetric", "pair"]
+NOISE_TYPES: tuple[str, ...] = get_args(NoiseType)
+ModelName = Literal["mlp", "cnn", "conv1d", "resnet"]
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+FeatureName = Literal["loss", "er", "grad_norm", "margin"]
+FEATURE_NAMES: tuple[str, ...] = get_args(FeatureName)
+TransformName = Literal["cdf", "cgf"]
+TRANSFORM_NAMES: tuple[str, ...] = get_args(TransformName)
+OuterLoop = Literal["gp", "random", "tpe", "cmaes", "qmc", "rl"]
+OUTER_LOOPS: tuple[str, ...] = get_args(OuterLoop)
+FinetuneSchedule = Literal["compressed", "tail"]
+FINETUNE_SCHEDULES: tuple[str, ...] = get_args(FinetuneSchedule)
+
+DEFAULT_TEST_FRACTION = 0.2
+"""Test share the data loader uses when ``data.test_fraction`` is unset (see ``load_dataset``)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Per-key rules. The dataclasses below hold the names and defaults; _RULES says what each key
+# accepts (a test checks that the two cover the same keys).
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What one key accepts; ``check`` returns the normalised value or a problem."""
+
+    kind: Literal["str", "int", "float", "bool", "str_list", "int_list"]
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def _bounds(self) -> str:
+        if self.low is not None and self.high is not None:
+            left = "(" if self.low_open else "["
+            right = ")" if self.high_open else "]"
+            return f" in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f" {'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f" {'<' if self.high_open else '<='} {self.high:g}"
+        return ""
+
+    def describe(self) -> str:
+        """The rule in words, e.g. ``must be an integer >= 1``."""
+        if self.kind == "bool":
+            text = "must be true or false"
+        elif self.kind == "int":
+            text = f"must be an integer{self._bounds()}"
+        elif self.kind == "float":
+            text = f"must be a finite number{self._bounds()}"
+        elif self.kind == "str":
+            choices = f"one of {list(self.choices)}"
+            text = f"must be {choices if self.choices else 'a non-empty string'}"
+        elif self.kind == "str_list":
+            text = f"must be a non-empty list of distinct names from {list(self.choices)}"
+        else:
+            text = f"must be a non-empty list of distinct integers{self._bounds()}"
+        return f"{text} (or absent)" if self.optional else text
+
+    def _in_range(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def _scalar(self, value: Any) -> tuple[bool, Any]:
+        """Whether a scalar value passes, and its normalised form."""
+        if self.kind == "bool":
+            return isinstance(value, bool), value
+        if self.kind in ("int", "int_list"):
+            # bool is an int subclass in Python, but `trials = true` is a mistake, not a 1.
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                return False, value
+            return self._in_range(int(value)), int(value)
+        if self.kind == "float":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                return False, value
+            number = float(value)  # so `lr = 1` and `lr = 1.0` give equal configs
+            return math.isfinite(number) and self._in_range(number), number
+        ok = isinstance(value, str) and (value in self.choices if self.choices else value != "")
+        return ok, value
+
+    def check(self, value: Any) -> tuple[Any, str | None]:
+        """Returns ``(normalised value, None)``, or ``(None, problem)`` when the value is bad."""
+        if value is None and self.optional:
+            return None, None
+        problem = f"{self.describe()}, got {value!r}"
+        if self.kind not in ("str_list", "int_list"):
+            ok, normalised = self._scalar(value)
+            if ok:
+                return normalised, None
+            if self.choices and isinstance(value, str):
+                problem += _did_you_mean(value, self.choices)
+            return None, problem
+        if not isinstance(value, list | tuple) or not value:
+            return None, problem
+        items = []
+        for item in value:
+            ok, normalised = self._scalar(item)
+            if not ok:
+                if self.choices and isinstance(item, str):
+                    problem += _did_you_mean(item, self.choices, suffix=f" for {item!r}")
+                return None, problem
+            items.append(normalised)
+        if len(set(items)) != len(items):
+            duplicates = sorted({str(item) for item in items if items.count(item) > 1})
+            return None, f"{problem} (repeated: {', '.join(duplicates)})"
+        return tuple(items), None
+
+
+def _did_you_mean(word: str, known: tuple[str, ...] | list[str], *, suffix: str = "") -> str:
+    """``"; did you mean 'x'?"`` for the closest known name, or ``""`` when none is close."""
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}{suffix}?" if close else ""
+
+
+# --------------------------------------------------------------------------------------------
+# The sections.
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The ``[data]`` section: which dataset, how much label noise, how it is split.
+
+    Attributes:
+        name: One of ``digits``, ``mnist5k``, ``mnist1d``.
+        noise_rate: Share of train and val labels flipped, in ``[0, 1)``.
+        noise_type: ``symmetric`` (any other class) or ``pair`` (the next class).
+        seed: Seed of the split and of the noise, ``>= 0``.
+        val_fraction: Validation share of the whole dataset, in ``(0, 1)``.
+        test_fraction: Test share, in ``(0, 1)``, or ``None`` for the dataset's default
+            (MNIST-1D's own test set, else :data:`DEFAULT_TEST_FRACTION`).
+            ``val_fraction + test_fraction`` must be < 1.
+        cache_dir: Where MNIST-1D caches its generated data; ``None`` for no cache.
+    """
+
+    name: DatasetName = "mnist5k"
+    noise_rate: float = 0.4
+    noise_type: NoiseType = "symmetric"
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float | None = None
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ``[model]`` section.
+
+    Attributes:
+        name: One of ``mlp``, ``cnn``, ``conv1d``, ``resnet``.
+        width: Width of the network (``>= 1``), or ``None`` for the model's default.
+    """
+
+    name: ModelName = "cnn"
+    width: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """The ``[train]`` section: the full training run (SGD with momentum).
+
+    Attributes:
+        epochs: Epochs of a full run, ``>= 1``.
+        batch_size: Training batch size, ``>= 1``.
+        lr: Learning rate, ``> 0``.
+        momentum: SGD momentum, in ``[0, 1)``.
+        weight_decay: L2 weight decay, ``>= 0``.
+        eval_batch_size: Batch size of evaluation and feature passes, ``>= 1``.
+        seed: Seed of initialisation and data order, ``>= 0``.
+        threads: Torch CPU threads (``>= 1``), or ``None`` to leave torch's setting alone.
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    eval_batch_size: int = 128
+    seed: int = 0
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """The ``[sampler]`` section: the family searched over.
+
+    Attributes:
+        features: Distinct feature names from ``loss``, ``er``, ``grad_norm``, ``margin``;
+            ``grad_norm`` is the weight of the ``cgf`` transform, so not a feature with it.
+        transform: ``cdf`` or ``cgf``.
+        segments: Segments ``S`` of each piecewise-linear function, ``>= 1``.
+        lipschitz: Slope bound ``L``, ``> 0``.
+        eps: Floor of a weight relative to the mean weight, in ``(0, 1)``.
+    """
+
+    features: tuple[FeatureName, ...] = ("loss", "er")
+    transform: TransformName = "cgf"
+    segments: int = 4
+    lipschitz: float = 2.0
+    eps: float = 1e-6
+
+    @property
+    def num_params(self) -> int:
+        """Length of theta: ``len(features) * (segments + 1)`` (10 with the defaults)."""
+        return len(self.features) * (self.segments + 1)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The ``[search]`` section: the outer loop and the inner-loop fine-tunes it scores.
+
+    Attributes:
+        trials: Sampler candidates scored, ``>= 1``.
+        startup_trials: Random trials before the outer loop models the results,
+            ``>= 0`` and ``<= trials``.
+        outer: Outer loop: ``gp``, ``random``, ``tpe``, ``cmaes``, ``qmc`` or ``rl``.
+        seed: Seed of the outer loop, ``>= 0``.
+        shared_epochs: ``E_s``, epochs of the shared uniform pre-training; ``< train.epochs``.
+        finetune_epochs: ``E_o``, epochs each candidate fine-tunes from the shared checkpoint.
+        finetune_schedule: ``compressed`` (the full learning-rate schedule squeezed into
+            ``E_o`` epochs) or ``tail`` (the schedule's epochs ``E_s .. E_s + E_o``, which must
+            fit in ``train.epochs``).
+        storage: Optuna storage URL, or ``None`` for SQLite in the run directory.
+        study_name: Optuna study name, non-empty.
+    """
+
+    trials: int = 40
+    startup_trials: int = 8
+    outer: OuterLoop = "gp"
+    seed: int = 0
+    shared_epochs: int = 15
+    finetune_epochs: int = 5
+    finetune_schedule: FinetuneSchedule = "compressed"
+    storage: str | None = None
+    study_name: str = "swift-sampler"
+
+
+@dataclass(frozen=True)
+class FinalConfig:
+    """The ``[final]`` section: full runs with the best sampler found.
+
+    Attributes:
+        seeds: Distinct training seeds (each ``>= 0``), one full run each.
+        uniform: Also run the uniform sampler with the same seeds, as the baseline.
+    """
+
+    seeds: tuple[int, ...] = (0,)
+    uniform: bool = True
+
+
+_FRACTION = _Rule("float", low=0.0, high=1.0, low_open=True, high_open=True)  # (0, 1)
+_UNIT = _Rule("float", low=0.0, high=1.0, high_open=True)  # [0, 1)
+_POSITIVE = _Rule("float", low=0.0, low_open=True)  # > 0
+_SEED = _Rule("int", low=0)
+_COUNT = _Rule("int", low=1)
+
+_RULES: dict[str, dict[str, _Rule]] = {
+    "data": {
+        "name": _Rule("str", choices=DATASET_NAMES),
+        "noise_rate": _UNIT,
+        "noise_type": _Rule("str", choices=NOISE_TYPES),
+        "seed": _SEED,
+        "val_fraction": _FRACTION,
+        "test_fraction": dataclasses.replace(_FRACTION, optional=True),
+        "cache_dir": _Rule("str", optional=True),
+    },
+    "model": {
+        "name": _Rule("str", choices=MODEL_NAMES),
+        "width": _Rule("int", low=1, optional=True),
+    },
+    "train": {
+        "epochs": _COUNT,
+        "batch_size": _COUNT,
+        "lr": _POSITIVE,
+        "momentum": _UNIT,
+        "weight_decay": _Rule("float", low=0.0),
+        "eval_batch_size": _COUNT,
+        "seed": _SEED,
+        "threads": _Rule("int", low=1, optional=True),
+    },
+    "sampler": {
+        "features": _Rule("str_list", choices=FEATURE_NAMES),
+        "transform": _Rule("str", choices=TRANSFORM_NAMES),
+        "segments": _COUNT,
+        "lipschitz": _POSITIVE,
+        "eps": _FRACTION,
+    },
+    "search": {
+        "trials": _COUNT,
+        "startup_trials": _Rule("int", low=0),
+        "outer": _Rule("str", choices=OUTER_LOOPS),
+        "seed": _SEED,
+        "shared_epochs": _COUNT,
+        "finetune_epochs": _COUNT,
+        "finetune_schedule": _Rule("str", choices=FINETUNE_SCHEDULES),
+        "storage": _Rule("str", optional=True),
+        "study_name": _Rule("str"),
+    },
+    "final": {
+        "seeds": _Rule("int_list", low=0),
+        "uniform": _Rule("bool"),
+    },
+}
+
+_Section = DataConfig | ModelConfig | TrainSection | SamplerConfig | SearchConfig | FinalConfig
+_SECTIONS: dict[str, type[_Section]] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainSection,
+    "sampler": SamplerConfig,
+    "search": SearchConfig,
+    "final": FinalConfig,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run config: one frozen dataclass per TOML section.
+
+    Build one with :func:`load_config`, :func:`parse_config` or :func:`default_config`;
+    those check every rule. Change one with ``dataclasses.replace`` and re-check it with
+    ``parse_config(config.to_dict())``.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainSection = field(default_factory=TrainSection)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    final: FinalConfig = field(default_factory=FinalConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every field, defaults included, as plain JSON types (tuples become lists).
+
+        ``parse_config(config.to_dict()) == config``.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for name in _SECTIONS:
+            section = getattr(self, name)
+            out[name] = {
+                f.name: _plain(getattr(section, f.name)) for f in dataclasses.fields(section)
+            }
+        return out
+
+    def fingerprint(self) -> str:
+        """SHA-256 hex digest of the canonical JSON of :meth:`to_dict` (sorted keys).
+
+        Two configs have the same fingerprint exactly when every field is equal, so a resumed
+        run can compare it with the one it stored and refuse a changed config.
+        """
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def to_toml(self) -> str:
+        """The config as TOML text that :func:`parse_config` reads back to an equal config.
+
+        Every set field is written, defaults included; ``None`` fields are left out, since
+        TOML has no null and an absent key means ``None``.
+        """
+        lines = ["# swift-sampler run config"]
+        for name, section in self.to_dict().items():
+            lines += ["", f"[{name}]"]
+            lines += [f"{key} = {_toml_value(v)}" for key, v in section.items() if v is not None]
+        return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        # repr is the shortest text that reads back to the same float, and is valid TOML for
+        # finite values (parse_config rejects inf and nan).
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML: {value!r}")
+
+
+_TOML_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_string(text: str) -> str:
+    out = []
+    for char in text:
+        if char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:  # control characters must be escaped
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing.
+
+
+def default_config() -> Config:
+    """The config of an empty TOML file: every key at its default."""
+    return Config()
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Reads and checks a TOML run config.
+
+    Args:
+        path: The ``.toml`` file.
+
+    Returns:
+        The checked config.
+
+    Raises:
+        ConfigError: The file is missing or unreadable, is not valid TOML (the message has the
+            path and tomllib's line and column), or breaks any rule (all are listed).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file not found: {file}")
+    try:
+        with file.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"invalid TOML in config file {file}: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"invalid TOML in config file {file}: not UTF-8 ({err})") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {file}: {err}") from None
+    return parse_config(data, source=str(file))
+
+
+def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config:
+    """Checks a config given as nested mappings (parsed TOML, or :meth:`Config.to_dict`).
+
+    Every section and key is optional. Bools are not accepted as numbers; ints are accepted
+    where a float is expected. ``None`` means "absent" for the keys that may be unset.
+
+    Args:
+        data: ``{section: {key: value}}``.
+        source: Where ``data`` came from (a path), for the first line of the error message.
+
+    Returns:
+        The checked config; lists are stored as tuples and ints for floats as floats.
+
+    Raises:
+        ConfigError: One error listing every problem, one per line, each starting with its
+            dotted key, e.g. ``search.trials: must be an integer >= 1, got 'ten'``.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: a config must be a table of sections, got {data!r}")
+    problems: list[str] = []
+    known_sections = list(_SECTIONS)
+    for name in data:
+        if name not in _SECTIONS:
+            problems.append(
+                f"unknown section {name!r} (known: {', '.join(known_sections)})"
+                + _did_you_mean(str(name), known_sections)
+            )
+
+    values: dict[str, dict[str, Any]] = {}
+    bad: set[str] = set()  # dotted keys with a problem; cross-field rules skip them
+    for name, cls in _SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, Mapping):
+            problems.append(f"{name}: must be a table ([{name}]), got {raw!r}")
+            bad.update(f"{name}.{f.name}" for f in dataclasses.fields(cls))
+            raw = {}
+        values[name] = _parse_section(name, cls, raw, problems, bad)
+
+    problems += _cross_field_problems(values, bad)
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise ConfigError(f"{source}: {count} in config:\n" + "\n".join(problems))
+    sections: dict[str, Any] = {name: cls(**values[name]) for name, cls in _SECTIONS.items()}
+    return Config(**sections)
+
+
+def _parse_section(
+    name: str,
+    cls: type[_Section],
+    raw: Mapping[str, Any],
+    problems: list[str],
+    bad: set[str],
+) -> dict[str, Any]:
+    """The section's values (defaults filled in); appends problems and bad dotted keys."""
+    fields = dataclasses.fields(cls)
+    known = [f.name for f in fields]
+    values: dict[str, Any] = {}
+    for f in fields:
+        if f.name not in raw:
+            values[f.name] = f.default
+            continue
+        value, problem = _RULES[name][f.name].check(raw[f.name])
+        if problem is None:
+            values[f.name] = value
+        else:
+            problems.append(f"{name}.{f.name}: {problem}")
+            bad.add(f"{name}.{f.name}")
+            values[f.name] = f.default
+    for key in raw:
+        if key not in known:
+            problems.append(
+                f"{name}.{key}: unknown key (known: {', '.join(known)})"
+                + _did_you_mean(str(key), known)
+            )
+    return values
+
+
+def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> list[str]:
+    """Rules that tie keys together; a rule is skipped when one of its keys already failed."""
+    problems = []
+
+    def usable(*keys: str) -> bool:
+        return not bad.intersection(keys)
+
+    data, sampler, search = values["data"], values["sampler"], values["search"]
+    epochs = values["train"]["epochs"]
+
+    if usable("data.val_fraction", "data.test_fraction"):
+        val, test = data["val_fraction"], data["test_fraction"]
+        if test is None and val + DEFAULT_TEST_FRACTION >= 1:
+            problems.append(
+                f"data.val_fraction: must be < {1 - DEFAULT_TEST_FRACTION:g} with data."
+                f"test_fraction unset (the default test share is {DEFAULT_TEST_FRACTION:g}) "
+                f"to leave training data, got {val!r}"
+            )
+        elif test is not None and val + test >= 1:
+            problems.append(
+                f"data.test_fraction: data.val_fraction + data.test_fraction must be < 1 to "
+                f"leave training data, got {val!r} + {test!r}"
+            )
+
+    if (
+        usable("sampler.features", "sampler.transform")
+        and sampler["transform"] == "cgf"
+        and "grad_norm" in sampler["features"]
+    ):
+        problems.append(
+            "sampler.features: 'grad_norm' cannot be a feature with sampler.transform = 'cgf' "
+            f"(cgf uses it as the weight), got {list(sampler['features'])!r}"
+        )
+
+    if usable("search.trials", "search.startup_trials") and (
+        search["startup_trials"] > search["trials"]
+    ):
+        problems.append(
+            f"search.startup_trials: must be <= search.trials ({search['trials']}), "
+            f"got {search['startup_trials']}"
+        )
+
+    if usable("search.shared_epochs", "train.epochs") and search["shared_epochs"] >= epochs:
+        problems.append(
+            f"search.shared_epochs: must be < train.epochs ({epochs}), "
+            f"got {search['shared_epochs']}"
+        )
+    elif (
+        usable("search.shared_epochs", "search.finetune_epochs", "search.finetune_schedule")
+        and usable("train.epochs")
+        and search["finetune_schedule"] == "tail"
+        and search["shared_epochs"] + search["finetune_epochs"] > epochs
+    ):
+        shared, finetune = search["shared_epochs"], search["finetune_epochs"]
+        problems.append(
+            f"search.finetune_epochs: with search.finetune_schedule = 'tail', "
+            f"search.shared_epochs + search.finetune_epochs must be <= train.epochs "
+            f"({epochs}), got {shared} + {finetune} = {shared + finetune}"
+        )
+    return problems

@@ -1,0 +1,419 @@
+"""The search end to end: shared start, trials on an Optuna study, resume, the result files.
+
+Every trial (theta, score, timings, state, seed) is recorded in an Optuna storage: SQLite in the
+run directory by default, or any storage URL (``journal:///path`` selects Optuna's
+JournalStorage on a file). A search killed at any moment (SIGKILL included) and started again
+with ``resume=True`` keeps every finished trial, re-runs the one that was running (it is marked
+FAIL and its slot proposed again), reuses the shared checkpoint after checking its hash, and
+ends with the same best theta as an uninterrupted run: the proposal for slot k depends only on
+the finished trials of slots 0..k-1 and the seed (see ``search.outer``), and a trial's score
+only on its theta and the seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from swift_sampler.errors import ConfigError
+from swift_sampler.family import SamplerSpec, uniform_theta
+from swift_sampler.search.final import figure1_arrays
+from swift_sampler.search.objective import InnerLoop, TrialScore
+from swift_sampler.search.outer import FinishedTrial, make_outer_loop, param_names
+from swift_sampler.search.rundir import RunPaths, locked, write_json, write_npz, write_text
+from swift_sampler.search.setup import Experiment, build_experiment, template_spec
+
+if TYPE_CHECKING:
+    import optuna
+
+    from swift_sampler.config import Config
+
+__all__ = [
+    "ProgressFactory",
+    "SearchResult",
+    "TrialRecord",
+    "open_study",
+    "run_search",
+    "search_result",
+]
+
+logger = logging.getLogger(__name__)
+
+RESULT_SCHEMA_VERSION = 1
+
+
+class ProgressBar(Protocol):
+    def update(self, n: int = 1) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ProgressFactory(Protocol):
+    """Makes a progress bar for a phase; the CLI passes tqdm, the library default is silent."""
+
+    def __call__(self, description: str, total: int) -> ProgressBar: ...
+
+
+class _Silent:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _silent(description: str, total: int) -> ProgressBar:
+    return _Silent()
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial as the search reports it."""
+
+    number: int
+    slot: int
+    theta: tuple[float, ...]
+    score: float
+    seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What ``run_search`` returns; ``result.json`` holds the same and more."""
+
+    best_theta: tuple[float, ...]
+    best_score: float
+    best_slot: int
+    trials: tuple[TrialRecord, ...]
+    spec: SamplerSpec
+    cost: dict[str, float]
+    paths: RunPaths
+
+
+def _storage(url: str) -> Any:
+    import optuna
+
+    if url.startswith("journal:///"):
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal://") :]))
+    return url
+
+
+def open_study(paths: RunPaths, config: Config, *, create: bool) -> optuna.Study:
+    """Opens (or creates) the run's study and checks it belongs to this config."""
+    import optuna
+
+    url = config.search.storage or paths.default_storage()
+    name = config.search.study_name
+    storage = _storage(url)
+    if create:
+        study = optuna.create_study(
+            storage=storage, study_name=name, direction="maximize", load_if_exists=True
+        )
+    else:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            raise ConfigError(f"no study named {name!r} in {url}: nothing to resume") from None
+    saved = study.user_attrs.get("fingerprint")
+    if saved is None:
+        study.set_user_attr("fingerprint", config.fingerprint())
+        study.set_user_attr("config", config.to_dict())
+    elif saved != config.fingerprint():
+        raise ConfigError(
+            f"the study in {url} was made with another configuration (fingerprint "
+            f"{saved[:12]}..., this config {config.fingerprint()[:12]}...); resume with the "
+            "same config or start a new run directory"
+        )
+    return study
+
+
+def _fail_stale(study: optuna.Study) -> int:
+    """Marks RUNNING trials FAIL: the run directory is locked, so they belong to a dead run."""
+    from optuna.trial import TrialState
+
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        logger.warning(
+            "trial %d (slot %s) was interrupted; it will be re-run",
+            trial.number,
+            trial.user_attrs.get("slot"),
+        )
+    return len(stale)
+
+
+def _finished(study: optuna.Study, dim: int) -> list[optuna.trial.FrozenTrial]:
+    """COMPLETE trials, one per slot (the first), ordered by slot."""
+    from optuna.trial import TrialState
+
+    by_slot: dict[int, Any] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        slot = int(trial.user_attrs["slot"])
+        by_slot.setdefault(slot, trial)
+    return [by_slot[s] for s in sorted(by_slot)]
+
+
+def _theta_of(trial: optuna.trial.FrozenTrial, dim: int) -> np.ndarray:
+    return np.array([trial.params[n] for n in param_names(dim)], dtype=np.float64)
+
+
+def _shared_start(
+    paths: RunPaths,
+    study: optuna.Study,
+    inner: InnerLoop,
+    progress: ProgressFactory,
+) -> None:
+    digest = study.user_attrs.get("shared_sha256")
+    if digest is not None and paths.shared.exists():
+        inner.load_shared_start(paths.shared, digest)  # raises if the hash differs
+        logger.info("reusing the shared start %s (sha256 %s)", paths.shared, digest)
+        return
+    if digest is not None:
+        logger.warning("shared checkpoint %s is missing; training it again", paths.shared)
+    bar = progress("shared start", inner.shared_epochs)
+    try:
+        shared = inner.train_shared_start(paths.shared, on_epoch=lambda _: bar.update())
+    finally:
+        bar.close()
+    study.set_user_attr("shared_sha256", shared.sha256)
+    study.set_user_attr("shared_seconds", shared.seconds)
+    study.set_user_attr("shared_epochs", shared.epochs)
+    study.set_user_attr("epoch_seconds", shared.epoch_seconds)
+
+
+def run_search(
+    config: Config,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: ProgressFactory | None = None,
+    on_trial: Callable[[TrialRecord], None] | None = None,
+    experiment: Experiment | None = None,
+) -> SearchResult:
+    """Runs (or resumes) the search of ``config`` in ``run_dir``.
+
+    Args:
+        config: the run configuration.
+        run_dir: the run directory; created if missing. Without ``resume`` it must not
+            already hold a search.
+        resume: continue the search found in ``run_dir`` (same config required).
+        progress: progress-bar factory (default: silent).
+        on_trial: called after each finished trial.
+        experiment: prebuilt data and trainer (default: built from the config).
+
+    Returns:
+        The best theta, its validation score and the spec, every finished trial, the cost.
+
+    Raises:
+        ConfigError: on a run directory that conflicts with ``resume``, a changed config, or a
+            shared checkpoint whose hash does not match the study.
+    """
+    progress = progress or _silent
+    paths = RunPaths(Path(run_dir))
+    has_study = paths.config.exists()
+    if resume and not has_study:
+        raise ConfigError(f"nothing to resume in {paths.root}: it holds no search")
+    if not resume and has_study:
+        raise ConfigError(
+            f"{paths.root} already holds a search; pass --resume to continue it or choose "
+            "another run directory"
+        )
+    # Everything that can fail on bad input (data, model, spec) is built before the run
+    # directory is touched, so a bad config leaves nothing behind.
+    experiment = experiment or build_experiment(config)
+    spec0 = template_spec(config)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with locked(paths):
+        study = open_study(paths, config, create=not resume)
+        if not has_study:
+            write_text(paths.config, config.to_toml())
+        _fail_stale(study)
+        dim = spec0.num_params
+        s = config.search
+        inner = InnerLoop(
+            experiment.trainer,
+            shared_epochs=s.shared_epochs,
+            finetune_epochs=s.finetune_epochs,
+            schedule=s.finetune_schedule,
+            seed=s.seed,
+        )
+        _shared_start(paths, study, inner, progress)
+        outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
+        finished = _finished(study, dim)
+        bar = progress("trials", s.trials)
+        bar.update(len(finished))
+        carry = 0.0  # storage time after a trial's score, charged to the next trial's "outer"
+        try:
+            while len(finished) < s.trials:
+                slot = len(finished)
+                t0 = time.perf_counter() - carry
+                attrs: dict[str, Any]
+                if slot == 0:
+                    theta, attrs = uniform_theta(len(spec0.features), spec0.num_segments), {}
+                else:
+                    history = [
+                        FinishedTrial(_theta_of(t, dim), float(t.value or 0.0), t.system_attrs)
+                        for t in finished
+                    ]
+                    theta, attrs = outer.suggest(history, slot)
+                trial = _start_trial(study, theta, slot, attrs, config)
+                outer_seconds = time.perf_counter() - t0
+                score = inner.evaluate(spec0.with_theta(theta))
+                t1 = time.perf_counter()
+                seconds = _seconds(score, outer_seconds)
+                trial.set_user_attr("seconds", seconds)
+                study.tell(trial, score.score)
+                finished = _finished(study, dim)
+                carry = time.perf_counter() - t1
+                bar.update()
+                record = TrialRecord(
+                    number=trial.number,
+                    slot=slot,
+                    theta=tuple(float(x) for x in theta),
+                    score=score.score,
+                    seconds=seconds,
+                )
+                logger.debug("trial %d: val %.4f", slot, score.score)
+                if on_trial is not None:
+                    on_trial(record)
+        finally:
+            bar.close()
+        result = search_result(study, config, paths)
+        write_outputs(result, study, config)
+        arrays = figure1_arrays(
+            experiment.trainer,
+            inner.shared_state(),
+            result.spec,
+            np.asarray(experiment.data.train_noise_mask),
+        )
+        write_npz(paths.figure1_data, arrays)
+    return result
+
+
+def _start_trial(
+    study: optuna.Study, theta: np.ndarray, slot: int, attrs: dict[str, Any], config: Config
+) -> optuna.Trial:
+    names = param_names(theta.size)
+    study.enqueue_trial(
+        {n: float(v) for n, v in zip(names, theta, strict=True)},
+        user_attrs={"slot": slot, "seed": config.search.seed, "outer": config.search.outer},
+        skip_if_exists=False,
+    )
+    trial = study.ask()
+    for name in names:
+        trial.suggest_float(name, 0.0, 1.0)
+    for key, value in attrs.items():
+        study._storage.set_trial_system_attr(trial._trial_id, key, value)
+    return trial
+
+
+def _seconds(score: TrialScore, outer_seconds: float) -> dict[str, float]:
+    return {
+        "finetune": score.train_seconds,
+        "features": score.feature_seconds,
+        "eval": score.eval_seconds + score.load_seconds,
+        "outer": outer_seconds,
+    }
+
+
+def search_result(study: optuna.Study, config: Config, paths: RunPaths) -> SearchResult:
+    """Summarises the study: best trial (ties: the earliest slot), trials, cost."""
+    spec0 = template_spec(config)
+    dim = spec0.num_params
+    finished = _finished(study, dim)
+    if not finished:
+        raise ConfigError(f"the study in {paths.root} has no finished trial")
+    records = tuple(
+        TrialRecord(
+            number=t.number,
+            slot=int(t.user_attrs["slot"]),
+            theta=tuple(float(x) for x in _theta_of(t, dim)),
+            score=float(t.value),  # type: ignore[arg-type]
+            seconds=dict(t.user_attrs.get("seconds", {})),
+        )
+        for t in finished
+    )
+    best = max(records, key=lambda r: (r.score, -r.slot))
+    spec = spec0.with_theta(
+        best.theta,
+        val_score=best.score,
+        slot=best.slot,
+        outer=config.search.outer,
+        config_fingerprint=config.fingerprint(),
+    )
+    return SearchResult(
+        best_theta=best.theta,
+        best_score=best.score,
+        best_slot=best.slot,
+        trials=records,
+        spec=spec,
+        cost=_cost(study, records, config),
+        paths=paths,
+    )
+
+
+def _cost(
+    study: optuna.Study, records: tuple[TrialRecord, ...], config: Config
+) -> dict[str, float]:
+    shared = float(study.user_attrs.get("shared_seconds", 0.0))
+    epoch = float(study.user_attrs.get("epoch_seconds", 0.0))
+    parts = {
+        "shared_start": shared,
+        "finetune": sum(r.seconds.get("finetune", 0.0) for r in records),
+        "features": sum(r.seconds.get("features", 0.0) for r in records),
+        "eval": sum(r.seconds.get("eval", 0.0) for r in records),
+        "outer": sum(r.seconds.get("outer", 0.0) for r in records),
+    }
+    cost = {f"{k}_s": v for k, v in parts.items()}
+    cost["total_s"] = sum(parts.values())
+    cost["epoch_s"] = epoch
+    for key, value in parts.items():
+        cost[f"{key}_epochs"] = value / epoch if epoch > 0 else float("nan")
+    cost["total_epochs"] = cost["total_s"] / epoch if epoch > 0 else float("nan")
+    cost["full_training_epochs"] = float(config.train.epochs)
+    return cost
+
+
+def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> None:
+    """Writes result.json and sampler.json (the figures are the report's job)."""
+    from optuna.trial import TrialState
+
+    all_trials = []
+    for t in study.get_trials(deepcopy=False):
+        all_trials.append(
+            {
+                "number": t.number,
+                "slot": t.user_attrs.get("slot"),
+                "state": t.state.name,
+                "theta": [t.params.get(n) for n in param_names(result.spec.num_params)],
+                "val_score": t.value if t.state == TrialState.COMPLETE else None,
+                "seconds": t.user_attrs.get("seconds"),
+                "seed": t.user_attrs.get("seed"),
+            }
+        )
+    data = {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "config_fingerprint": config.fingerprint(),
+        "outer": config.search.outer,
+        "transform": config.sampler.transform,
+        "features": list(config.sampler.features),
+        "best": {
+            "slot": result.best_slot,
+            "theta": list(result.best_theta),
+            "val_score": result.best_score,
+            "knots": result.spec.knots().tolist(),
+        },
+        "trials": all_trials,
+        "cost": result.cost,
+        "shared_sha256": study.user_attrs.get("shared_sha256"),
+    }
+    write_json(result.paths.result, data)
+    result.spec.save(result.paths.sampler)

@@ -1,0 +1,201 @@
+"""Final training with a found sampler, the uniform baseline beside it, and Figure 1's arrays.
+
+SPEC section 7: the target network is trained from scratch for the full schedule, uniformly
+for the first ``E_s`` epochs, then under the found sampler with features refreshed every epoch
+(the regime the search scored). The uniform arm uses the same seed, data and schedule. Test
+Top-1 is measured every epoch. Transfer is the same call with another model in the config:
+only the sampler spec moves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from swift_sampler.family import SamplerSpec
+from swift_sampler.sampler import SwiftSampler
+from swift_sampler.train import ClassificationTrainer, TrainState
+from swift_sampler.transforms import fit_transform
+
+__all__ = ["ArmRun", "figure1_arrays", "final_training", "summarise_arms"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ArmRun:
+    """One arm (``"swift"`` or ``"uniform"``) trained with one seed."""
+
+    arm: str
+    seed: int
+    test_top1: list[float] = field(default_factory=list)
+    val_top1: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    noisy_share: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        best_val_epoch = int(np.argmax(self.val_top1))
+        return {
+            "arm": self.arm,
+            "seed": self.seed,
+            "test_top1": self.test_top1,
+            "val_top1": self.val_top1,
+            "train_loss": self.train_loss,
+            "noisy_share": self.noisy_share,
+            "best": max(self.test_top1),
+            "best_epoch": int(np.argmax(self.test_top1)),
+            "last": self.test_top1[-1],
+            "best_val_epoch": best_val_epoch,
+            "test_at_best_val": self.test_top1[best_val_epoch],
+            "seconds": self.seconds,
+        }
+
+
+def _with_seed(trainer: ClassificationTrainer, seed: int) -> ClassificationTrainer:
+    return ClassificationTrainer(
+        trainer.model_fn,
+        trainer.train,
+        trainer.val,
+        trainer.test,
+        config=trainer.config,
+        seed=seed,
+    )
+
+
+def train_arm(
+    trainer: ClassificationTrainer,
+    spec: SamplerSpec | None,
+    *,
+    seed: int,
+    shared_epochs: int,
+    noise_mask: np.ndarray | None = None,
+    on_epoch: Callable[[int], None] | None = None,
+) -> ArmRun:
+    """Trains one arm from scratch for the full schedule.
+
+    Args:
+        trainer: recipe and data (its seed is replaced by ``seed``).
+        spec: the sampler used from epoch ``shared_epochs`` on; None trains uniformly.
+        seed: seed of the weights, the shuffles and the sampler.
+        shared_epochs: uniform epochs before the sampler takes over (``E_s``).
+        noise_mask: ``(n,)`` injected-noise mask, to record the probability mass on it.
+        on_epoch: progress callback.
+    """
+    trainer = _with_seed(trainer, seed)
+    run = ArmRun(arm="uniform" if spec is None else "swift", seed=seed)
+    start = time.perf_counter()
+    state: TrainState = trainer.new_state(seed)
+    sampler: SwiftSampler | None = None
+    for epoch in range(trainer.total_epochs):
+        share = float(noise_mask.mean()) if noise_mask is not None else float("nan")
+        if spec is not None and epoch >= shared_epochs:
+            features = trainer.features(state, spec.columns)
+            if sampler is None:
+                sampler = SwiftSampler.from_spec(spec, features, seed=seed)
+            else:
+                sampler.update(features)
+            if noise_mask is not None:
+                p = sampler.probabilities
+                share = float(p[noise_mask].sum() / p.sum())
+        run.train_loss.append(trainer.train_epoch(state, sampler))
+        run.test_top1.append(trainer.score(state, "test"))
+        run.val_top1.append(trainer.score(state, "val"))
+        run.noisy_share.append(share)
+        if on_epoch is not None:
+            on_epoch(epoch)
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def final_training(
+    trainer: ClassificationTrainer,
+    spec: SamplerSpec,
+    *,
+    seeds: Sequence[int],
+    shared_epochs: int,
+    uniform: bool = True,
+    noise_mask: np.ndarray | None = None,
+    on_epoch: Callable[[str, int, int], None] | None = None,
+) -> list[ArmRun]:
+    """Trains the sampler arm (and the uniform arm) for every seed.
+
+    Args:
+        on_epoch: called with ``(arm, seed, epoch)`` after each epoch.
+    """
+    runs = []
+    for seed in seeds:
+        arms: list[tuple[str, SamplerSpec | None]] = [("swift", spec)]
+        if uniform:
+            arms.append(("uniform", None))
+        for arm, arm_spec in arms:
+
+            def tick(epoch: int, arm: str = arm, seed: int = seed) -> None:
+                if on_epoch is not None:
+                    on_epoch(arm, seed, epoch)
+
+            run = train_arm(
+                trainer,
+                arm_spec,
+                seed=seed,
+                shared_epochs=shared_epochs,
+                noise_mask=noise_mask,
+                on_epoch=tick,
+            )
+            logger.info(
+                "final %s seed %d: test last %.4f best %.4f",
+                arm,
+                seed,
+                run.test_top1[-1],
+                max(run.test_top1),
+            )
+            runs.append(run)
+    return runs
+
+
+def summarise_arms(runs: Sequence[ArmRun]) -> dict[str, Any]:
+    """final.json's content: per-run curves and per-arm mean and std over seeds."""
+    arms: dict[str, Any] = {}
+    for name in sorted({r.arm for r in runs}):
+        summaries = [r.summary() for r in runs if r.arm == name]
+        entry: dict[str, Any] = {"runs": summaries, "seeds": [s["seed"] for s in summaries]}
+        for key in ("best", "last", "test_at_best_val"):
+            values = np.array([s[key] for s in summaries], dtype=np.float64)
+            entry[f"{key}_mean"] = float(values.mean())
+            entry[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0
+        arms[name] = entry
+    return {"schema_version": 1, "arms": arms}
+
+
+def figure1_arrays(
+    trainer: ClassificationTrainer,
+    state: TrainState,
+    spec: SamplerSpec,
+    noise_mask: np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """Per-instance loss rank, Er rank and sampling probability at the shared start.
+
+    The ranks are the empirical cdf of each feature (whatever transform the spec uses), so
+    the plane is the same for cdf and cgf samplers.
+    """
+    columns = tuple(dict.fromkeys(("loss", "er", *spec.columns)))
+    table = trainer.features(state, columns)
+    by_name = {name: table[:, j] for j, name in enumerate(columns)}
+    _, loss_rank = fit_transform(by_name["loss"], kind="cdf")
+    _, er_rank = fit_transform(by_name["er"], kind="cdf")
+    probability = spec.probabilities({name: by_name[name] for name in spec.columns})
+    arrays = {
+        "loss": by_name["loss"],
+        "er": by_name["er"],
+        "loss_rank": loss_rank,
+        "er_rank": er_rank,
+        "probability": probability,
+    }
+    if noise_mask is not None:
+        arrays["noisy"] = np.asarray(noise_mask, dtype=bool)
+    return arrays

@@ -1,0 +1,202 @@
+"""The inner loop (SPEC section 5): a shared start, then a short fine-tune per candidate theta.
+
+1. **Shared start**: train from scratch with uniform sampling for ``E_s`` epochs (the first part
+   of the normal schedule) and save the state once per search, with its SHA-256.
+2. **Candidate score**: load the shared state; for each of ``E_o`` epochs recompute the
+   features with the current weights, refit the transforms (``SwiftSampler.update``), train one
+   epoch of n draws; return the validation score.
+
+The learning rate follows the tail of the run's schedule. With ``schedule="tail"`` the
+fine-tune runs epochs ``E_s .. E_s + E_o`` of it as they are; with ``schedule="compressed"``
+(default) the whole tail ``E_s .. E`` is squeezed into the ``E_o`` epochs, so every candidate is
+scored at the end of an annealed schedule (a local minimum near the shared start, the paper's
+approximation of the fully trained network) rather than mid-way at a high learning rate. The
+two coincide when ``E_o = E - E_s``.
+
+Every candidate uses the same sampler seed (common random numbers): two thetas that give the
+same probabilities give the same score, so differences between trials come from theta.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from swift_sampler.errors import ConfigError
+from swift_sampler.family import SamplerSpec
+from swift_sampler.sampler import SwiftSampler
+from swift_sampler.train import Trainer, TrainState, load_checkpoint, save_checkpoint
+
+__all__ = ["InnerLoop", "SharedStart", "TrialScore"]
+
+logger = logging.getLogger(__name__)
+
+ScheduleKind = Literal["compressed", "tail"]
+
+
+@dataclass(frozen=True)
+class SharedStart:
+    """The saved shared-start checkpoint and what it cost."""
+
+    path: Path
+    sha256: str
+    seconds: float
+    epochs: int
+    epoch_seconds: float  # median seconds of one uniform training epoch (the cost unit)
+
+
+@dataclass(frozen=True)
+class TrialScore:
+    """The validation score of one candidate and where its time went (seconds)."""
+
+    score: float
+    train_seconds: float
+    feature_seconds: float
+    eval_seconds: float
+    load_seconds: float
+    epoch_scores: tuple[float, ...] = field(default_factory=tuple)
+
+    @property
+    def total_seconds(self) -> float:
+        return self.train_seconds + self.feature_seconds + self.eval_seconds + self.load_seconds
+
+
+class InnerLoop:
+    """Scores sampler specs by fine-tuning a shared start.
+
+    Args:
+        trainer: the training recipe (data, model, schedule).
+        shared_epochs: ``E_s``, uniform epochs of the shared start.
+        finetune_epochs: ``E_o``, epochs per candidate.
+        schedule: ``"compressed"`` or ``"tail"`` (see the module docstring).
+        seed: seed of the shared start's weights and of every candidate's sampler.
+    """
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        *,
+        shared_epochs: int,
+        finetune_epochs: int,
+        schedule: ScheduleKind = "compressed",
+        seed: int = 0,
+    ) -> None:
+        total = trainer.total_epochs
+        if not 1 <= shared_epochs < total:
+            raise ConfigError(
+                f"shared_epochs must be in [1, {total - 1}] for a {total}-epoch schedule, "
+                f"got {shared_epochs}"
+            )
+        if finetune_epochs < 1:
+            raise ConfigError(f"finetune_epochs must be >= 1, got {finetune_epochs}")
+        if schedule == "tail" and shared_epochs + finetune_epochs > total:
+            raise ConfigError(
+                f"with the 'tail' schedule, shared_epochs + finetune_epochs "
+                f"({shared_epochs} + {finetune_epochs}) must not exceed the {total} epochs"
+            )
+        if schedule not in ("compressed", "tail"):
+            raise ConfigError(f"unknown fine-tune schedule {schedule!r}")
+        self.trainer = trainer
+        self.shared_epochs = shared_epochs
+        self.finetune_epochs = finetune_epochs
+        self.schedule = schedule
+        self.seed = seed
+        self._shared: dict[str, object] | None = None
+
+    def windows(self) -> list[tuple[float, float]]:
+        """The schedule window (start, end), in epochs, of each fine-tune epoch."""
+        start = float(self.shared_epochs)
+        if self.schedule == "tail":
+            return [(start + j, start + j + 1) for j in range(self.finetune_epochs)]
+        width = (self.trainer.total_epochs - start) / self.finetune_epochs
+        return [(start + j * width, start + (j + 1) * width) for j in range(self.finetune_epochs)]
+
+    def train_shared_start(
+        self, path: Path, *, on_epoch: Callable[[int], None] | None = None
+    ) -> SharedStart:
+        """Trains ``E_s`` uniform epochs from scratch and saves the state atomically."""
+        start = time.perf_counter()
+        state = self.trainer.new_state(self.seed)
+        epoch_seconds = []
+        for epoch in range(self.shared_epochs):
+            t0 = time.perf_counter()
+            self.trainer.train_epoch(state)
+            epoch_seconds.append(time.perf_counter() - t0)
+            if on_epoch is not None:
+                on_epoch(epoch)
+        seconds = time.perf_counter() - start
+        digest = save_checkpoint(self.trainer.state_dict(state), path)
+        self._shared = copy.deepcopy(self.trainer.state_dict(state))
+        logger.info(
+            "shared start: %d epochs in %.1f s, sha256 %s", self.shared_epochs, seconds, digest
+        )
+        return SharedStart(
+            path=path,
+            sha256=digest,
+            seconds=seconds,
+            epochs=self.shared_epochs,
+            epoch_seconds=float(np.median(epoch_seconds)),
+        )
+
+    def load_shared_start(self, path: Path, sha256: str) -> None:
+        """Loads a saved shared start, refusing a file whose hash differs from ``sha256``."""
+        saved = load_checkpoint(path, expected_sha256=sha256)
+        if int(saved.get("epoch", -1)) != self.shared_epochs:
+            raise ConfigError(
+                f"shared checkpoint {path} is at epoch {saved.get('epoch')}, "
+                f"expected {self.shared_epochs}"
+            )
+        self._shared = saved
+
+    def shared_state(self) -> TrainState:
+        """A fresh copy of the shared-start state."""
+        if self._shared is None:
+            raise ConfigError("the shared start has not been trained or loaded")
+        state = self.trainer.new_state(self.seed)
+        # Deep copy: the optimiser would otherwise share (and update in place) the saved
+        # momentum buffers, and the next candidate would start from a moved shared state.
+        self.trainer.load_state_dict(state, copy.deepcopy(self._shared))
+        return state
+
+    def evaluate(
+        self, spec: SamplerSpec, *, on_epoch: Callable[[int], None] | None = None
+    ) -> TrialScore:
+        """Fine-tunes a copy of the shared start under ``spec`` and scores it on validation."""
+        t0 = time.perf_counter()
+        state = self.shared_state()
+        load_seconds = time.perf_counter() - t0
+        train_seconds = feature_seconds = 0.0
+        sampler: SwiftSampler | None = None
+        for j, window in enumerate(self.windows()):
+            t0 = time.perf_counter()
+            features = self.trainer.features(state, spec.columns)
+            if sampler is None:
+                sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
+            else:
+                sampler.update(features)
+            t1 = time.perf_counter()
+            self.trainer.train_epoch(state, sampler, schedule_window=window)
+            t2 = time.perf_counter()
+            feature_seconds += t1 - t0
+            train_seconds += t2 - t1
+            if on_epoch is not None:
+                on_epoch(j)
+        t0 = time.perf_counter()
+        score = self.trainer.score(state, "val")
+        eval_seconds = time.perf_counter() - t0
+        if not np.isfinite(score):
+            raise ConfigError(f"the validation score is not finite: {score}")
+        return TrialScore(
+            score=float(score),
+            train_seconds=train_seconds,
+            feature_seconds=feature_seconds,
+            eval_seconds=eval_seconds,
+            load_seconds=load_seconds,
+        )

@@ -1,0 +1,137 @@
+"""The run directory: fixed file names, atomic writes, one process at a time.
+
+```
+RUN_DIR/
+  config.toml     the configuration used (canonical form)
+  study.db        the Optuna study (SQLite), unless the config names another storage
+  shared.pt       the shared-start checkpoint (its SHA-256 is in the study)
+  result.json     best theta, every trial, the search cost
+  sampler.json    the best sampler (SamplerSpec JSON, loadable by SwiftSampler)
+  final.json      final training: test Top-1 per epoch for the sampler and for uniform
+  figure1.png     sampling probability over the (loss rank, Er rank) plane, noisy overlaid
+  figure3.png     best-so-far validation score against trial number
+```
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swift_sampler.errors import ConfigError
+
+__all__ = ["RunPaths", "locked", "read_json", "write_json", "write_npz", "write_text"]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Paths of the files in a run directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def study_db(self) -> Path:
+        return self.root / "study.db"
+
+    @property
+    def shared(self) -> Path:
+        return self.root / "shared.pt"
+
+    @property
+    def result(self) -> Path:
+        return self.root / "result.json"
+
+    @property
+    def sampler(self) -> Path:
+        return self.root / "sampler.json"
+
+    @property
+    def final(self) -> Path:
+        return self.root / "final.json"
+
+    @property
+    def figure1(self) -> Path:
+        return self.root / "figure1.png"
+
+    @property
+    def figure1_data(self) -> Path:
+        return self.root / "figure1.npz"
+
+    @property
+    def figure3(self) -> Path:
+        return self.root / "figure3.png"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    def default_storage(self) -> str:
+        return f"sqlite:///{self.study_db.resolve()}"
+
+
+def write_text(path: Path, text: str) -> None:
+    """Writes a text file atomically (temp file in the same directory, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_npz(path: Path, arrays: dict[str, Any]) -> None:
+    """Writes a compressed ``.npz`` atomically."""
+    import numpy as np
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Writes JSON atomically, indented, NaN refused (it is not JSON)."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Reads a JSON file, or raises ConfigError naming the file."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"file not found: {path}") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON: {err}") from None
+
+
+@contextmanager
+def locked(paths: RunPaths) -> Iterator[None]:
+    """Holds an exclusive lock on the run directory, or fails at once if another holds it."""
+    handle = open(paths.lock, "a+")  # noqa: SIM115 (held for the whole block)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"run directory {paths.root} is in use by another swift-sampler process"
+            ) from None
+        yield
+    finally:
+        handle.close()

@@ -1,0 +1,83 @@
+"""From a run configuration to the objects the search and the final training use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+import torch
+
+from swift_sampler.family import SamplerSpec
+from swift_sampler.models import build_model
+from swift_sampler.train import ClassificationTrainer, TrainConfig
+
+if TYPE_CHECKING:
+    from swift_sampler.config import Config
+    from swift_sampler.data import ClassificationData
+
+__all__ = ["Experiment", "build_experiment", "template_spec"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """The data and the trainer of a run."""
+
+    data: ClassificationData
+    trainer: ClassificationTrainer
+
+
+def template_spec(config: Config) -> SamplerSpec:
+    """The sampler spec of the config, at the uniform theta."""
+    s = config.sampler
+    return SamplerSpec(
+        features=tuple(s.features),
+        transform=s.transform,
+        num_segments=s.segments,
+        lipschitz=s.lipschitz,
+        eps=s.eps,
+    )
+
+
+def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
+    """Loads the data (offline) and builds the trainer of ``config``.
+
+    Args:
+        config: the run configuration.
+        seed: the trainer's seed (weights and uniform shuffles); defaults to ``train.seed``.
+    """
+    from swift_sampler.data import load_dataset
+
+    d = config.data
+    data = load_dataset(
+        d.name,
+        noise_rate=d.noise_rate,
+        noise_type=d.noise_type,
+        seed=d.seed,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        cache_dir=d.cache_dir,
+    )
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)
+    kwargs = {} if config.model.width is None else {"width": config.model.width}
+    model_fn = partial(
+        build_model, config.model.name, data.input_shape, data.num_classes, **kwargs
+    )
+    t = config.train
+    trainer = ClassificationTrainer(
+        model_fn,
+        data.train,
+        data.val,
+        data.test,
+        config=TrainConfig(
+            epochs=t.epochs,
+            batch_size=t.batch_size,
+            lr=t.lr,
+            momentum=t.momentum,
+            weight_decay=t.weight_decay,
+            eval_batch_size=t.eval_batch_size,
+        ),
+        seed=t.seed if seed is None else seed,
+    )
+    return Experiment(data=data, trainer=trainer)

@@ -1,0 +1,235 @@
+"""The search end to end through the CLI, on sklearn digits with a tiny budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from swift_sampler import SamplerSpec
+from swift_sampler.cli import EXIT_BAD_INPUT, main
+
+TINY = """
+[data]
+name = "digits"
+noise_rate = 0.3
+seed = 0
+
+[model]
+name = "mlp"
+
+[train]
+epochs = 6
+batch_size = 64
+lr = 0.1
+seed = 0
+threads = 1
+
+[sampler]
+transform = "cgf"
+
+[search]
+trials = {trials}
+startup_trials = 2
+outer = "{outer}"
+shared_epochs = 2
+finetune_epochs = 2
+
+[final]
+seeds = [0]
+"""
+
+
+def _config(tmp_path: Path, *, trials: int = 5, outer: str = "gp", name: str = "tiny") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(TINY.format(trials=trials, outer=outer))
+    return path
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "swift_sampler.cli", "--threads", "1", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+@pytest.mark.slow
+def test_search_train_report_end_to_end(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    run_dir = tmp_path / "run"
+    assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
+    for name in (
+        "config.toml",
+        "study.db",
+        "shared.pt",
+        "result.json",
+        "sampler.json",
+        "figure1.png",
+        "figure3.png",
+    ):
+        assert (run_dir / name).is_file(), name
+    result = json.loads((run_dir / "result.json").read_text())
+    trials = [t for t in result["trials"] if t["state"] == "COMPLETE"]
+    assert [t["slot"] for t in trials] == [0, 1, 2, 3, 4]
+    assert trials[0]["theta"] == [1.0, 0.5, 0.5, 0.5, 0.5] * 2  # trial 0 is uniform
+    best = max(trials, key=lambda t: (t["val_score"], -t["slot"]))
+    assert result["best"]["theta"] == best["theta"]
+    assert result["best"]["val_score"] == best["val_score"]
+    cost = result["cost"]
+    parts = ("shared_start_s", "finetune_s", "features_s", "eval_s", "outer_s")
+    assert cost["total_s"] == pytest.approx(sum(cost[p] for p in parts))
+    assert all(cost[p] > 0 for p in parts)
+    spec = SamplerSpec.load(run_dir / "sampler.json")
+    assert list(spec.theta) == best["theta"] and spec.transform == "cgf"
+    assert spec.metadata["val_score"] == best["val_score"]
+
+    # Final training with the found sampler, then the report.
+    assert (
+        main(["--threads", "1", "train", str(config), "--sampler", str(run_dir / "sampler.json")])
+        == 0
+    )
+    final = json.loads((run_dir / "final.json").read_text())
+    for arm in ("swift", "uniform"):
+        run = final["arms"][arm]["runs"][0]
+        assert len(run["test_top1"]) == 6
+        assert run["last"] == run["test_top1"][-1] and run["best"] == max(run["test_top1"])
+    uniform = final["arms"]["uniform"]["runs"][0]["noisy_share"]
+    assert uniform == pytest.approx([0.3] * 6, abs=1e-3)
+    # Without --overwrite an existing final.json is kept (exit 2).
+    assert main(["train", str(config), "--sampler", str(run_dir / "sampler.json")]) == 2
+    assert main(["report", str(run_dir)]) == 0
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    config = _config(tmp_path, trials=6)
+    straight = _cli("search", str(config), "--run-dir", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr
+
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swift_sampler.cli",
+            "--threads",
+            "1",
+            "search",
+            str(config),
+            "--run-dir",
+            str(killed_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    # Wait until two trials are finished and a third is running, then SIGKILL.
+    deadline = time.monotonic() + 300
+    states: list[str] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        db = killed_dir / "study.db"
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    states = [r[0] for r in conn.execute("SELECT state FROM trials")]
+            except sqlite3.Error:
+                states = []
+            if states.count("COMPLETE") >= 2 and "RUNNING" in states:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"not killed mid-trial; states {states}"
+    finished_before = states.count("COMPLETE")
+
+    resumed = _cli("search", str(config), "--run-dir", str(killed_dir), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((tmp_path / "straight" / "result.json").read_text())
+    b = json.loads((killed_dir / "result.json").read_text())
+    done_a = sorted((t for t in a["trials"] if t["state"] == "COMPLETE"), key=lambda t: t["slot"])
+    done_b = sorted((t for t in b["trials"] if t["state"] == "COMPLETE"), key=lambda t: t["slot"])
+    assert len(done_b) == 6
+    # The killed trial is recorded as FAIL and its slot re-run; nothing finished was lost.
+    failed = [t for t in b["trials"] if t["state"] == "FAIL"]
+    assert len(failed) == 1 and failed[0]["slot"] == finished_before
+    assert [t["theta"] for t in done_a] == [t["theta"] for t in done_b]
+    assert [t["val_score"] for t in done_a] == [t["val_score"] for t in done_b]
+    assert a["best"]["theta"] == b["best"]["theta"]
+    assert a["shared_sha256"] == b["shared_sha256"]
+
+
+def test_bad_config_reports_every_problem_and_creates_nothing(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[search]\ntrials = 'ten'\nouter = 'bo'\n[serach]\nx = 1\n")
+    run_dir = tmp_path / "run"
+    assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "search.trials" in err and "search.outer" in err and "serach" in err
+    assert "Traceback" not in err
+    assert not run_dir.exists()
+
+
+def test_missing_files_exit_2(tmp_path: Path, capsys) -> None:
+    assert main(["search", str(tmp_path / "nope.toml")]) == EXIT_BAD_INPUT
+    assert "config file not found" in capsys.readouterr().err
+    config = _config(tmp_path)
+    assert main(["train", str(config), "--sampler", str(tmp_path / "none.json")]) == 2
+    assert "sampler file not found" in capsys.readouterr().err
+    assert main(["report", str(tmp_path)]) == EXIT_BAD_INPUT
+    assert "holds no result.json" in capsys.readouterr().err
+
+
+def test_sampler_file_of_another_schema_version_exits_2(tmp_path: Path, capsys) -> None:
+    state = SamplerSpec().to_dict()
+    state["schema_version"] = 99
+    sampler = tmp_path / "sampler.json"
+    sampler.write_text(json.dumps(state))
+    assert main(["train", str(_config(tmp_path)), "--sampler", str(sampler)]) == 2
+    assert "schema version 99 is not supported" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_changed_config_and_a_swapped_checkpoint(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path, trials=2)
+    run_dir = tmp_path / "run"
+    assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
+    before = sorted(p.name for p in run_dir.iterdir())
+    # Starting again without --resume does not touch the run.
+    assert main(["search", str(config), "--run-dir", str(run_dir)]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    # A changed config is refused.
+    changed = _config(tmp_path, trials=3, name="changed")
+    assert main(["search", str(changed), "--run-dir", str(run_dir), "--resume"]) == 2
+    assert "another configuration" in capsys.readouterr().err
+    # A shared checkpoint that is not the one recorded is refused.
+    shared = run_dir / "shared.pt"
+    data = bytearray(shared.read_bytes())
+    data[-10] ^= 0xFF
+    shared.write_bytes(bytes(data))
+    assert main(["search", str(config), "--run-dir", str(run_dir), "--resume"]) == 2
+    assert "SHA-256" in capsys.readouterr().err
+    assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_outer_loop_overhead_is_recorded_per_trial(tmp_path: Path) -> None:
+    # A cheap check on the recorded timings of a 3-trial random search (no GP fit).
+    config = _config(tmp_path, trials=3, outer="random")
+    run_dir = tmp_path / "run"
+    assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
+    result = json.loads((run_dir / "result.json").read_text())
+    for t in result["trials"]:
+        assert set(t["seconds"]) == {"finetune", "features", "eval", "outer"}
+    thetas = np.array([t["theta"] for t in result["trials"]])
+    assert len({tuple(r) for r in thetas}) == 3

@@ -1,0 +1,366 @@
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swift_sampler import config as config_module
+from swift_sampler.config import Config, SamplerConfig, default_config, load_config, parse_config
+from swift_sampler.errors import ConfigError
+
+
+def _problems(data: dict[str, Any]) -> list[str]:
+    """The problem lines of the ConfigError that parse_config raises for ``data``."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    header, *lines = str(info.value).splitlines()
+    assert header == f"<config>: {len(lines)} problem{'s' if len(lines) > 1 else ''} in config:"
+    return lines
+
+
+def _changed() -> Config:
+    """A config where every section differs from the defaults, with every optional key set."""
+    return parse_config(
+        {
+            "data": {
+                "name": "mnist1d",
+                "noise_rate": 0.2,
+                "noise_type": "pair",
+                "seed": 3,
+                "val_fraction": 0.15,
+                "test_fraction": 0.25,
+                "cache_dir": 'C:\\data\\"mnist" é\t\x7f',
+            },
+            "model": {"name": "conv1d", "width": 32},
+            "train": {"epochs": 30, "lr": 0.1, "weight_decay": 0, "threads": 2},
+            "sampler": {"features": ["margin", "grad_norm"], "transform": "cdf", "eps": 1e-9},
+            "search": {
+                "trials": 12,
+                "startup_trials": 12,
+                "outer": "tpe",
+                "finetune_schedule": "tail",
+                "shared_epochs": 20,
+                "finetune_epochs": 10,
+                "storage": "sqlite:///runs/study.db",
+                "study_name": "exp 1",
+            },
+            "final": {"seeds": [4, 0, 7], "uniform": False},
+        }
+    )
+
+
+def test_empty_config_is_the_defaults() -> None:
+    config = parse_config({})
+    assert config == default_config() == Config()
+    assert config.data.name == "mnist5k" and config.data.noise_rate == 0.4
+    assert config.data.test_fraction is None and config.model.width is None
+    assert config.train.epochs == 20 and config.train.lr == 0.05
+    assert config.sampler.features == ("loss", "er") and config.sampler.transform == "cgf"
+    assert config.sampler.num_params == 10
+    assert config.search.trials == 40 and config.search.outer == "gp"
+    assert config.search.shared_epochs == 15 and config.search.finetune_epochs == 5
+    assert config.final.seeds == (0,) and config.final.uniform is True
+
+
+def test_config_is_frozen_and_stores_tuples() -> None:
+    config = _changed()
+    assert config.final.seeds == (4, 0, 7)
+    assert config.sampler.features == ("margin", "grad_norm")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.search.trials = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("make", [default_config, _changed])
+def test_toml_round_trip_keeps_config_and_fingerprint(make: Any) -> None:
+    config = make()
+    again = parse_config(tomllib.loads(config.to_toml()))
+    assert again == config
+    assert again.fingerprint() == config.fingerprint()
+
+
+@pytest.mark.parametrize("make", [default_config, _changed])
+def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
+    config = make()
+    data = config.to_dict()
+    assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
+    assert data["data"]["test_fraction"] == config.data.test_fraction
+    assert sum(len(section) for section in data.values()) == 33  # every field, defaults too
+    assert parse_config(data) == config
+
+
+def test_load_config_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text('[search]\ntrials = 10\nouter = "random"\n', encoding="utf-8")
+    config = load_config(path)
+    assert config.search.trials == 10 and config.search.outer == "random"
+    assert config.search.startup_trials == 8 and config.data == default_config().data
+    assert load_config(str(path)) == config
+
+
+def test_fingerprint_is_sha256_of_canonical_json() -> None:
+    config = default_config()
+    canonical = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
+    assert config.fingerprint() == hashlib.sha256(canonical.encode()).hexdigest()
+    assert len(config.fingerprint()) == 64
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("search", "trials", 41),
+        ("sampler", "eps", 1e-5),
+        ("data", "test_fraction", 0.2),  # the loader's default, but set explicitly
+        ("final", "uniform", False),
+    ],
+)
+def test_a_changed_value_changes_the_fingerprint(section: str, key: str, value: Any) -> None:
+    changed = parse_config({section: {key: value}})
+    assert changed != default_config()
+    assert changed.fingerprint() != default_config().fingerprint()
+
+
+def test_int_for_float_is_accepted_and_equals_the_float() -> None:
+    as_int = parse_config({"train": {"lr": 1, "weight_decay": 0}})
+    as_float = parse_config({"train": {"lr": 1.0, "weight_decay": 0.0}})
+    assert isinstance(as_int.train.lr, float) and as_int.train.lr == 1.0
+    assert as_int == as_float and as_int.fingerprint() == as_float.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("search", "trials", True),
+        ("train", "threads", False),
+        ("train", "lr", True),
+        ("final", "seeds", [0, True]),
+        ("final", "uniform", 1),
+    ],
+)
+def test_bool_is_not_a_number(section: str, key: str, value: Any) -> None:
+    (line,) = _problems({section: {key: value}})
+    assert line.startswith(f"{section}.{key}: must be ")
+    assert line.endswith(f"got {value!r}")
+
+
+def test_rule_and_value_in_message() -> None:
+    assert _problems({"search": {"trials": "ten"}}) == [
+        "search.trials: must be an integer >= 1, got 'ten'"
+    ]
+    assert _problems({"data": {"noise_rate": 1}}) == [
+        "data.noise_rate: must be a finite number in [0, 1), got 1"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("data", "noise_rate", -0.1),
+        ("data", "val_fraction", 0),
+        ("data", "test_fraction", 1.0),
+        ("data", "seed", -1),
+        ("data", "cache_dir", ""),
+        ("model", "width", 0),
+        ("train", "lr", 0),
+        ("train", "lr", float("inf")),
+        ("train", "momentum", 1.0),
+        ("train", "weight_decay", float("nan")),
+        ("sampler", "segments", 0),
+        ("sampler", "eps", 1),
+        ("sampler", "features", []),
+        ("sampler", "features", "loss"),
+        ("sampler", "features", ["loss", "loss"]),
+        ("search", "startup_trials", -1),
+        ("search", "finetune_schedule", "head"),
+        ("search", "study_name", ""),
+        ("final", "seeds", []),
+        ("final", "seeds", [-1]),
+        ("final", "seeds", [2, 2]),
+    ],
+)
+def test_out_of_range_values_are_rejected(section: str, key: str, value: Any) -> None:
+    (line,) = _problems({section: {key: value}})
+    assert line.startswith(f"{section}.{key}: must be ")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("data", "noise_rate", 0),
+        ("data", "val_fraction", 0.79),
+        ("data", "test_fraction", 0.5),
+        ("train", "momentum", 0),
+        ("sampler", "features", ["grad_norm"]),  # fine with cdf; see the cgf rule below
+        ("search", "startup_trials", 0),
+        ("search", "startup_trials", 40),
+        ("search", "shared_epochs", 19),
+    ],
+)
+def test_edge_values_are_accepted(section: str, key: str, value: Any) -> None:
+    extra = {"transform": "cdf"} if section == "sampler" else {}
+    config = parse_config({section: {key: value, **extra}})
+    assert getattr(getattr(config, section), key) == (
+        tuple(value) if isinstance(value, list) else value
+    )
+
+
+def test_five_kinds_of_problem_in_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        "[serach]\ntrials = 3\n\n"
+        "[data]\nnosie_rate = 0.2\n\n"
+        '[train]\nlr = "fast"\nmomentum = 1.5\n\n'
+        "[search]\nshared_epochs = 25\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    header, *lines = message.splitlines()
+    assert header == f"{path}: 5 problems in config:"
+    assert [line.split(":")[0].split(" ")[0] for line in lines] == [
+        "unknown",
+        "data.nosie_rate",
+        "train.lr",
+        "train.momentum",
+        "search.shared_epochs",
+    ]
+    assert lines[0].startswith("unknown section 'serach' (known: data, model, train,")
+    assert lines[4] == "search.shared_epochs: must be < train.epochs (20), got 25"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"search": {"trials": 5}},
+            "search.startup_trials: must be <= search.trials (5), got 8",
+        ),
+        (
+            {"train": {"epochs": 15}},
+            "search.shared_epochs: must be < train.epochs (15), got 15",
+        ),
+        (
+            {"search": {"finetune_schedule": "tail", "finetune_epochs": 6}},
+            "search.finetune_epochs: with search.finetune_schedule = 'tail', "
+            "search.shared_epochs + search.finetune_epochs must be <= train.epochs (20), "
+            "got 15 + 6 = 21",
+        ),
+        (
+            {"sampler": {"features": ["loss", "grad_norm"]}},
+            "sampler.features: 'grad_norm' cannot be a feature with sampler.transform = 'cgf' "
+            "(cgf uses it as the weight), got ['loss', 'grad_norm']",
+        ),
+        (
+            {"data": {"val_fraction": 0.5, "test_fraction": 0.5}},
+            "data.test_fraction: data.val_fraction + data.test_fraction must be < 1 to leave "
+            "training data, got 0.5 + 0.5",
+        ),
+        (
+            {"data": {"val_fraction": 0.8}},
+            "data.val_fraction: must be < 0.8 with data.test_fraction unset (the default test "
+            "share is 0.2) to leave training data, got 0.8",
+        ),
+    ],
+)
+def test_cross_field_rules(data: dict[str, Any], expected: str) -> None:
+    assert _problems(data) == [expected]
+
+
+def test_compressed_schedule_does_not_need_room_after_shared_epochs() -> None:
+    config = parse_config({"search": {"shared_epochs": 19, "finetune_epochs": 16}})
+    assert config.search.finetune_schedule == "compressed"
+
+
+def test_cross_field_rule_is_skipped_when_a_key_already_failed() -> None:
+    # A bad train.epochs is reported once, not again as "shared_epochs must be < ...".
+    assert _problems({"train": {"epochs": 0}}) == ["train.epochs: must be an integer >= 1, got 0"]
+
+
+def test_did_you_mean() -> None:
+    lines = _problems(
+        {
+            "serach": {},
+            "data": {"nosie_rate": 0.2, "name": "mnist"},
+            "sampler": {"features": ["loss", "eer"]},
+            "model": {"xyzzy": 1},
+        }
+    )
+    assert lines[0].endswith("; did you mean 'search'?")
+    assert lines[1] == (
+        "data.name: must be one of ['digits', 'mnist5k', 'mnist1d'], got 'mnist'; "
+        "did you mean 'mnist5k'?"
+    )
+    assert lines[2].startswith("data.nosie_rate: unknown key (known: name, noise_rate,")
+    assert lines[2].endswith("; did you mean 'noise_rate'?")
+    assert lines[3] == "model.xyzzy: unknown key (known: name, width)"
+    assert lines[4].endswith("got ['loss', 'eer']; did you mean 'er' for 'eer'?")
+
+
+def test_section_that_is_not_a_table() -> None:
+    assert _problems({"data": 3}) == ["data: must be a table ([data]), got 3"]
+    with pytest.raises(ConfigError, match="must be a table of sections"):
+        parse_config([("data", {})])  # type: ignore[arg-type]
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"config file not found: {path}"
+
+
+def test_invalid_toml_names_the_path_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[search]\ntrials = = 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"invalid TOML in config file {path}: ")
+    assert "line 2" in message
+
+
+def test_num_params() -> None:
+    assert SamplerConfig().num_params == 10
+    assert SamplerConfig(features=("loss",), segments=7).num_params == 8
+
+
+def test_every_field_has_a_rule() -> None:
+    for name, cls in config_module._SECTIONS.items():
+        assert [f.name for f in dataclasses.fields(cls)] == list(config_module._RULES[name])
+    assert [f.name for f in dataclasses.fields(Config)] == list(config_module._SECTIONS)
+
+
+def test_known_names_match_the_modules_that_implement_them() -> None:
+    # config.py writes these out to stay torch-free; this catches the two drifting apart.
+    from swift_sampler import data, features, models, transforms
+    from swift_sampler.data import dataset
+
+    assert set(config_module.FEATURE_NAMES) == set(features.FEATURES)
+    assert set(config_module.TRANSFORM_NAMES) == set(transforms.TRANSFORMS)
+    assert set(config_module.MODEL_NAMES) == set(models.MODELS)
+    assert config_module.DATASET_NAMES == data.DATASET_NAMES
+    assert config_module.NOISE_TYPES == data.NOISE_TYPES
+    assert config_module.DEFAULT_TEST_FRACTION == dataset.DEFAULT_TEST_FRACTION
+
+
+def test_import_does_not_import_torch() -> None:
+    code = "import sys, swift_sampler.config; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
+def test_non_utf8_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[data]\ncache_dir = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        load_config(path)
+    assert str(path) in str(info.value)

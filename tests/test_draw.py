@@ -265,3 +265,19 @@ def test_alias_table_draws_match_draw_global() -> None:
     np.testing.assert_array_equal(
         AliasTable(p).draw(1000, seed=5, epoch=2), draw_global(p, 1000, seed=5, epoch=2)
     )
+
+
+def test_extreme_weight_ranges() -> None:
+    # Subnormal totals: n / total would overflow; zero weights must still never be drawn.
+    counts = np.bincount(draw_indices(np.array([1e-320, 0.0]), 1000), minlength=2)
+    assert counts.tolist() == [1000, 0]
+    counts = np.bincount(draw_indices(np.array([1e-309, 1e-309, 0.0]), 3000), minlength=3)
+    assert counts[2] == 0 and abs(counts[0] - 1500) < 150
+    # Finite weights whose sum overflows float64 are rescaled, not rejected.
+    counts = np.bincount(draw_indices(np.array([1e308, 1e308, 0.0]), 3000), minlength=3)
+    assert counts[2] == 0 and abs(counts[0] - 1500) < 150
+    # Without replacement a tiny weight beats a zero weight every time.
+    assert {
+        int(draw_global(np.array([0.0, 0.0, 1e-320]), 1, replacement=False, seed=s)[0])
+        for s in range(20)
+    } == {2}

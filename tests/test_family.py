@@ -185,3 +185,20 @@ def test_bad_feature_tables(table: np.ndarray, message: str) -> None:
 def test_mapping_with_a_missing_column() -> None:
     with pytest.raises(InputDataError, match="lacks column 'grad_norm'"):
         SamplerSpec().probabilities({"loss": [0.1], "er": [0.5]})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"theta": 5}, "theta must be a list, got 5"),
+        ({"theta": ["a"] * 10}, "theta must hold numbers"),
+        ({"features": 7}, "features must be a list, got 7"),
+    ],
+)
+def test_malformed_spec_files_are_spec_errors(tmp_path, change: dict, message: str) -> None:
+    path = tmp_path / "sampler.json"
+    path.write_text(json.dumps({**SamplerSpec().to_dict(), **change}))
+    with pytest.raises(SpecError, match=message):
+        SamplerSpec.load(path)
+    with pytest.raises(SpecError, match="cannot read sampler file"):
+        SamplerSpec.load(tmp_path)  # a directory

@@ -51,10 +51,11 @@ static inline uint64_t xoshiro_next(uint64_t *s) {
 #define DEFINE_BUILD(NAME, RECORD, PROB_T, INDEX_T)                                             \
     static void NAME(const double *w64, const float *w32, int is_f32, Py_ssize_t n,             \
                      double total, RECORD *table, INDEX_T *work) {                              \
-        const double scale = (double)n / total;                                                 \
+        const double count = (double)n;                                                         \
         Py_ssize_t n_small = 0, large_front = n;                                                \
         for (Py_ssize_t i = 0; i < n; i++) {                                                    \
-            double v = (is_f32 ? (double)w32[i] : w64[i]) * scale;                              \
+            /* (w / total) * n, not w * (n / total): n / total overflows for tiny totals. */      \
+            double v = ((is_f32 ? (double)w32[i] : w64[i]) / total) * count;                    \
             table[i].alias = (INDEX_T)i;                                                        \
             if (v < 1.0) {                                                                      \
                 table[i].prob = (PROB_T)v;                                                      \
@@ -66,7 +67,7 @@ static inline uint64_t xoshiro_next(uint64_t *s) {
         }                                                                                       \
         if (large_front == n) return;                                                           \
         INDEX_T large = work[large_front];                                                      \
-        double rest = (is_f32 ? (double)w32[large] : w64[large]) * scale;                       \
+        double rest = ((is_f32 ? (double)w32[large] : w64[large]) / total) * count;             \
         while (n_small > 0) {                                                                   \
             INDEX_T small = work[--n_small];                                                    \
             table[small].alias = large;                                                         \
@@ -77,7 +78,7 @@ static inline uint64_t xoshiro_next(uint64_t *s) {
                 work[n_small++] = large;                                                        \
                 if (++large_front == n) break;                                                  \
                 large = work[large_front];                                                      \
-                rest = (is_f32 ? (double)w32[large] : w64[large]) * scale;                      \
+                rest = ((is_f32 ? (double)w32[large] : w64[large]) / total) * count;            \
             }                                                                                   \
         }                                                                                       \
         /* What is left is 1 up to rounding: keep those buckets whole. */                       \

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from swift_sampler.errors import ConfigError, SwiftSamplerError
 if TYPE_CHECKING:
     from swift_sampler.config import Config
     from swift_sampler.search.driver import SearchResult
+    from swift_sampler.search.rundir import RunPaths
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -299,8 +299,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         config = demo_config()
     _configure_threads(args, config)
     paths = RunPaths(args.run_dir)
-    if args.fresh and paths.root.exists():
-        shutil.rmtree(paths.root)
+    if args.fresh:
+        _remove_run(paths)
     d = config.data
     print(
         f"demo: {d.name}, {d.noise_rate:.0%} {d.noise_type} label noise on train and val, "
@@ -316,6 +316,31 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"figure3.png); total {time.perf_counter() - start:.0f} s"
     )
     return EXIT_OK
+
+
+def _remove_run(paths: RunPaths) -> None:
+    """Deletes a run directory's files, refusing a directory that holds anything else."""
+    from swift_sampler.search.rundir import RUN_FILES, locked
+
+    if not paths.root.exists():
+        return
+    if not paths.root.is_dir():
+        raise ConfigError(f"--fresh: {paths.root} is not a directory")
+    names = {p.name for p in paths.root.iterdir()}
+    foreign = sorted(n for n in names if n not in RUN_FILES and not n.startswith("."))
+    if foreign:
+        raise ConfigError(
+            f"--fresh deletes run directories only, and {paths.root} also holds {foreign[:5]}; "
+            "choose another --run-dir"
+        )
+    with locked(paths):
+        for name in names:
+            target = paths.root / name
+            if target.is_file() and (name in RUN_FILES or name.startswith(".")):
+                target.unlink()
+    paths.lock.unlink(missing_ok=True)
+    if not any(paths.root.iterdir()):
+        paths.root.rmdir()
 
 
 def _configure_threads(args: argparse.Namespace, config: Config | None = None) -> None:
@@ -350,7 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _configure_logging(args.debug)
         return commands[args.command](args)
-    except SwiftSamplerError as err:
+    except (SwiftSamplerError, OSError) as err:
+        # OSError: a path the user gave is missing, a directory, unwritable... (input, not a bug)
         if args.debug:
             raise
         print(f"swift-sampler: error: {err}", file=sys.stderr)

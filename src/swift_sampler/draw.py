@@ -70,15 +70,20 @@ def check_probabilities(probabilities: npt.ArrayLike) -> tuple[np.ndarray, float
         raise InputDataError("probabilities must not be empty")
     # One pass for the sum and one for the minimum; NaN and inf both make the sum non-finite,
     # so the per-entry scan for the message only runs on bad input.
-    total = float(np.sum(p, dtype=np.float64))
+    with np.errstate(over="ignore"):
+        total = float(np.sum(p, dtype=np.float64))
     lowest = float(p.min())
     if not math.isfinite(total) or not lowest >= 0:
         bad = np.flatnonzero(~np.isfinite(p) | (p < 0))
-        i = int(bad[0])
-        raise InputDataError(
-            f"probabilities must be finite and >= 0, but entry {i} is {float(p[i])!r} "
-            f"({bad.size} bad entries)"
-        )
+        if bad.size:
+            i = int(bad[0])
+            raise InputDataError(
+                f"probabilities must be finite and >= 0, but entry {i} is {float(p[i])!r} "
+                f"({bad.size} bad entries)"
+            )
+        # Finite weights whose sum overflows: rescale (a copy), the distribution is the same.
+        p = p / p.max()
+        total = float(np.sum(p, dtype=np.float64))
     if total <= 0:
         raise InputDataError(f"probabilities must not all be zero (n = {p.size})")
     return p, total
@@ -180,9 +185,11 @@ def _draw_without_replacement(
         return np.empty(0, dtype=np.int64)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, 1])))
     keys = rng.standard_exponential(n)
-    # key_i = E_i / p_i; zero weights get +inf and are never among the num_samples smallest.
+    # key_i = E_i / p_i, compared as log E_i - log p_i so that tiny weights (1e-320) do not
+    # overflow to inf; zero weights get +inf and are never among the num_samples smallest.
     with np.errstate(divide="ignore"):
-        np.divide(keys, p, out=keys)
+        np.log(keys, out=keys)
+        keys -= np.log(p)
     if num_samples < n:
         chosen = np.argpartition(keys, num_samples - 1)[:num_samples]
     else:

@@ -16,6 +16,10 @@ class InputDataError(SwiftSamplerError, ValueError):
     """Probabilities, features, logits or labels break a rule (NaN, negative, wrong length...)."""
 
 
+class NonFiniteError(InputDataError):
+    """Model outputs are NaN or inf: training diverged (e.g. a learning rate too high)."""
+
+
 class SpecError(SwiftSamplerError, ValueError):
     """A sampler specification is invalid: theta, feature or transform names, S, L or eps."""
 

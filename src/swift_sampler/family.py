@@ -333,11 +333,25 @@ class SamplerSpec:
                 f"unknown keys in sampler spec: {unknown}; known keys: {sorted(known)}"
             )
         kwargs = dict(state)
-        kwargs["features"] = tuple(kwargs.get("features", ("loss", "er")))
-        kwargs["theta"] = tuple(kwargs.get("theta", ()))
+        problems = []
+        for key in ("features", "theta"):
+            value = kwargs.get(key, ())
+            if not isinstance(value, list | tuple):
+                problems.append(f"{key} must be a list, got {value!r}")
+            kwargs[key] = tuple(value) if isinstance(value, list | tuple) else ()
+        if problems:
+            raise SpecError("invalid sampler spec: " + "; ".join(problems))
+        if not all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in kwargs["theta"]
+        ):
+            raise SpecError(
+                f"invalid sampler spec: theta must hold numbers, got {state['theta']!r}"
+            )
         try:
             return cls(**kwargs)
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
+            if isinstance(err, SpecError):
+                raise
             raise SpecError(f"invalid sampler spec: {err}") from None
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -366,6 +380,8 @@ class SamplerSpec:
             state = json.loads(target.read_text())
         except FileNotFoundError:
             raise SpecError(f"sampler file not found: {target}") from None
+        except OSError as err:
+            raise SpecError(f"cannot read sampler file {target}: {err}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise SpecError(f"sampler file {target} is not valid JSON: {err}") from None
         return cls.from_dict(state)

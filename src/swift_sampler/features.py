@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from swift_sampler.errors import InputDataError
+from swift_sampler.errors import InputDataError, NonFiniteError
 
 if TYPE_CHECKING:
     from torch.utils.data import DataLoader, Dataset
@@ -146,7 +146,7 @@ def _check_outputs(logits: torch.Tensor, labels: torch.Tensor) -> None:
     finite = torch.isfinite(logits).all(dim=1)
     if not bool(finite.all()):
         row = int((~finite).nonzero()[0, 0])
-        raise InputDataError(f"logits must be finite, but row {row} holds NaN or inf")
+        raise NonFiniteError(f"logits must be finite, but row {row} holds NaN or inf")
 
 
 def compute_features(

@@ -49,9 +49,13 @@ def _finite_column(values: npt.ArrayLike, what: str) -> np.ndarray:
         raise InputDataError(f"{what} must be 1-D, got shape {v.shape}")
     if v.size == 0:
         raise InputDataError(f"{what} must not be empty")
-    if not np.isfinite(v.sum()):
-        i = int(np.flatnonzero(~np.isfinite(v))[0])
-        raise InputDataError(f"{what} must be finite, but entry {i} is {float(v[i])!r}")
+    with np.errstate(over="ignore"):
+        total = v.sum()
+    if not np.isfinite(total):  # cheap test first; finite values may still overflow the sum
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:
+            i = int(bad[0])
+            raise InputDataError(f"{what} must be finite, but entry {i} is {float(v[i])!r}")
     return v
 
 
@@ -138,9 +142,11 @@ class FittedTransform:
             float64 array of the same shape.
         """
         v = np.asarray(values, dtype=np.float64)
-        if v.size and not np.isfinite(v.sum()):
-            i = int(np.flatnonzero(~np.isfinite(v.ravel()))[0])
-            raise InputDataError(f"feature values must be finite, but entry {i} is NaN or inf")
+        bad = np.flatnonzero(~np.isfinite(v.ravel()))
+        if bad.size:
+            raise InputDataError(
+                f"feature values must be finite, but entry {int(bad[0])} is NaN or inf"
+            )
         # Position of each value among the fitted ones: pos = number of fitted values <= v.
         pos = np.searchsorted(self.values, v, side="right")
         upper = np.concatenate(([0.0], self.below + self.at))  # weight share <= values[pos-1]

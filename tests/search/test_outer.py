@@ -72,3 +72,13 @@ def test_gp_finds_a_better_point_than_its_start() -> None:
 def test_unknown_outer_loop() -> None:
     with pytest.raises(ConfigError, match="unknown outer loop 'bo'"):
         make_outer_loop("bo", DIM)
+
+
+def test_rl_ignores_the_forced_uniform_trial() -> None:
+    # Trial 0 (theta_0 = 1, logit 13.8) must not steer the policy: only slots >= 1 count.
+    rest = _history(8, seed=4)
+    loop = make_outer_loop("rl", DIM, seed=0)
+    uniform = np.tile([1.0, 0.5, 0.5, 0.5, 0.5], 2)
+    good = loop.suggest([FinishedTrial(uniform, 1.0, {}), *rest], 9)[0]
+    bad = loop.suggest([FinishedTrial(uniform, -1.0, {}), *rest], 9)[0]
+    np.testing.assert_array_equal(good, bad)

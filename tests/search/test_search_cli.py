@@ -233,3 +233,78 @@ def test_outer_loop_overhead_is_recorded_per_trial(tmp_path: Path) -> None:
         assert set(t["seconds"]) == {"finetune", "features", "eval", "outer"}
     thetas = np.array([t["theta"] for t in result["trials"]])
     assert len({tuple(r) for r in thetas}) == 3
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ('name = "cnn"', "'cnn' cannot take digits inputs of shape (1, 8, 8)"),
+        ('name = "conv1d"', "'conv1d' cannot take digits inputs"),
+    ],
+)
+def test_a_model_that_does_not_fit_the_data_exits_2_and_creates_nothing(
+    tmp_path: Path, capsys, override: str, message: str
+) -> None:
+    config = _config(tmp_path)
+    config.write_text(config.read_text().replace('name = "mlp"', override))
+    run_dir = tmp_path / "run"
+    assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+    assert message in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
+def test_a_bad_storage_url_exits_2_and_creates_nothing(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path)
+    config.write_text(
+        config.read_text().replace("[search]", '[search]\nstorage = "foo://nowhere"')
+    )
+    run_dir = tmp_path / "run"
+    assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+    assert "must be an Optuna storage URL" in capsys.readouterr().err
+    assert not run_dir.exists()
+    config.write_text(config.read_text().replace("foo://nowhere", "sqlite:////no/such/dir/x.db"))
+    assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+    assert "cannot open the study storage" in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
+def test_kill_between_enqueue_and_ask_resumes_to_the_same_result(tmp_path: Path) -> None:
+    """A trial left WAITING (killed right after enqueue_trial) must not shift later slots."""
+    import optuna
+
+    from swift_sampler.config import load_config
+    from swift_sampler.search.driver import run_search
+    from swift_sampler.search.outer import param_names
+
+    config = load_config(_config(tmp_path, trials=4, outer="random"))
+    straight = run_search(config, tmp_path / "straight")
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(record: object) -> None:
+        if record.slot == 1:  # type: ignore[attr-defined]
+            raise Stop
+
+    run_dir = tmp_path / "killed"
+    with pytest.raises(Stop):
+        run_search(config, run_dir, on_trial=stop_after_two)
+    # What a kill between enqueue_trial and ask leaves behind: a WAITING trial for slot 2.
+    study = optuna.load_study(study_name="swift-sampler", storage=f"sqlite:///{run_dir}/study.db")
+    study.enqueue_trial({n: 0.5 for n in param_names(10)}, user_attrs={"slot": 2})
+    resumed = run_search(config, run_dir, resume=True)
+    assert [t.theta for t in resumed.trials] == [t.theta for t in straight.trials]
+    assert [t.score for t in resumed.trials] == [t.score for t in straight.trials]
+    states = [t.state.name for t in study.get_trials()]
+    assert states.count("COMPLETE") == 4 and "WAITING" not in states
+
+
+def test_demo_fresh_refuses_a_directory_that_is_not_a_run(tmp_path: Path, capsys) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    config = _config(tmp_path)
+    args = ["demo", "--config", str(config), "--run-dir", str(precious), "--fresh"]
+    assert main(args) == EXIT_BAD_INPUT
+    assert "deletes run directories only" in capsys.readouterr().err
+    assert (precious / "thesis.txt").read_text() == "years of work"

@@ -111,12 +111,24 @@ def open_study(paths: RunPaths, config: Config, *, create: bool) -> optuna.Study
     import optuna
 
     url = config.search.storage or paths.default_storage()
+    if not url.startswith(("sqlite://", "postgresql", "mysql", "journal:///")):
+        raise ConfigError(
+            f"search.storage must be an Optuna storage URL (sqlite:///..., postgresql://..., "
+            f"mysql://... or journal:///path), got {url!r}"
+        )
     name = config.search.study_name
     storage = _storage(url)
     if create:
-        study = optuna.create_study(
-            storage=storage, study_name=name, direction="maximize", load_if_exists=True
-        )
+        try:
+            existing = optuna.get_all_study_names(storage)
+        except Exception as err:  # SQLAlchemy / driver errors for a bad URL
+            raise ConfigError(f"cannot open the study storage {url!r}: {err}") from None
+        if name in existing:
+            raise ConfigError(
+                f"a study named {name!r} already exists in {url}; resume it from its run "
+                "directory with --resume, or set another search.study_name"
+            )
+        study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
     else:
         try:
             study = optuna.load_study(study_name=name, storage=storage)
@@ -136,10 +148,11 @@ def open_study(paths: RunPaths, config: Config, *, create: bool) -> optuna.Study
 
 
 def _fail_stale(study: optuna.Study) -> int:
-    """Marks RUNNING trials FAIL: the run directory is locked, so they belong to a dead run."""
+    """Marks RUNNING and WAITING trials FAIL: the run directory is locked, so they belong to a
+    dead run (WAITING: killed between enqueueing a trial and starting it)."""
     from optuna.trial import TrialState
 
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
     for trial in stale:
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         logger.warning(
@@ -216,6 +229,8 @@ def run_search(
         ConfigError: on a run directory that conflicts with ``resume``, a changed config, or a
             shared checkpoint whose hash does not match the study.
     """
+    from optuna.trial import TrialState
+
     progress = progress or _silent
     paths = RunPaths(Path(run_dir))
     has_study = paths.config.exists()
@@ -230,11 +245,21 @@ def run_search(
     # directory is touched, so a bad config leaves nothing behind.
     experiment = experiment or build_experiment(config)
     spec0 = template_spec(config)
+    if paths.root.exists() and not paths.root.is_dir():
+        raise ConfigError(f"run directory {paths.root} exists and is not a directory")
+    created = not paths.root.exists()
     paths.root.mkdir(parents=True, exist_ok=True)
     with locked(paths):
-        study = open_study(paths, config, create=not resume)
-        if not has_study:
-            write_text(paths.config, config.to_toml())
+        try:
+            study = open_study(paths, config, create=not resume)
+            if not has_study:
+                write_text(paths.config, config.to_toml())
+        except BaseException:
+            if created:  # nothing of value was written yet: leave no half-made run behind
+                for name in (paths.lock, paths.study_db, paths.config):
+                    name.unlink(missing_ok=True)
+                paths.root.rmdir()
+            raise
         _fail_stale(study)
         dim = spec0.num_params
         s = config.search
@@ -266,10 +291,17 @@ def run_search(
                     theta, attrs = outer.suggest(history, slot)
                 trial = _start_trial(study, theta, slot, attrs, config)
                 outer_seconds = time.perf_counter() - t0
-                score = inner.evaluate(spec0.with_theta(theta))
+                try:
+                    score = inner.evaluate(spec0.with_theta(theta))
+                except BaseException:
+                    # Recorded, then re-raised (Optuna's convention); a resume re-runs it.
+                    study.tell(trial, state=TrialState.FAIL)
+                    raise
                 t1 = time.perf_counter()
                 seconds = _seconds(score, outer_seconds)
                 trial.set_user_attr("seconds", seconds)
+                if score.diverged:
+                    trial.set_user_attr("diverged", True)
                 study.tell(trial, score.score)
                 finished = _finished(study, dim)
                 carry = time.perf_counter() - t1
@@ -308,6 +340,11 @@ def _start_trial(
         skip_if_exists=False,
     )
     trial = study.ask()
+    if trial.user_attrs.get("slot") != slot:  # another enqueued trial was popped
+        raise RuntimeError(
+            f"the study handed out trial {trial.number} for slot "
+            f"{trial.user_attrs.get('slot')}, expected slot {slot}"
+        )
     for name in names:
         trial.suggest_float(name, 0.0, 1.0)
     for key, value in attrs.items():

@@ -19,7 +19,7 @@ import numpy as np
 
 from swift_sampler.family import SamplerSpec
 from swift_sampler.sampler import SwiftSampler
-from swift_sampler.train import ClassificationTrainer, TrainState
+from swift_sampler.train import Trainer, TrainState
 from swift_sampler.transforms import fit_transform
 
 __all__ = ["ArmRun", "figure1_arrays", "final_training", "summarise_arms"]
@@ -57,19 +57,8 @@ class ArmRun:
         }
 
 
-def _with_seed(trainer: ClassificationTrainer, seed: int) -> ClassificationTrainer:
-    return ClassificationTrainer(
-        trainer.model_fn,
-        trainer.train,
-        trainer.val,
-        trainer.test,
-        config=trainer.config,
-        seed=seed,
-    )
-
-
 def train_arm(
-    trainer: ClassificationTrainer,
+    trainer: Trainer,
     spec: SamplerSpec | None,
     *,
     seed: int,
@@ -87,7 +76,7 @@ def train_arm(
         noise_mask: ``(n,)`` injected-noise mask, to record the probability mass on it.
         on_epoch: progress callback.
     """
-    trainer = _with_seed(trainer, seed)
+    trainer = trainer.with_seed(seed)
     run = ArmRun(arm="uniform" if spec is None else "swift", seed=seed)
     start = time.perf_counter()
     state: TrainState = trainer.new_state(seed)
@@ -114,7 +103,7 @@ def train_arm(
 
 
 def final_training(
-    trainer: ClassificationTrainer,
+    trainer: Trainer,
     spec: SamplerSpec,
     *,
     seeds: Sequence[int],
@@ -173,7 +162,7 @@ def summarise_arms(runs: Sequence[ArmRun]) -> dict[str, Any]:
 
 
 def figure1_arrays(
-    trainer: ClassificationTrainer,
+    trainer: Trainer,
     state: TrainState,
     spec: SamplerSpec,
     noise_mask: np.ndarray | None,

@@ -23,13 +23,13 @@ import copy
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from swift_sampler.errors import ConfigError
+from swift_sampler.errors import ConfigError, NonFiniteError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.sampler import SwiftSampler
 from swift_sampler.train import Trainer, TrainState, load_checkpoint, save_checkpoint
@@ -61,7 +61,7 @@ class TrialScore:
     feature_seconds: float
     eval_seconds: float
     load_seconds: float
-    epoch_scores: tuple[float, ...] = field(default_factory=tuple)
+    diverged: bool = False  # the model's outputs became NaN/inf; scored as 0
 
     @property
     def total_seconds(self) -> float:
@@ -168,33 +168,41 @@ class InnerLoop:
     def evaluate(
         self, spec: SamplerSpec, *, on_epoch: Callable[[int], None] | None = None
     ) -> TrialScore:
-        """Fine-tunes a copy of the shared start under ``spec`` and scores it on validation."""
+        """Fine-tunes a copy of the shared start under ``spec`` and scores it on validation.
+
+        A candidate whose training diverges (NaN or inf model outputs) scores 0, the worst
+        possible accuracy, so the search records it and moves on instead of stopping.
+        """
         t0 = time.perf_counter()
         state = self.shared_state()
         load_seconds = time.perf_counter() - t0
-        train_seconds = feature_seconds = 0.0
+        train_seconds = feature_seconds = eval_seconds = 0.0
         sampler: SwiftSampler | None = None
-        for j, window in enumerate(self.windows()):
+        try:
+            for j, window in enumerate(self.windows()):
+                t0 = time.perf_counter()
+                features = self.trainer.features(state, spec.columns)
+                if sampler is None:
+                    sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
+                else:
+                    sampler.update(features)
+                t1 = time.perf_counter()
+                self.trainer.train_epoch(state, sampler, schedule_window=window)
+                t2 = time.perf_counter()
+                feature_seconds += t1 - t0
+                train_seconds += t2 - t1
+                if on_epoch is not None:
+                    on_epoch(j)
             t0 = time.perf_counter()
-            features = self.trainer.features(state, spec.columns)
-            if sampler is None:
-                sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
-            else:
-                sampler.update(features)
-            t1 = time.perf_counter()
-            self.trainer.train_epoch(state, sampler, schedule_window=window)
-            t2 = time.perf_counter()
-            feature_seconds += t1 - t0
-            train_seconds += t2 - t1
-            if on_epoch is not None:
-                on_epoch(j)
-        t0 = time.perf_counter()
-        score = self.trainer.score(state, "val")
-        eval_seconds = time.perf_counter() - t0
-        if not np.isfinite(score):
-            raise ConfigError(f"the validation score is not finite: {score}")
+            score = float(self.trainer.score(state, "val"))
+            eval_seconds = time.perf_counter() - t0
+        except NonFiniteError as err:
+            logger.warning("candidate diverged (%s); scored 0", err)
+            return TrialScore(
+                0.0, train_seconds, feature_seconds, eval_seconds, load_seconds, diverged=True
+            )
         return TrialScore(
-            score=float(score),
+            score=score,
             train_seconds=train_seconds,
             feature_seconds=feature_seconds,
             eval_seconds=eval_seconds,

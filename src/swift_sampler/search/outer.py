@@ -172,7 +172,10 @@ class _ReinforceAdapter:
     def suggest(
         self, history: Sequence[FinishedTrial], slot: int
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        pairs = [(t.theta, t.score) for t in history]
+        # Trial 0 is the forced uniform theta, not a draw from the policy; its extreme logits
+        # (theta_0 = 1 clips to logit 13.8) would swamp the first policy update, so it is left
+        # out of the replay.
+        pairs = [(t.theta, t.score) for t in history[1:]]
         return self.loop.suggest(pairs, slot), {}
 
 

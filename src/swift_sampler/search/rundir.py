@@ -27,7 +27,30 @@ from typing import Any
 
 from swift_sampler.errors import ConfigError
 
-__all__ = ["RunPaths", "locked", "read_json", "write_json", "write_npz", "write_text"]
+__all__ = [
+    "RUN_FILES",
+    "RunPaths",
+    "locked",
+    "read_json",
+    "write_json",
+    "write_npz",
+    "write_text",
+]
+
+RUN_FILES = frozenset(
+    {
+        "config.toml",
+        "study.db",
+        "shared.pt",
+        "result.json",
+        "sampler.json",
+        "final.json",
+        "figure1.png",
+        "figure1.npz",
+        "figure3.png",
+    }
+)
+"""Names of the files a run directory may hold (besides hidden temp and lock files)."""
 
 
 @dataclass(frozen=True)

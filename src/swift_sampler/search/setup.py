@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from swift_sampler.errors import ConfigError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.models import build_model
 from swift_sampler.train import ClassificationTrainer, TrainConfig
@@ -39,6 +40,28 @@ def template_spec(config: Config) -> SamplerSpec:
     )
 
 
+def _check_fit(config: Config, data: ClassificationData, model_fn: Any) -> None:
+    """Fails early, with a config error, when the model or features cannot work on the data."""
+    if "er" in config.sampler.features and data.num_classes < 3:
+        raise ConfigError(
+            f"sampler.features: 'er' needs at least 3 classes, {data.name} has {data.num_classes}"
+        )
+    x = torch.stack([data.train[i][0] for i in range(min(2, len(data.train)))])
+    try:
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            logits = model_fn()(x)
+    except Exception as err:  # shape mismatches surface as RuntimeError deep inside torch
+        raise ConfigError(
+            f"model.name: {config.model.name!r} cannot take {data.name} inputs of shape "
+            f"{tuple(data.input_shape)}: {err}"
+        ) from None
+    if tuple(logits.shape) != (len(x), data.num_classes):
+        raise ConfigError(
+            f"model.name: {config.model.name!r} returns shape {tuple(logits.shape)} for "
+            f"{len(x)} inputs, expected ({len(x)}, {data.num_classes})"
+        )
+
+
 def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
     """Loads the data (offline) and builds the trainer of ``config``.
 
@@ -58,12 +81,11 @@ def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
         test_fraction=d.test_fraction,
         cache_dir=d.cache_dir,
     )
-    if config.train.threads is not None:
-        torch.set_num_threads(config.train.threads)
     kwargs = {} if config.model.width is None else {"width": config.model.width}
     model_fn = partial(
         build_model, config.model.name, data.input_shape, data.num_classes, **kwargs
     )
+    _check_fit(config, data, model_fn)
     t = config.train
     trainer = ClassificationTrainer(
         model_fn,

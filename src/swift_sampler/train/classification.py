@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, TensorDataset
 
-from swift_sampler.errors import ConfigError
+from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
 from swift_sampler.features import extract_features
 from swift_sampler.train.protocol import TrainState, cosine_lr
 
@@ -128,9 +128,17 @@ class ClassificationTrainer:
     def steps_per_epoch(self) -> int:
         return math.ceil(self.num_instances / self.config.batch_size)
 
+    def with_seed(self, seed: int) -> ClassificationTrainer:
+        """The same recipe and data with another seed."""
+        return ClassificationTrainer(
+            self.model_fn, self.train, self.val, self.test, config=self.config, seed=seed
+        )
+
     def new_state(self, seed: int | None = None) -> TrainState:
-        torch.manual_seed(self.seed if seed is None else seed)
-        model = self.model_fn()
+        # Seed the weights without touching the caller's global torch RNG state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed if seed is None else seed)
+            model = self.model_fn()
         optimizer = torch.optim.SGD(
             model.parameters(),
             lr=self.config.lr,
@@ -166,6 +174,12 @@ class ClassificationTrainer:
             Mean training loss of the epoch.
         """
         epoch = state.epoch
+        probabilities = getattr(sampler, "probabilities", None)
+        if probabilities is not None and len(probabilities) != self.num_instances:
+            raise InputDataError(
+                f"the sampler covers {len(probabilities)} instances but the training set has "
+                f"{self.num_instances}: its feature table does not match the dataset"
+            )
         if sampler is None:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             sampler = RandomSampler(self.train, generator=generator)  # type: ignore[arg-type]
@@ -217,6 +231,8 @@ class ClassificationTrainer:
     def accuracy(self, state: TrainState, dataset: Dataset[Any]) -> float:
         """Top-1 accuracy on a dataset."""
         logits, labels = self.predict(state, dataset)
+        if not np.isfinite(logits).all():
+            raise NonFiniteError("the model's outputs hold NaN or inf: training diverged")
         return float((logits.argmax(axis=1) == labels).mean())
 
     def score(self, state: TrainState, split: str) -> float:

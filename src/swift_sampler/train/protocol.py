@@ -59,6 +59,10 @@ class Trainer(Protocol):
         """Length of the full schedule in epochs."""
         ...
 
+    def with_seed(self, seed: int) -> Trainer:
+        """The same recipe and data with another seed (weights, shuffles)."""
+        ...
+
     def new_state(self, seed: int) -> TrainState:
         """A freshly initialised model and optimiser at epoch 0."""
         ...

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from swift_sampler import SamplerSpec, SwiftSampler
+from swift_sampler.errors import ConfigError, InputDataError
+from swift_sampler.models import MLP
+from swift_sampler.search.objective import InnerLoop
+from swift_sampler.train import ClassificationTrainer, TrainConfig
+
+
+def _trainer(digits, *, lr: float = 0.1, epochs: int = 4) -> ClassificationTrainer:
+    x, y = digits
+    order = np.random.default_rng(0).permutation(len(y))
+    xt, yt = torch.from_numpy(x[order]), torch.from_numpy(y[order])
+    return ClassificationTrainer(
+        MLP,
+        TensorDataset(xt[:1000], yt[:1000]),
+        TensorDataset(xt[1000:1300], yt[1000:1300]),
+        TensorDataset(xt[1300:], yt[1300:]),
+        config=TrainConfig(epochs=epochs, lr=lr),
+        seed=0,
+    )
+
+
+def test_windows_tail_and_compressed(digits) -> None:
+    trainer = _trainer(digits, epochs=20)
+    tail = InnerLoop(trainer, shared_epochs=15, finetune_epochs=5, schedule="tail")
+    compressed = InnerLoop(trainer, shared_epochs=15, finetune_epochs=5)
+    assert tail.windows() == compressed.windows() == [(15 + j, 16 + j) for j in range(5)]
+    squeezed = InnerLoop(trainer, shared_epochs=5, finetune_epochs=3).windows()
+    assert squeezed == [(5.0, 10.0), (10.0, 15.0), (15.0, 20.0)]
+    with pytest.raises(ConfigError, match="must not exceed"):
+        InnerLoop(trainer, shared_epochs=15, finetune_epochs=6, schedule="tail")
+    with pytest.raises(ConfigError, match="shared_epochs must be in"):
+        InnerLoop(trainer, shared_epochs=20, finetune_epochs=1)
+
+
+def test_scores_are_deterministic_and_the_shared_start_is_not_modified(digits, tmp_path) -> None:
+    inner = InnerLoop(_trainer(digits), shared_epochs=2, finetune_epochs=2)
+    inner.train_shared_start(tmp_path / "shared.pt")
+    spec = SamplerSpec(theta=np.random.default_rng(0).random(10))
+    first = inner.evaluate(spec)
+    inner.evaluate(SamplerSpec())  # another candidate in between
+    again = inner.evaluate(spec)
+    assert first.score == again.score and not first.diverged
+    assert 0.3 < first.score <= 1.0
+
+
+def test_a_diverging_candidate_scores_zero(digits, tmp_path) -> None:
+    inner = InnerLoop(_trainer(digits, lr=1e9), shared_epochs=1, finetune_epochs=1)
+    inner.train_shared_start(tmp_path / "shared.pt")
+    score = inner.evaluate(SamplerSpec())
+    assert score.diverged and score.score == 0.0
+
+
+def test_a_feature_table_for_another_dataset_is_refused(digits) -> None:
+    trainer = _trainer(digits)
+    state = trainer.new_state()
+    sampler = SwiftSampler(np.ones(500))  # the training set has 1000 instances
+    with pytest.raises(InputDataError, match="covers 500 instances but the training set has 1000"):
+        trainer.train_epoch(state, sampler)
+
+
+def test_new_state_leaves_the_global_rng_alone(digits) -> None:
+    trainer = _trainer(digits)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    trainer.new_state(seed=5)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_loading_a_checkpoint_from_another_epoch_is_refused(digits, tmp_path: Path) -> None:
+    trainer = _trainer(digits)
+    inner = InnerLoop(trainer, shared_epochs=2, finetune_epochs=2)
+    shared = inner.train_shared_start(tmp_path / "shared.pt")
+    other = InnerLoop(trainer, shared_epochs=1, finetune_epochs=2)
+    with pytest.raises(ConfigError, match="is at epoch 2, expected 1"):
+        other.load_shared_start(shared.path, shared.sha256)

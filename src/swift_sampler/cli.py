@@ -185,7 +185,6 @@ def _cost_line(cost: dict[str, float]) -> str:
 def _final(
     config: Config, spec_path: Path, out_dir: Path, *, overwrite: bool, reuse: bool = False
 ) -> dict[str, Any]:
-    import numpy as np
 
     from swift_sampler.family import SamplerSpec
     from swift_sampler.search.final import final_training, summarise_arms
@@ -213,7 +212,7 @@ def _final(
             seeds=seeds,
             shared_epochs=config.search.shared_epochs,
             uniform=config.final.uniform,
-            noise_mask=np.asarray(experiment.data.train_noise_mask),
+            noise_mask=experiment.noise_mask,
             on_epoch=lambda arm, seed, epoch: bar.update(),
         )
     finally:

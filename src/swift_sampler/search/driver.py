@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from swift_sampler.errors import ConfigError
+from swift_sampler.errors import ConfigError, InputDataError
 from swift_sampler.family import SamplerSpec, uniform_theta
 from swift_sampler.search.final import figure1_arrays
 from swift_sampler.search.objective import InnerLoop, TrialScore
@@ -320,13 +320,14 @@ def run_search(
             bar.close()
         result = search_result(study, config, paths)
         write_outputs(result, study, config)
-        arrays = figure1_arrays(
-            experiment.trainer,
-            inner.shared_state(),
-            result.spec,
-            np.asarray(experiment.data.train_noise_mask),
-        )
-        write_npz(paths.figure1_data, arrays)
+        try:
+            arrays = figure1_arrays(
+                experiment.trainer, inner.shared_state(), result.spec, experiment.noise_mask
+            )
+        except InputDataError as err:  # e.g. two classes: no Er, no (loss, Er) plane
+            logger.warning("no Figure 1 for this run: %s", err)
+        else:
+            write_npz(paths.figure1_data, arrays)
     return result
 
 

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.models import build_model
-from swift_sampler.train import ClassificationTrainer, TrainConfig
+from swift_sampler.train import ClassificationTrainer, TrainConfig, Trainer
 
 if TYPE_CHECKING:
     from swift_sampler.config import Config
@@ -22,10 +23,28 @@ __all__ = ["Experiment", "build_experiment", "template_spec"]
 
 @dataclass(frozen=True)
 class Experiment:
-    """The data and the trainer of a run."""
+    """What a search trains: a trainer (data, model, recipe) and, if known, the noise mask.
 
-    data: ClassificationData
-    trainer: ClassificationTrainer
+    Built from a config by ``build_experiment``, or by hand to search on your own map-style
+    dataset of ``(x, y)`` and your own ``nn.Module``::
+
+        trainer = ClassificationTrainer(MyNet, train_set, val_set, test_set,
+                                        config=TrainConfig(epochs=20))
+        run_search(config, "runs/mine", experiment=Experiment(trainer))
+
+    (the config's ``[search]`` and ``[sampler]`` sections are used; its ``[data]`` and
+    ``[model]`` only enter the fingerprint.)
+
+    Attributes:
+        trainer: the trainer the search drives.
+        noise_mask: ``(n,)`` bool, which training labels are known to be wrong (injected
+            noise); only used for reports (Figure 1). None when unknown.
+        data: the loaded dataset when built from a config.
+    """
+
+    trainer: Trainer
+    noise_mask: np.ndarray | None = None
+    data: ClassificationData | None = None
 
 
 def template_spec(config: Config) -> SamplerSpec:
@@ -102,4 +121,4 @@ def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
         ),
         seed=t.seed if seed is None else seed,
     )
-    return Experiment(data=data, trainer=trainer)
+    return Experiment(trainer=trainer, noise_mask=np.asarray(data.train_noise_mask), data=data)

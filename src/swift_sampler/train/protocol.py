@@ -1,10 +1,10 @@
 """The trainer interface the search drives, and the learning-rate schedule it shares.
 
 A trainer owns the data and the recipe (optimiser, schedule, batch size); the search only asks
-it to make a fresh state, train one epoch under a sampler, compute per-instance features of
-the training set, and score a state. Nothing here assumes classification: a language model
-whose instances are sequences, scored by negative validation perplexity, implements the same
-five methods.
+it to make a fresh state (``new_state``, ``with_seed``), train one epoch under a sampler,
+compute per-instance features of the training set, score a state, and save or load one.
+Nothing here assumes classification: a language model whose instances are sequences, scored by
+negative validation perplexity, implements the same methods.
 """
 
 from __future__ import annotations

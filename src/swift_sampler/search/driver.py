@@ -233,7 +233,7 @@ def run_search(
 
     progress = progress or _silent
     paths = RunPaths(Path(run_dir))
-    has_study = paths.config.exists()
+    has_study = paths.config.exists() or paths.study_db.exists()
     if resume and not has_study:
         raise ConfigError(f"nothing to resume in {paths.root}: it holds no search")
     if not resume and has_study:
@@ -252,7 +252,7 @@ def run_search(
     with locked(paths):
         try:
             study = open_study(paths, config, create=not resume)
-            if not has_study:
+            if not paths.config.exists():
                 write_text(paths.config, config.to_toml())
         except BaseException:
             if created:  # nothing of value was written yet: leave no half-made run behind

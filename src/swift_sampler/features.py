@@ -171,7 +171,49 @@ def compute_features(
     # float32 softmax and entropy are accurate enough for ranks; half precision is not.
     z = logits.detach().float()
     y = labels.detach().long()
-    return torch.stack([FEATURES[name](z, y) for name in names], dim=1)
+    return torch.stack(_shared_features(z, y, names), dim=1)
+
+
+def _shared_features(
+    z: torch.Tensor, y: torch.Tensor, names: tuple[str, ...]
+) -> list[torch.Tensor]:
+    """The same values as ``FEATURES[name](z, y)``, from one log-softmax shared by all names.
+
+    On a tiny model the features, not the model, dominate the pass (42 ms vs 5 ms per batch of
+    65,536 with 10 classes), so the common work is done once.
+    """
+    rows = torch.arange(z.shape[0], device=z.device)
+    log_p = torch.log_softmax(z, dim=1)
+    log_p_label = log_p[rows, y]
+    values: dict[str, torch.Tensor] = {}
+    if "loss" in names:
+        values["loss"] = -log_p_label
+    if "grad_norm" in names or "margin" in names:
+        p = log_p.exp()
+        p_label = log_p_label.exp()
+        if "grad_norm" in names:
+            # ||p - e_y||^2 = sum p^2 - 2 p_y + 1
+            squared = (p * p).sum(dim=1) - 2.0 * p_label + 1.0
+            values["grad_norm"] = squared.clamp_(min=0.0).sqrt_()
+        if "margin" in names:
+            values["margin"] = p_label - p.index_put(
+                (rows, y), torch.full_like(p_label, -1.0)
+            ).amax(1)
+    if "er" in names:
+        num_classes = z.shape[1]
+        if num_classes < 3:
+            raise InputDataError(
+                f"renormed entropy needs at least 3 classes, got C = {num_classes}"
+            )
+        # log q over the other classes = log p - log(sum of the others' p), the latter a
+        # masked logsumexp (stable when p_y is 1 up to rounding).
+        masked = log_p.index_put((rows, y), torch.full_like(log_p_label, -math.inf))
+        log_q = masked - torch.logsumexp(masked, dim=1, keepdim=True)
+        plogp = log_q.exp() * log_q
+        plogp[rows, y] = 0.0  # 0 * -inf for the removed class
+        entropy = -plogp.sum(dim=1)
+        values["er"] = (entropy / math.log(num_classes - 1)).clamp_(0.0, 1.0)
+    return [values[name] for name in names]
 
 
 class _Indexed:

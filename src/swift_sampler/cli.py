@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("config", type=Path, help="TOML configuration")
     search.add_argument("--run-dir", type=Path, default=None, help="default: runs/CONFIG_STEM")
     search.add_argument("--resume", action="store_true", help="continue the search in RUN_DIR")
+    search.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="trial processes on this machine, each with threads // K torch threads "
+        "(default 1; more than one uses a JournalStorage file in RUN_DIR)",
+    )
 
     train = commands.add_parser(
         "train",
@@ -126,14 +133,17 @@ def _print_trial(record: Any, total: int, best: list[float]) -> None:
     )
 
 
-def _search(config: Config, run_dir: Path, *, resume: bool) -> SearchResult:
+def _search(
+    config: Config, run_dir: Path, *, resume: bool, workers: int = 1, threads: int = 1
+) -> SearchResult:
     from swift_sampler.search.driver import run_search
 
     best = [float("-inf")]
     print(
         f"search: {config.search.trials} trials, outer loop {config.search.outer}, "
         f"{config.sampler.transform}, E_s = {config.search.shared_epochs}, "
-        f"E_o = {config.search.finetune_epochs}; run directory {run_dir}",
+        f"E_o = {config.search.finetune_epochs}; run directory {run_dir}"
+        + (f"; {workers} workers x {threads} threads" if workers > 1 else ""),
         flush=True,
     )
     result = run_search(
@@ -142,6 +152,8 @@ def _search(config: Config, run_dir: Path, *, resume: bool) -> SearchResult:
         resume=resume,
         progress=_Bar,
         on_trial=lambda r: _print_trial(r, config.search.trials, best),
+        workers=workers,
+        threads_per_worker=threads,
     )
     _draw_search_figures(result.paths.root)
     return result
@@ -239,12 +251,16 @@ def _print_final(summary: dict[str, Any]) -> None:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
+    import torch
+
     from swift_sampler.config import load_config
 
     config = load_config(args.config)
     _configure_threads(args, config)
     run_dir = args.run_dir or Path("runs") / args.config.stem
-    result = _search(config, run_dir, resume=args.resume)
+    # K workers share the threads: never oversubscribe the cores.
+    threads = max(1, torch.get_num_threads() // args.workers)
+    result = _search(config, run_dir, resume=args.resume, workers=args.workers, threads=threads)
     print(f"\nbest theta {[round(x, 4) for x in result.best_theta]}")
     print(f"best validation score {_pct(result.best_score)} (trial {result.best_slot + 1})")
     print(_cost_line(result.cost))

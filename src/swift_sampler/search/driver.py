@@ -106,11 +106,16 @@ def _storage(url: str) -> Any:
     return url
 
 
-def open_study(paths: RunPaths, config: Config, *, create: bool) -> optuna.Study:
+def storage_url(paths: RunPaths, config: Config, *, workers: int = 1) -> str:
+    """The run's storage URL: the config's, else the run directory's default."""
+    return config.search.storage or paths.default_storage(workers)
+
+
+def open_study(paths: RunPaths, config: Config, *, create: bool, workers: int = 1) -> optuna.Study:
     """Opens (or creates) the run's study and checks it belongs to this config."""
     import optuna
 
-    url = config.search.storage or paths.default_storage()
+    url = storage_url(paths, config, workers=workers)
     if not url.startswith(("sqlite://", "postgresql", "mysql", "journal:///")):
         raise ConfigError(
             f"search.storage must be an Optuna storage URL (sqlite:///..., postgresql://..., "
@@ -210,6 +215,8 @@ def run_search(
     progress: ProgressFactory | None = None,
     on_trial: Callable[[TrialRecord], None] | None = None,
     experiment: Experiment | None = None,
+    workers: int = 1,
+    threads_per_worker: int = 1,
 ) -> SearchResult:
     """Runs (or resumes) the search of ``config`` in ``run_dir``.
 
@@ -220,7 +227,11 @@ def run_search(
         resume: continue the search found in ``run_dir`` (same config required).
         progress: progress-bar factory (default: silent).
         on_trial: called after each finished trial.
-        experiment: prebuilt data and trainer (default: built from the config).
+        experiment: prebuilt data and trainer (default: built from the config); with
+            several workers each builds its own from the config.
+        workers: trial processes (``search.workers``); more than one needs a storage that
+            takes concurrent writers (the default then is a JournalStorage file).
+        threads_per_worker: torch threads of each worker process.
 
     Returns:
         The best theta, its validation score and the spec, every finished trial, the cost.
@@ -233,7 +244,17 @@ def run_search(
 
     progress = progress or _silent
     paths = RunPaths(Path(run_dir))
-    has_study = paths.config.exists() or paths.study_db.exists()
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and experiment is not None:
+        raise ConfigError("parallel workers build their experiment from the config")
+    url = storage_url(paths, config, workers=workers)
+    if workers > 1 and url.startswith("sqlite"):
+        raise ConfigError(
+            f"{workers} workers cannot share the SQLite study {url} (it locks under concurrent "
+            "writers); use a journal:/// or PostgreSQL storage, or start a new run directory"
+        )
+    has_study = paths.config.exists() or paths.study_db.exists() or paths.study_journal.exists()
     if resume and not has_study:
         raise ConfigError(f"nothing to resume in {paths.root}: it holds no search")
     if not resume and has_study:
@@ -251,7 +272,7 @@ def run_search(
     paths.root.mkdir(parents=True, exist_ok=True)
     with locked(paths):
         try:
-            study = open_study(paths, config, create=not resume)
+            study = open_study(paths, config, create=not resume, workers=workers)
             if not paths.config.exists():
                 write_text(paths.config, config.to_toml())
         except BaseException:
@@ -277,8 +298,14 @@ def run_search(
         bar.update(len(finished))
         carry = 0.0  # storage time after a trial's score, charged to the next trial's "outer"
         try:
+            if workers > 1 and len(finished) < s.trials:
+                _parallel(study, config, paths, url, workers, threads_per_worker, bar, on_trial)
+                finished = _finished(study, dim)
             while len(finished) < s.trials:
                 slot = len(finished)
+                used = {int(t.user_attrs["slot"]) for t in finished}
+                if slot in used:  # a parallel run numbered its slots by trial number
+                    slot = max(used) + 1
                 t0 = time.perf_counter() - carry
                 attrs: dict[str, Any]
                 if slot == 0:
@@ -329,6 +356,51 @@ def run_search(
         else:
             write_npz(paths.figure1_data, arrays)
     return result
+
+
+def _parallel(
+    study: optuna.Study,
+    config: Config,
+    paths: RunPaths,
+    url: str,
+    workers: int,
+    threads_per_worker: int,
+    bar: ProgressBar,
+    on_trial: Callable[[TrialRecord], None] | None,
+) -> None:
+    from swift_sampler.search.workers import enqueue_uniform, run_workers
+
+    spec0 = template_spec(config)
+    dim = spec0.num_params
+    enqueue_uniform(study, config, dim, len(spec0.features))
+    seen = {t.number for t in _finished(study, dim)}
+
+    def poll() -> None:
+        for t in _finished(study, dim):
+            if t.number in seen:
+                continue
+            seen.add(t.number)
+            bar.update()
+            if on_trial is not None:
+                on_trial(
+                    TrialRecord(
+                        number=t.number,
+                        slot=int(t.user_attrs["slot"]),
+                        theta=tuple(float(x) for x in _theta_of(t, dim)),
+                        score=float(t.value or 0.0),
+                        seconds=dict(t.user_attrs.get("seconds", {})),
+                    )
+                )
+
+    run_workers(
+        config,
+        paths.root,
+        url,
+        workers=workers,
+        threads_per_worker=threads_per_worker,
+        poll=poll,
+    )
+    poll()
 
 
 def _start_trial(

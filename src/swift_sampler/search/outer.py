@@ -54,12 +54,16 @@ class FinishedTrial:
 
 
 class OuterLoop(Protocol):
-    """Proposes theta for ``slot`` from the finished trials (slots 0 .. slot - 1)."""
+    """Proposes theta for ``slot`` from the finished trials (and, with parallel workers, the
+    thetas still being evaluated, so that two workers do not propose the same point)."""
 
     kind: str
 
     def suggest(
-        self, history: Sequence[FinishedTrial], slot: int
+        self,
+        history: Sequence[FinishedTrial],
+        slot: int,
+        pending: Sequence[np.ndarray] = (),
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Returns theta ``(dim,)`` in [0, 1] and system attributes to store with the trial."""
         ...
@@ -95,29 +99,35 @@ class OptunaOuterLoop:
         self.seed = seed
         self.startup_trials = startup_trials
 
-    def _sampler(self, slot: int) -> Any:
+    def _sampler(self, slot: int, *, pending: bool) -> Any:
         import optuna
 
         seed = int(np.random.SeedSequence([self.seed, slot]).generate_state(1)[0])
-        if self.kind == "gp":
+        if self.kind == "gp":  # Optuna's GP sampler conditions on RUNNING trials itself
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=0)
         if self.kind == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=0)
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=0, constant_liar=pending)
         return optuna.samplers.CmaEsSampler(
             seed=seed, n_startup_trials=0, warn_independent_sampling=False
         )
 
     def suggest(
-        self, history: Sequence[FinishedTrial], slot: int
+        self,
+        history: Sequence[FinishedTrial],
+        slot: int,
+        pending: Sequence[np.ndarray] = (),
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if self.kind == "random":
             return np.random.default_rng([self.seed, slot]).random(self.dim), {}
         if self.kind == "qmc" or slot <= self.startup_trials or not history:
             return _sobol_point(self.dim, max(slot - 1, 0), self.seed), {}
-        return self._ask(history, slot)
+        return self._ask(history, slot, pending)
 
     def _ask(
-        self, history: Sequence[FinishedTrial], slot: int
+        self,
+        history: Sequence[FinishedTrial],
+        slot: int,
+        pending: Sequence[np.ndarray],
     ) -> tuple[np.ndarray, dict[str, Any]]:
         import optuna
         from optuna.distributions import BaseDistribution, FloatDistribution
@@ -128,7 +138,7 @@ class OptunaOuterLoop:
         study = optuna.create_study(
             storage=optuna.storages.InMemoryStorage(),
             direction="maximize",
-            sampler=self._sampler(slot),
+            sampler=self._sampler(slot, pending=bool(pending)),
         )
         study.add_trials(
             [
@@ -140,6 +150,14 @@ class OptunaOuterLoop:
                     system_attrs=dict(t.system_attrs),
                 )
                 for t in history
+            ]
+            + [
+                create_trial(
+                    state=TrialState.RUNNING,
+                    params={n: float(v) for n, v in zip(names, theta, strict=True)},
+                    distributions=dists,
+                )
+                for theta in pending
             ]
         )
         trial = _ask_single_threaded(study, dists)
@@ -170,8 +188,12 @@ class _ReinforceAdapter:
         self.loop = ReinforceOuterLoop(dim, seed=seed)
 
     def suggest(
-        self, history: Sequence[FinishedTrial], slot: int
+        self,
+        history: Sequence[FinishedTrial],
+        slot: int,
+        pending: Sequence[np.ndarray] = (),
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        # Draws are seeded by the slot, so parallel workers (distinct slots) never coincide.
         # Trial 0 is the forced uniform theta, not a draw from the policy; its extreme logits
         # (theta_0 = 1 clips to logit 13.8) would swamp the first policy update, so it is left
         # out of the replay.

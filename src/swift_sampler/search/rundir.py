@@ -41,6 +41,8 @@ RUN_FILES = frozenset(
     {
         "config.toml",
         "study.db",
+        "study.journal",
+        "study.journal.lock",
         "shared.pt",
         "result.json",
         "sampler.json",
@@ -99,7 +101,16 @@ class RunPaths:
     def lock(self) -> Path:
         return self.root / ".lock"
 
-    def default_storage(self) -> str:
+    @property
+    def study_journal(self) -> Path:
+        return self.root / "study.journal"
+
+    def default_storage(self, workers: int = 1) -> str:
+        """SQLite for one process; a JournalStorage file when several write at once (SQLite
+        locks under concurrent writers). A run keeps the storage it started with."""
+        journal = self.study_journal.exists() or (workers > 1 and not self.study_db.exists())
+        if journal:
+            return f"journal:///{self.study_journal.resolve()}"
         return f"sqlite:///{self.study_db.resolve()}"
 
 

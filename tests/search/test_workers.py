@@ -1,0 +1,69 @@
+"""K local worker processes on one study (JournalStorage in the run directory)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from swift_sampler.cli import EXIT_BAD_INPUT, main
+
+CONFIG = """
+[data]
+name = "digits"
+noise_rate = 0.3
+[model]
+name = "mlp"
+[train]
+epochs = 6
+lr = 0.1
+[search]
+trials = 8
+startup_trials = 2
+shared_epochs = 2
+finetune_epochs = 2
+{extra}
+"""
+
+
+@pytest.mark.slow
+def test_two_workers_complete_the_budget_without_duplicates(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "w.toml"
+    config.write_text(CONFIG.format(extra=""))
+    run_dir = tmp_path / "run"
+    args = ["--threads", "2", "search", str(config), "--run-dir", str(run_dir), "--workers", "2"]
+    assert main(args) == 0
+    assert "2 workers x 1 threads" in capsys.readouterr().out
+    assert (run_dir / "study.journal").is_file() and not (run_dir / "study.db").exists()
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(run_dir / "study.journal"))
+    )
+    trials = optuna.load_study(study_name="swift-sampler", storage=storage).get_trials()
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(done) == 8
+    assert {t.state.name for t in trials} <= {"COMPLETE", "FAIL"}
+    slots = [t.user_attrs["slot"] for t in done]
+    assert len(set(slots)) == 8 and 0 in slots
+    thetas = {tuple(round(v, 9) for v in t.params.values()) for t in done}
+    assert len(thetas) == 8  # no point evaluated twice
+    uniform = next(t for t in done if t.user_attrs["slot"] == 0)
+    assert list(uniform.params.values()) == [1.0, 0.5, 0.5, 0.5, 0.5] * 2
+    assert {t.user_attrs["worker"] for t in done} == {0, 1}  # both workers took trials
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["best"]["val_score"] == max(t.value for t in done)
+    # A finished parallel run resumes to the same result without new trials.
+    assert main([*args, "--resume"]) == 0
+    again = json.loads((run_dir / "result.json").read_text())
+    assert again["best"] == result["best"]
+
+
+def test_several_workers_refuse_a_sqlite_storage(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "w.toml"
+    config.write_text(CONFIG.format(extra=f'storage = "sqlite:///{tmp_path}/s.db"'))
+    run_dir = tmp_path / "run"
+    args = ["search", str(config), "--run-dir", str(run_dir), "--workers", "2"]
+    assert main(args) == EXIT_BAD_INPUT
+    assert "cannot share the SQLite study" in capsys.readouterr().err
+    assert not run_dir.exists()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from swift_sampler._io import write_text_atomic
 from swift_sampler.errors import InputDataError, SchemaVersionError, SpecError
 from swift_sampler.features import FEATURE_RANGES, check_feature_names
 from swift_sampler.transforms import (
@@ -356,16 +356,7 @@ class SamplerSpec:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the spec as JSON, atomically (a crash never leaves a half-written file)."""
-        target = Path(path)
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SamplerSpec:

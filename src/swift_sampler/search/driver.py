@@ -27,7 +27,12 @@ from swift_sampler.search.final import figure1_arrays
 from swift_sampler.search.objective import InnerLoop, TrialScore
 from swift_sampler.search.outer import FinishedTrial, make_outer_loop, param_names
 from swift_sampler.search.rundir import RunPaths, locked, write_json, write_npz, write_text
-from swift_sampler.search.setup import Experiment, build_experiment, template_spec
+from swift_sampler.search.setup import (
+    Experiment,
+    build_experiment,
+    build_inner_loop,
+    template_spec,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -284,13 +289,7 @@ def run_search(
         _fail_stale(study)
         dim = spec0.num_params
         s = config.search
-        inner = InnerLoop(
-            experiment.trainer,
-            shared_epochs=s.shared_epochs,
-            finetune_epochs=s.finetune_epochs,
-            schedule=s.finetune_schedule,
-            seed=s.seed,
-        )
+        inner = build_inner_loop(config, experiment.trainer)
         _shared_start(paths, study, inner, progress)
         outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
         finished = _finished(study, dim)

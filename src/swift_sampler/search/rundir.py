@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swift_sampler._io import write_text_atomic
 from swift_sampler.errors import ConfigError
 
 __all__ = [
@@ -116,14 +117,7 @@ class RunPaths:
 
 def write_text(path: Path, text: str) -> None:
     """Writes a text file atomically (temp file in the same directory, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def write_npz(path: Path, arrays: dict[str, Any]) -> None:

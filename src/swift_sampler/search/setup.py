@@ -12,6 +12,7 @@ import torch
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.models import build_model
+from swift_sampler.search.objective import InnerLoop
 from swift_sampler.train import ClassificationTrainer, TrainConfig, Trainer
 
 if TYPE_CHECKING:
@@ -79,6 +80,18 @@ def _check_fit(config: Config, data: ClassificationData, model_fn: Any) -> None:
             f"model.name: {config.model.name!r} returns shape {tuple(logits.shape)} for "
             f"{len(x)} inputs, expected ({len(x)}, {data.num_classes})"
         )
+
+
+def build_inner_loop(config: Config, trainer: Trainer) -> InnerLoop:
+    """The inner loop of ``config``'s search over ``trainer``."""
+    s = config.search
+    return InnerLoop(
+        trainer,
+        shared_epochs=s.shared_epochs,
+        finetune_epochs=s.finetune_epochs,
+        schedule=s.finetune_schedule,
+        seed=s.seed,
+    )
 
 
 def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from swift_sampler.family import uniform_theta
-from swift_sampler.search.objective import InnerLoop
 from swift_sampler.search.outer import FinishedTrial, make_outer_loop, param_names
 
 if TYPE_CHECKING:
@@ -82,7 +81,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
         _theta_of,
     )
     from swift_sampler.search.rundir import RunPaths
-    from swift_sampler.search.setup import build_experiment, template_spec
+    from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -92,13 +91,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
     spec0 = template_spec(config)
     dim = spec0.num_params
     s = config.search
-    inner = InnerLoop(
-        experiment.trainer,
-        shared_epochs=s.shared_epochs,
-        finetune_epochs=s.finetune_epochs,
-        schedule=s.finetune_schedule,
-        seed=s.seed,
-    )
+    inner = build_inner_loop(config, experiment.trainer)
     inner.load_shared_start(paths.shared, study.user_attrs["shared_sha256"])
     outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
     names = param_names(dim)

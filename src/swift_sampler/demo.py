@@ -51,7 +51,7 @@ finetune_epochs = 5
 finetune_schedule = "tail"
 
 [final]
-seeds = [0]
+seeds = [0, 1, 2]
 uniform = true
 """
 

@@ -237,16 +237,24 @@ def _final(
 
 def _print_final(summary: dict[str, Any]) -> None:
     arms = summary["arms"]
-    print("\ntest Top-1 (mean over seeds; validation labels are as noisy as training labels)")
-    print(f"{'sampler':14s} {'last epoch':>11s} {'best epoch':>11s} {'at best val':>12s} seeds")
+    seeds = max(len(a["seeds"]) for a in arms.values())
+    what = "mean ± std over seeds" if seeds > 1 else "one seed"
+    print(f"\ntest Top-1 ({what}; validation labels are as noisy as training labels)")
+    print(f"{'sampler':14s} {'last epoch':>13s} {'best epoch':>13s} {'at best val':>13s}  seeds")
+
+    def cell(a: dict[str, Any], key: str) -> str:
+        text = _pct(a[f"{key}_mean"])
+        if len(a["seeds"]) > 1:
+            text += f" ±{100 * a[f'{key}_std']:.1f}"
+        return text
+
     for name, label in (("uniform", "uniform"), ("swift", "Swift Sampler")):
         if name not in arms:
             continue
         a = arms[name]
-        spread = f" ±{100 * a['last_std']:.1f}" if len(a["seeds"]) > 1 else ""
         print(
-            f"{label:14s} {_pct(a['last_mean']):>11s}{spread} {_pct(a['best_mean']):>11s} "
-            f"{_pct(a['test_at_best_val_mean']):>12s} {a['seeds']}"
+            f"{label:14s} {cell(a, 'last'):>13s} {cell(a, 'best'):>13s} "
+            f"{cell(a, 'test_at_best_val'):>13s}  {a['seeds']}"
         )
 
 

@@ -188,6 +188,43 @@ def _theta_of(trial: optuna.trial.FrozenTrial, dim: int) -> np.ndarray:
     return np.array([trial.params[n] for n in param_names(dim)], dtype=np.float64)
 
 
+def _history(trials: list[optuna.trial.FrozenTrial], dim: int) -> list[FinishedTrial]:
+    """What the outer loop sees of finished trials, in the given order."""
+    return [
+        FinishedTrial(_theta_of(t, dim), float(t.value or 0.0), t.system_attrs) for t in trials
+    ]
+
+
+def evaluate_and_tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    inner: InnerLoop,
+    spec: SamplerSpec,
+    outer_seconds: float,
+    **user_attrs: Any,
+) -> tuple[TrialScore, dict[str, float]]:
+    """Scores ``spec`` and records the trial: its seconds, any ``user_attrs``, its value.
+
+    A trial that raises is recorded FAIL and the error re-raised (Optuna's convention); a
+    resume re-runs it.
+    """
+    from optuna.trial import TrialState
+
+    try:
+        score = inner.evaluate(spec)
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    seconds = _seconds(score, outer_seconds)
+    trial.set_user_attr("seconds", seconds)
+    for key, value in user_attrs.items():
+        trial.set_user_attr(key, value)
+    if score.diverged:
+        trial.set_user_attr("diverged", True)
+    study.tell(trial, score.score)
+    return score, seconds
+
+
 def _shared_start(
     paths: RunPaths,
     study: optuna.Study,
@@ -245,7 +282,6 @@ def run_search(
         ConfigError: on a run directory that conflicts with ``resume``, a changed config, or a
             shared checkpoint whose hash does not match the study.
     """
-    from optuna.trial import TrialState
 
     progress = progress or _silent
     paths = RunPaths(Path(run_dir))
@@ -310,25 +346,13 @@ def run_search(
                 if slot == 0:
                     theta, attrs = uniform_theta(len(spec0.features), spec0.num_segments), {}
                 else:
-                    history = [
-                        FinishedTrial(_theta_of(t, dim), float(t.value or 0.0), t.system_attrs)
-                        for t in finished
-                    ]
-                    theta, attrs = outer.suggest(history, slot)
+                    theta, attrs = outer.suggest(_history(finished, dim), slot)
                 trial = _start_trial(study, theta, slot, attrs, config)
                 outer_seconds = time.perf_counter() - t0
-                try:
-                    score = inner.evaluate(spec0.with_theta(theta))
-                except BaseException:
-                    # Recorded, then re-raised (Optuna's convention); a resume re-runs it.
-                    study.tell(trial, state=TrialState.FAIL)
-                    raise
+                score, seconds = evaluate_and_tell(
+                    study, trial, inner, spec0.with_theta(theta), outer_seconds
+                )
                 t1 = time.perf_counter()
-                seconds = _seconds(score, outer_seconds)
-                trial.set_user_attr("seconds", seconds)
-                if score.diverged:
-                    trial.set_user_attr("diverged", True)
-                study.tell(trial, score.score)
                 finished = _finished(study, dim)
                 carry = time.perf_counter() - t1
                 bar.update()

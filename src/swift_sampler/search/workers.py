@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from swift_sampler.family import uniform_theta
-from swift_sampler.search.outer import FinishedTrial, make_outer_loop, param_names
+from swift_sampler.search.outer import make_outer_loop, param_names
 
 if TYPE_CHECKING:
     import optuna
@@ -75,11 +75,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState
 
-    from swift_sampler.search.driver import (
-        _seconds,
-        _storage,
-        _theta_of,
-    )
+    from swift_sampler.search.driver import _history, _storage, _theta_of, evaluate_and_tell
     from swift_sampler.search.rundir import RunPaths
     from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
 
@@ -107,10 +103,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
         else:
             slot = trial.number
             trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            history = [
-                FinishedTrial(_theta_of(t, dim), float(t.value or 0.0), t.system_attrs)
-                for t in sorted(trials, key=lambda t: t.number)
-            ]
+            history = _history(sorted(trials, key=lambda t: t.number), dim)
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             pending = [
                 _theta_of(t, dim)
@@ -127,16 +120,9 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
             for key, value in attrs.items():
                 study._storage.set_trial_system_attr(trial._trial_id, key, value)
         outer_seconds = time.perf_counter() - t0
-        try:
-            score = inner.evaluate(spec0.with_theta(theta))
-        except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        trial.set_user_attr("seconds", _seconds(score, outer_seconds))
-        trial.set_user_attr("worker", index)
-        if score.diverged:
-            trial.set_user_attr("diverged", True)
-        study.tell(trial, score.score)
+        score, _ = evaluate_and_tell(
+            study, trial, inner, spec0.with_theta(theta), outer_seconds, worker=index
+        )
         logger.debug("worker %d trial %d: val %.4f", index, trial.number, score.score)
 
 

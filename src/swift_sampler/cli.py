@@ -84,6 +84,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--overwrite", action="store_true", help="replace an existing final.json")
 
+    worker = commands.add_parser(
+        "worker",
+        help="join a search shared by many processes or machines (PostgreSQL, journal file)",
+        description="Scores trials of the study NAME in the storage URL until its budget is "
+        "finished. The first worker needs --config (the study stores it; later workers read it "
+        "from there). The shared start is trained once, by the first worker to take its lock; "
+        "a worker that dies has its trial failed and requeued (RDB storages, by heartbeat).",
+    )
+    worker.add_argument(
+        "--storage",
+        required=True,
+        help="postgresql://user@host:port/db (many machines) or journal:///path (one machine)",
+    )
+    worker.add_argument("--study", required=True, help="the Optuna study name")
+    worker.add_argument("--config", type=Path, default=None, help="creates the study if missing")
+    worker.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="where the shared checkpoint and result files live; the same directory for every "
+        "worker, on a filesystem all of them see (default: runs/STUDY)",
+    )
+    worker.add_argument(
+        "--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)"
+    )
+    worker.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        help="seconds without a heartbeat before a trial counts as dead (default 60)",
+    )
+
     report = commands.add_parser("report", help="print a run's summary and redraw its figures")
     report.add_argument("run_dir", type=Path)
 
@@ -276,6 +308,23 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from swift_sampler.config import load_config
+    from swift_sampler.search.workers import WorkerOptions, join_study
+
+    config = load_config(args.config) if args.config is not None else None
+    options = WorkerOptions(heartbeat=args.heartbeat, grace=args.grace)
+    _configure_threads(args, config)
+    run_dir = args.run_dir or Path("runs") / args.study
+    out = join_study(args.storage, args.study, run_dir, config=config, options=options)
+    print(
+        f"worker done: scored {out['scored']} trials (shared start {out['shared_start']}); "
+        f"study best validation score {_pct(out['best_score'])} (slot {out['best_slot']})"
+    )
+    print(f"sampler: {run_dir / 'sampler.json'}")
+    return EXIT_OK
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from swift_sampler.config import load_config
     from swift_sampler.family import SamplerSpec
@@ -392,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "search": _cmd_search,
         "train": _cmd_train,
+        "worker": _cmd_worker,
         "report": _cmd_report,
         "demo": _cmd_demo,
     }

@@ -1,15 +1,29 @@
-"""Parallel trials: K worker processes on one study (``swift-sampler search --workers K``).
+"""Trials on many processes: ``search --workers K`` on one machine, ``worker`` on many.
 
-The parent process trains (or reuses) the shared start and enqueues the uniform trial 0; then
-each worker loads the shared start (checking its hash), and repeatedly claims a trial with
-``study.ask()`` (unique numbers, atomic in Optuna's storages), proposes theta from the finished
-trials *and the thetas other workers are still evaluating* (Optuna's GP sampler conditions on
-RUNNING trials; TPE uses its constant liar; the seeded loops draw per trial number), scores it
-and tells the study, until the budget of finished trials is reached. The storage must accept
-several writers: Optuna's JournalStorage on a file in the run directory by default (SQLite
-locks under concurrent writers), or any RDB URL.
+Every worker runs the same loop on one Optuna study: claim a trial with ``study.ask()`` (trial
+numbers are unique and popping a queued trial is atomic in Optuna's storages), propose theta
+from the finished trials *and the thetas other workers are still evaluating* (Optuna's GP
+sampler conditions on RUNNING trials; TPE uses its constant liar; the seeded loops draw per
+slot), score it and tell the study, until the budget of finished slots is reached.
 
-With several workers, the trial numbers seed the proposals, so a run is not bit-for-bit
+Dead workers. A worker records a heartbeat for its running trial (RDB storages: PostgreSQL,
+MySQL); every worker calls Optuna's ``fail_stale_trials`` before it claims, which marks a trial
+whose heartbeat stopped FAIL and, through ``RetryFailedTrialCallback``, queues a copy with the
+same theta and slot. The copy is claimed like any queued trial, so a killed trial is re-run
+once and its slot is counted once. A worker whose budget looks taken keeps waiting while other
+trials run, since one of them may still die. JournalStorage has no heartbeat: under
+``search --workers K`` the parent process watches its children and requeues the trial of one
+that is killed.
+
+The shared start (``E_s`` uniform epochs) is trained exactly once per study. Under
+``search --workers K`` the parent trains it before the workers start; workers that join with
+``swift-sampler worker`` take a lock in the storage: a side study ``NAME:shared-start`` whose
+lowest-numbered live trial is the lock; the worker that moves it from WAITING to RUNNING (a
+compare-and-set in Optuna's storages) trains, the others wait for the checkpoint's SHA-256 to
+appear in the study and verify it when they load. If the trainer dies, its lock trial goes
+stale, is failed and requeued, and another worker takes over.
+
+With several workers the trial numbers seed the proposals, so a run is not bit-for-bit
 reproducible the way a single-worker run is (which worker finishes first decides what the
 next proposal sees).
 """
@@ -18,13 +32,20 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import socket
+import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search.outer import make_outer_loop, param_names
 
@@ -32,14 +53,133 @@ if TYPE_CHECKING:
     import optuna
 
     from swift_sampler.config import Config
+    from swift_sampler.search.objective import InnerLoop
 
-__all__ = ["run_workers"]
+__all__ = ["WorkerOptions", "join_study", "make_storage", "run_workers", "trial_loop"]
 
 logger = logging.getLogger(__name__)
 
+SHARED_SUFFIX = ":shared-start"
+"""Suffix of the side study whose trials are the shared-start lock."""
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker talks to the storage.
+
+    Attributes:
+        heartbeat: seconds between heartbeats of a running trial (RDB storages only).
+        grace: seconds without a heartbeat after which a running trial is failed and requeued;
+            a trial's epochs must not block the heartbeat thread this long.
+        poll: seconds between looks at the study while waiting (shared start, last trials).
+        max_retry: how many times one trial is requeued after its worker died.
+    """
+
+    heartbeat: float = 10.0
+    grace: float = 60.0
+    poll: float = 1.0
+    max_retry: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("heartbeat", "grace", "poll"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        if self.grace <= self.heartbeat:
+            raise ConfigError(
+                f"grace ({self.grace} s) must be longer than the heartbeat ({self.heartbeat} s)"
+            )
+        if self.max_retry < 0:
+            raise ConfigError(f"max_retry must be >= 0, got {self.max_retry}")
+
+
+def make_storage(url: str, options: WorkerOptions | None = None) -> Any:
+    """An Optuna storage for ``url`` that several processes may write at once.
+
+    RDB URLs (``postgresql://``, ``mysql://``) get heartbeats, a grace period and a retry of
+    trials whose worker died; ``journal:///path`` is Optuna's JournalStorage on a file (no
+    heartbeat). SQLite is refused: it locks under concurrent writers.
+
+    Raises:
+        ConfigError: for SQLite or a URL Optuna cannot use.
+    """
+    import optuna
+
+    options = options or WorkerOptions()
+    if url.startswith("journal:///"):
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal://") :]))
+    if url.startswith("sqlite"):
+        raise ConfigError(
+            f"several workers cannot share the SQLite storage {url} (it locks under concurrent "
+            "writers); use postgresql://... or journal:///path"
+        )
+    if not url.startswith(("postgresql", "mysql")):
+        raise ConfigError(
+            f"a worker storage must be a postgresql://, mysql:// or journal:/// URL, got {url!r}"
+        )
+    with warnings.catch_warnings():  # heartbeat arguments are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=max(1, round(options.heartbeat)),
+                grace_period=max(2, round(options.grace)),
+                failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
+                    max_retry=options.max_retry
+                ),
+            )
+        except Exception as err:  # SQLAlchemy / driver errors: unreachable server, bad URL
+            raise ConfigError(f"cannot open the study storage {url!r}: {err}") from None
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Heartbeat:
+    """Records heartbeats of one trial at a time from a daemon thread (RDB storages)."""
+
+    def __init__(self, storage: Any, interval: float) -> None:
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        self.storage = storage
+        self.interval = interval
+        self.enabled = is_heartbeat_enabled(storage)
+
+    @contextmanager
+    def keep(self, trial_id: int) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        self.storage.record_heartbeat(trial_id)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.interval):
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception as err:  # a lost connection: the next beat retries
+                    logger.warning("heartbeat of trial id %d failed: %s", trial_id, err)
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    from optuna.storages import fail_stale_trials
+
+    fail_stale_trials(study)
+
 
 def enqueue_uniform(study: optuna.Study, config: Config, dim: int, num_features: int) -> None:
-    """Queues the uniform trial 0 unless it is finished, running or queued already."""
+    """Queues the uniform trial (slot 0) unless it is finished, running or queued already."""
     from optuna.trial import TrialState
 
     states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
@@ -53,77 +193,187 @@ def enqueue_uniform(study: optuna.Study, config: Config, dim: int, num_features:
     )
 
 
-def _claim(study: optuna.Study, budget: int) -> optuna.Trial | None:
-    """A new RUNNING trial inside the budget, or None when the budget is taken."""
+def _slot(trial: Any) -> int:
+    return int(trial.user_attrs.get("slot", trial.number))
+
+
+def _complete_slots(study: optuna.Study) -> set[int]:
     from optuna.trial import TrialState
 
-    live = (TrialState.COMPLETE, TrialState.RUNNING)
-    if len(study.get_trials(deepcopy=False, states=live)) >= budget:
-        return None
-    trial = study.ask()
-    ahead = [t for t in study.get_trials(deepcopy=False, states=live) if t.number < trial.number]
-    if len(ahead) >= budget:  # another worker claimed the last slot between our two reads
-        trial.set_user_attr("surplus", True)
-        study.tell(trial, state=TrialState.FAIL)
-        return None
-    return trial
+    return {_slot(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+
+def _claim(
+    study: optuna.Study, budget: int, options: WorkerOptions, heartbeat: _Heartbeat
+) -> optuna.Trial | None:
+    """A RUNNING trial to evaluate, or None once the budget of slots is finished.
+
+    Queued trials (the uniform one, requeued ones) come first: ``ask`` pops them. A new trial
+    whose slot would exceed the budget is recorded FAIL (``surplus``) and not evaluated; while
+    the budget is taken but not finished the worker waits, in case a running trial dies.
+    """
+    from optuna.trial import TrialState
+
+    while True:
+        _fail_stale(study)
+        trials = study.get_trials(deepcopy=False)
+        done = {_slot(t) for t in trials if t.state == TrialState.COMPLETE}
+        if len(done) >= budget:
+            return None
+        live = {_slot(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.COMPLETE)}
+        waiting = [t for t in trials if t.state == TrialState.WAITING]
+        if len(live) >= budget and not waiting:
+            time.sleep(options.poll)  # the last trials are running: one of them may die
+            continue
+        trial = study.ask()
+        trial.set_user_attr("owner", _owner())
+        if "slot" in trial.user_attrs:  # a queued trial: uniform or requeued
+            if trial.user_attrs["slot"] in _complete_slots(study):
+                _drop(study, trial, "duplicate")  # its slot finished meanwhile
+                continue
+            return trial
+        ahead = {
+            _slot(t)
+            for t in study.get_trials(deepcopy=False)
+            if t.number < trial.number
+            and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.WAITING)
+        }
+        if len(ahead) >= budget:  # other workers claimed the last slots between our reads
+            _drop(study, trial, "surplus")
+            continue
+        trial.set_user_attr("slot", trial.number)
+        return trial
+
+
+def _drop(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+    from optuna.trial import TrialState
+
+    trial.set_user_attr(reason, True)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def _theta_of_claim(
+    study: optuna.Study, trial: optuna.Trial, outer: Any, dim: int, config: Config
+) -> np.ndarray:
+    """The claimed trial's theta: its queued values, else a proposal for its slot."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    from swift_sampler.search.driver import _history, _theta_of
+
+    names = param_names(dim)
+    frozen = study._storage.get_trial(trial._trial_id)
+    fixed = frozen.system_attrs.get("fixed_params", {})
+    if set(names) <= set(frozen.params) | set(fixed):  # queued with its theta
+        return np.array([trial.suggest_float(n, 0.0, 1.0) for n in names])
+    slot = _slot(trial)
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    history = _history(sorted(finished, key=lambda t: t.number), dim)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    pending = [
+        _theta_of(t, dim)
+        for t in running
+        if t.number != trial.number and set(names) <= set(t.params)
+    ]
+    theta, attrs = outer.suggest(history, slot, pending)
+    dist = FloatDistribution(0.0, 1.0)
+    for key, value in attrs.items():  # before the params: a requeued copy carries both
+        study._storage.set_trial_system_attr(trial._trial_id, key, value)
+    for key, value in {"seed": config.search.seed, "outer": config.search.outer}.items():
+        trial.set_user_attr(key, value)
+    for name, value in zip(names, theta, strict=True):
+        study._storage.set_trial_param(
+            trial._trial_id, name, dist.to_internal_repr(float(value)), dist
+        )
+    return np.asarray(theta, dtype=np.float64)
+
+
+def trial_loop(
+    study: optuna.Study,
+    config: Config,
+    inner: InnerLoop,
+    *,
+    worker: int | str,
+    options: WorkerOptions | None = None,
+) -> int:
+    """Claims, scores and records trials until the study's budget of slots is finished.
+
+    Returns:
+        The number of trials this worker scored.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    from swift_sampler.search.driver import evaluate_and_tell
+    from swift_sampler.search.setup import template_spec
+
+    options = options or WorkerOptions()
+    heartbeat = _Heartbeat(study._storage, options.heartbeat)
+    spec0 = template_spec(config)
+    dim = spec0.num_params
+    s = config.search
+    outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
+    scored = 0
+    while True:
+        t0 = time.perf_counter()
+        trial = _claim(study, s.trials, options, heartbeat)
+        if trial is None:
+            return scored
+        with heartbeat.keep(trial._trial_id):
+            theta = _theta_of_claim(study, trial, outer, dim, config)
+            try:
+                score, _ = evaluate_and_tell(
+                    study,
+                    trial,
+                    inner,
+                    spec0.with_theta(theta),
+                    time.perf_counter() - t0,
+                    worker=worker,
+                )
+            except UpdateFinishedTrialError:
+                # Failed as stale while we were scoring it (a stalled heartbeat): its requeued
+                # copy is, or will be, scored by someone; this result is dropped.
+                logger.warning("trial %d was failed as stale meanwhile; dropped", trial.number)
+                continue
+        scored += 1
+        logger.debug("worker %s trial %d: val %.4f", worker, trial.number, score.score)
 
 
 def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) -> None:
     import optuna
     import torch
-    from optuna.distributions import FloatDistribution
-    from optuna.trial import TrialState
 
-    from swift_sampler.search.driver import _history, _storage, _theta_of, evaluate_and_tell
     from swift_sampler.search.rundir import RunPaths
-    from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
+    from swift_sampler.search.setup import build_experiment, build_inner_loop
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     paths = RunPaths(Path(run_dir))
-    study = optuna.load_study(study_name=config.search.study_name, storage=_storage(url))
+    study = optuna.load_study(study_name=config.search.study_name, storage=make_storage(url))
     experiment = build_experiment(config)
-    spec0 = template_spec(config)
-    dim = spec0.num_params
-    s = config.search
     inner = build_inner_loop(config, experiment.trainer)
     inner.load_shared_start(paths.shared, study.user_attrs["shared_sha256"])
-    outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
-    names = param_names(dim)
-    dist = FloatDistribution(0.0, 1.0)
-    while True:
-        t0 = time.perf_counter()
-        trial = _claim(study, s.trials)
-        if trial is None:
-            return
-        attrs: dict[str, Any] = {}
-        if trial.user_attrs.get("slot") == 0:  # the enqueued uniform trial
-            theta = np.array([trial.suggest_float(n, 0.0, 1.0) for n in names])
-        else:
-            slot = trial.number
-            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            history = _history(sorted(trials, key=lambda t: t.number), dim)
-            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            pending = [
-                _theta_of(t, dim)
-                for t in running
-                if t.number != trial.number and set(names) <= set(t.params)
-            ]
-            theta, attrs = outer.suggest(history, slot, pending)
-            for name, value in zip(names, theta, strict=True):
-                study._storage.set_trial_param(
-                    trial._trial_id, name, dist.to_internal_repr(float(value)), dist
-                )
-            for key, value in {"slot": slot, "seed": s.seed, "outer": s.outer}.items():
-                trial.set_user_attr(key, value)
-            for key, value in attrs.items():
-                study._storage.set_trial_system_attr(trial._trial_id, key, value)
-        outer_seconds = time.perf_counter() - t0
-        score, _ = evaluate_and_tell(
-            study, trial, inner, spec0.with_theta(theta), outer_seconds, worker=index
-        )
-        logger.debug("worker %d trial %d: val %.4f", index, trial.number, score.score)
+    trial_loop(study, config, inner, worker=index)
+
+
+def _requeue_dead(study: optuna.Study, owner: str, max_retry: int) -> list[int]:
+    """Fails the RUNNING trials of a dead local worker and queues a copy of each."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages import RetryFailedTrialCallback
+    from optuna.trial import TrialState
+
+    retry = RetryFailedTrialCallback(max_retry=max_retry)
+    requeued = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("owner") != owner:
+            continue
+        try:
+            failed = study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:  # failed as stale by a heartbeat check already
+            continue
+        if failed:
+            retry(study, study._storage.get_trial(trial._trial_id))
+            requeued.append(trial.number)
+    return requeued
 
 
 def run_workers(
@@ -134,36 +384,239 @@ def run_workers(
     workers: int,
     threads_per_worker: int,
     poll: Callable[[], None] | None = None,
+    max_restarts: int | None = None,
 ) -> None:
-    """Runs ``workers`` processes (spawned) until the study holds its budget of trials.
+    """Runs ``workers`` processes (spawned) until the study holds its budget of slots.
+
+    A worker killed by a signal (SIGKILL, the OOM killer) has its running trial failed and
+    requeued, and a new worker takes its place (at most ``max_restarts`` times, default
+    ``workers``). A worker that exits with an error stops the run: the others are terminated
+    and the error reported; ``--resume`` continues.
 
     Args:
         poll: called about once a second while the workers run (progress reporting).
 
     Raises:
-        RuntimeError: if a worker process fails (its exit code is in the message).
+        RuntimeError: if a worker process fails, or is killed more than ``max_restarts`` times.
     """
+    import optuna
+
     context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(
+    study = optuna.load_study(study_name=config.search.study_name, storage=make_storage(url))
+    restarts_left = workers if max_restarts is None else max_restarts
+    host = socket.gethostname()
+
+    def start(index: int) -> multiprocessing.process.BaseProcess:
+        process = context.Process(
             target=_worker,
             args=(config, str(run_dir), url, threads_per_worker, index),
             name=f"swift-sampler-worker-{index}",
         )
-        for index in range(workers)
-    ]
-    for process in processes:
         process.start()
+        return process
+
+    processes = {index: start(index) for index in range(workers)}
     try:
-        while any(p.is_alive() for p in processes):
-            for process in processes:
+        while processes:
+            for index, process in list(processes.items()):
                 process.join(timeout=1.0 / len(processes))
+                if process.exitcode is None:
+                    continue
+                del processes[index]
+                if process.exitcode == 0:
+                    continue
+                if process.exitcode > 0:
+                    raise RuntimeError(
+                        f"worker process {process.name} failed (exit code {process.exitcode}); "
+                        "rerun with --resume"
+                    )
+                requeued = _requeue_dead(study, f"{host}:{process.pid}", WorkerOptions().max_retry)
+                logger.warning(
+                    "worker %d was killed (signal %d); trials %s requeued",
+                    index,
+                    -process.exitcode,
+                    requeued,
+                )
+                if restarts_left <= 0:
+                    raise RuntimeError(
+                        f"worker processes were killed too often ({process.name}, signal "
+                        f"{-process.exitcode}); rerun with --resume"
+                    )
+                restarts_left -= 1
+                processes[index] = start(index)
             if poll is not None:
                 poll()
     except BaseException:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
+        for process in processes.values():
+            process.join()
         raise
-    failed = [(p.name, p.exitcode) for p in processes if p.exitcode != 0]
-    if failed:
-        raise RuntimeError(f"worker processes failed: {failed}; rerun with --resume")
+
+
+# --- swift-sampler worker: join a study from any machine ------------------------------------
+
+
+def _config_of(study: optuna.Study, url: str) -> Config:
+    from swift_sampler.config import parse_config
+
+    saved = study.user_attrs.get("config")
+    if saved is None:
+        raise ConfigError(
+            f"study {study.study_name!r} in {url} holds no swift-sampler config; start the "
+            "first worker with --config"
+        )
+    config = parse_config(saved, source=f"study {study.study_name!r}")
+    if config.fingerprint() != study.user_attrs.get("fingerprint"):
+        raise ConfigError(
+            f"study {study.study_name!r}: its stored config does not match its fingerprint"
+        )
+    return config
+
+
+def _open_or_create(
+    storage: Any, url: str, name: str, config: Config | None
+) -> tuple[Any, Config]:
+    import optuna
+
+    if config is None:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            raise ConfigError(
+                f"no study named {name!r} in {url}; start the first worker with --config"
+            ) from None
+        return study, _config_of(study, url)
+    config = replace(config, search=replace(config.search, storage=url, study_name=name))
+    study = optuna.create_study(
+        storage=storage, study_name=name, direction="maximize", load_if_exists=True
+    )
+    if study.user_attrs.get("fingerprint") is None:
+        study.set_user_attr("config", config.to_dict())
+        study.set_user_attr("fingerprint", config.fingerprint())
+    if study.user_attrs.get("fingerprint") != config.fingerprint():
+        raise ConfigError(
+            f"study {name!r} in {url} was made with another configuration; join it without "
+            "--config (its config is stored in the study) or choose another --study"
+        )
+    return study, config
+
+
+def _shared_start(
+    study: optuna.Study,
+    storage: Any,
+    inner: InnerLoop,
+    paths: Any,
+    config: Config,
+    options: WorkerOptions,
+    heartbeat: _Heartbeat,
+) -> str:
+    """Trains the shared start if this worker wins the lock, else waits for it; returns
+    ``"trained"`` or ``"loaded"``."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from swift_sampler.search.setup import template_spec
+
+    lock = optuna.create_study(
+        storage=storage, study_name=study.study_name + SHARED_SUFFIX, load_if_exists=True
+    )
+    announced = False
+    while True:
+        digest = study.user_attrs.get("shared_sha256")
+        if digest is not None:
+            if not paths.shared.exists():
+                raise ConfigError(
+                    f"the shared start of study {study.study_name!r} is trained, but "
+                    f"{paths.shared} is missing: every worker's --run-dir must be the same "
+                    "directory on a filesystem all machines see"
+                )
+            inner.load_shared_start(paths.shared, digest)  # raises if the hash differs
+            return "loaded"
+        _fail_stale(lock)
+        live = [t for t in lock.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
+        if not live:
+            lock.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
+            continue
+        target = min(live, key=lambda t: t.number)
+        if target.state == TrialState.WAITING and storage.set_trial_state_values(
+            target._trial_id, state=TrialState.RUNNING
+        ):
+            with heartbeat.keep(target._trial_id):
+                logger.info("training the shared start (%d epochs)", inner.shared_epochs)
+                try:
+                    shared = inner.train_shared_start(paths.shared)
+                except BaseException:
+                    storage.set_trial_state_values(target._trial_id, state=TrialState.FAIL)
+                    raise
+                spec0 = template_spec(config)
+                enqueue_uniform(study, config, spec0.num_params, len(spec0.features))
+                study.set_user_attr("shared_seconds", shared.seconds)
+                study.set_user_attr("shared_epochs", shared.epochs)
+                study.set_user_attr("epoch_seconds", shared.epoch_seconds)
+                study.set_user_attr("shared_sha256", shared.sha256)  # last: the signal
+                storage.set_trial_state_values(
+                    target._trial_id, state=TrialState.COMPLETE, values=[1.0]
+                )
+            return "trained"
+        if not announced:
+            logger.info("waiting for another worker's shared start")
+            announced = True
+        time.sleep(options.poll)
+
+
+def join_study(
+    url: str,
+    study_name: str,
+    run_dir: str | Path,
+    *,
+    config: Config | None = None,
+    options: WorkerOptions | None = None,
+    worker: str | None = None,
+) -> dict[str, Any]:
+    """One worker of a study shared by many machines (``swift-sampler worker``).
+
+    Creates the study from ``config`` if it does not exist (a study that exists must have
+    been made with the same config), else reads the config stored in the study. Trains the
+    shared start if no other worker has (see the module docstring), then scores trials until
+    the budget is finished, and writes ``result.json`` and ``sampler.json`` into ``run_dir``
+    (every worker that finishes writes the same files, atomically).
+
+    Args:
+        url: ``postgresql://...`` (multi-machine) or ``journal:///path`` (one machine).
+        study_name: the Optuna study.
+        run_dir: where the shared checkpoint lives: the same directory for every worker, on a
+            filesystem every machine sees.
+        config: the run configuration, needed by the first worker only.
+        options: heartbeat, grace period, polling.
+        worker: a name for this worker in the trials' attributes (default host:pid).
+
+    Returns:
+        ``{"scored": trials this worker scored, "shared_start": "trained" or "loaded",
+        "best_score": ..., "best_theta": [...]}``.
+    """
+    from swift_sampler.search.driver import search_result, write_outputs
+    from swift_sampler.search.rundir import RunPaths, write_text
+    from swift_sampler.search.setup import build_experiment, build_inner_loop
+
+    options = options or WorkerOptions()
+    storage = make_storage(url, options)
+    study, config = _open_or_create(storage, url, study_name, config)
+    experiment = build_experiment(config)
+    paths = RunPaths(Path(run_dir))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if not paths.config.exists():
+        write_text(paths.config, config.to_toml())
+    inner = build_inner_loop(config, experiment.trainer)
+    heartbeat = _Heartbeat(storage, options.heartbeat)
+    how = _shared_start(study, storage, inner, paths, config, options, heartbeat)
+    scored = trial_loop(study, config, inner, worker=worker or _owner(), options=options)
+    result = search_result(study, config, paths)
+    write_outputs(result, study, config)
+    return {
+        "scored": scored,
+        "shared_start": how,
+        "best_score": result.best_score,
+        "best_theta": list(result.best_theta),
+        "best_slot": result.best_slot,
+    }

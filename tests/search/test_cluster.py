@@ -1,0 +1,252 @@
+"""Trials on several processes that die: PostgreSQL workers (heartbeat) and local workers.
+
+Real processes, real storages: a throwaway PostgreSQL cluster (``conftest.postgres_url``) and
+Optuna's JournalStorage file; workers are killed with SIGKILL in the middle of a trial or of
+the shared start, and the study must still finish with every slot scored exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+from swift_sampler.cli import EXIT_BAD_INPUT, main
+
+CONFIG = """
+[data]
+name = "digits"
+noise_rate = 0.3
+[model]
+name = "mlp"
+[train]
+epochs = {epochs}
+lr = 0.1
+[search]
+trials = {trials}
+startup_trials = 2
+shared_epochs = {shared}
+finetune_epochs = 2
+"""
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _config(tmp_path: Path, *, trials: int = 8, shared: int = 2, epochs: int = 6) -> Path:
+    path = tmp_path / "cluster.toml"
+    path.write_text(CONFIG.format(trials=trials, shared=shared, epochs=epochs))
+    return path
+
+
+def _worker(tmp_path: Path, url: str, study: str, name: str, *extra: str) -> subprocess.Popen:
+    with open(tmp_path / f"{name}.log", "w") as log:  # the child keeps its own descriptor
+        return _popen(
+            log,
+            "1",
+            "worker",
+            "--storage",
+            url,
+            "--study",
+            study,
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--heartbeat",
+            "1",
+            "--grace",
+            "3",
+            *extra,
+        )
+
+
+def _popen(log: Any, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "swift_sampler.cli", "--threads", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=ENV,
+        text=True,
+    )
+
+
+def _trials(storage: Any, name: str) -> list[FrozenTrial]:
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials()
+    except KeyError:  # not created yet
+        return []
+
+
+def _wait_for(
+    condition: Callable[[], Any], processes: list[subprocess.Popen], seconds: float = 240
+) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        if any(p.poll() is not None for p in processes):
+            break
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met; exit codes {[p.poll() for p in processes]}")
+
+
+def _owned_running(trials: list[FrozenTrial], pid: int) -> FrozenTrial | None:
+    """A RUNNING trial of process ``pid`` whose theta is set, once another trial finished."""
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        return None
+    for t in trials:
+        owner = str(t.user_attrs.get("owner", ""))
+        if t.state == TrialState.RUNNING and owner.endswith(f":{pid}") and len(t.params) == 10:
+            return t
+    return None
+
+
+def _check_finished_study(trials: list[FrozenTrial], budget: int, victim: FrozenTrial) -> None:
+    """Every slot scored once, the killed trial failed and re-run with its theta."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    slots = [t.user_attrs["slot"] for t in done]
+    assert sorted(slots) == sorted(set(slots)) and len(slots) == budget  # none lost or doubled
+    assert 0 in slots
+    thetas = {tuple(round(v, 9) for v in t.params.values()) for t in done}
+    assert len(thetas) == budget  # no point evaluated twice
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.FAIL}
+    killed = next(t for t in trials if t.number == victim.number)
+    assert killed.state == TrialState.FAIL
+    reruns = [t for t in done if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(reruns) == 1
+    assert reruns[0].params == victim.params
+    assert reruns[0].user_attrs["slot"] == victim.user_attrs["slot"]
+
+
+def _check_result(run_dir: Path, trials: list[FrozenTrial]) -> None:
+    result = json.loads((run_dir / "result.json").read_text())
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert result["best"]["val_score"] == max(t.value for t in done)
+    best_slot = result["best"]["slot"]
+    listed = [t for t in result["trials"] if t["state"] == "COMPLETE" and t["slot"] == best_slot]
+    assert len(listed) == 1  # the best theta is reported once
+    assert (run_dir / "sampler.json").is_file()
+
+
+@pytest.mark.slow
+def test_postgres_workers_survive_a_sigkill_mid_trial(tmp_path: Path, postgres_url: str) -> None:
+    config = _config(tmp_path, trials=8)
+    study = "two-workers"
+    a = _worker(tmp_path, postgres_url, study, "a", "--config", str(config))
+    b = _worker(tmp_path, postgres_url, study, "b", "--config", str(config))
+    storage = optuna.storages.RDBStorage(postgres_url)
+    try:
+        victim = _wait_for(lambda: _owned_running(_trials(storage, study), b.pid), [a, b])
+        b.send_signal(signal.SIGKILL)
+        assert b.wait(timeout=30) == -signal.SIGKILL
+        assert a.wait(timeout=300) == 0, (tmp_path / "a.log").read_text()
+    finally:
+        for p in (a, b):
+            p.kill()
+    trials = _trials(storage, study)
+    _check_finished_study(trials, 8, victim)
+    _check_result(tmp_path / "run", trials)
+    # The shared start was trained once: one lock trial, finished; the hash matches the file.
+    lock = _trials(storage, study + ":shared-start")
+    assert [t.state for t in lock] == [TrialState.COMPLETE]
+    attrs = optuna.load_study(study_name=study, storage=storage).user_attrs
+    digest = hashlib.sha256((tmp_path / "run" / "shared.pt").read_bytes()).hexdigest()
+    assert attrs["shared_sha256"] == digest
+    assert "worker done" in (tmp_path / "a.log").read_text()
+
+
+@pytest.mark.slow
+def test_postgres_worker_takes_over_a_dead_shared_start(tmp_path: Path, postgres_url: str) -> None:
+    # A long shared start, so the kill lands inside it.
+    config = _config(tmp_path, trials=3, shared=40, epochs=44)
+    study = "takeover"
+    b = _worker(tmp_path, postgres_url, study, "b", "--config", str(config))
+    storage = optuna.storages.RDBStorage(postgres_url)
+    try:
+        _wait_for(
+            lambda: any(
+                t.state == TrialState.RUNNING for t in _trials(storage, study + ":shared-start")
+            ),
+            [b],
+        )
+        b.send_signal(signal.SIGKILL)
+        assert b.wait(timeout=30) == -signal.SIGKILL
+        assert (
+            "shared_sha256" not in optuna.load_study(study_name=study, storage=storage).user_attrs
+        )
+        # The second worker joins without a config: it reads the study's.
+        a = _worker(tmp_path, postgres_url, study, "a")
+        assert a.wait(timeout=300) == 0, (tmp_path / "a.log").read_text()
+    finally:
+        b.kill()
+    log = (tmp_path / "a.log").read_text()
+    assert "shared start trained" in log
+    lock = _trials(storage, study + ":shared-start")
+    assert [t.state for t in lock] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert lock[1].system_attrs["failed_trial"] == lock[0].number  # requeued by the heartbeat
+    done = [t for t in _trials(storage, study) if t.state == TrialState.COMPLETE]
+    assert sorted(t.user_attrs["slot"] for t in done) == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path) -> None:
+    config = _config(tmp_path, trials=8)
+    run_dir = tmp_path / "run"
+    with open(tmp_path / "parent.log", "w") as log:
+        parent = _popen(
+            log, "2", "search", str(config), "--run-dir", str(run_dir), "--workers", "2"
+        )
+    journal = run_dir / "study.journal"
+
+    def running_child_trial() -> FrozenTrial | None:
+        if not journal.exists():
+            return None
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(journal))
+        )
+        trials = _trials(storage, "swift-sampler")
+        if not any(t.state == TrialState.COMPLETE for t in trials):
+            return None
+        for t in trials:
+            if t.state == TrialState.RUNNING and len(t.params) == 10 and "owner" in t.user_attrs:
+                return t
+        return None
+
+    try:
+        victim = _wait_for(running_child_trial, [parent])
+        child = int(str(victim.user_attrs["owner"]).rsplit(":", 1)[1])
+        assert child != parent.pid
+        os.kill(child, signal.SIGKILL)
+        assert parent.wait(timeout=300) == 0, (tmp_path / "parent.log").read_text()
+    finally:
+        parent.kill()
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    trials = _trials(storage, "swift-sampler")
+    _check_finished_study(trials, 8, victim)
+    _check_result(run_dir, trials)
+    assert "was killed (signal 9)" in (tmp_path / "parent.log").read_text()
+
+
+def test_worker_refuses_sqlite_and_unknown_studies(tmp_path: Path, capsys) -> None:
+    base = ["worker", "--study", "s", "--run-dir", str(tmp_path / "run")]
+    assert main([*base, "--storage", f"sqlite://{tmp_path}/x.db"]) == EXIT_BAD_INPUT
+    assert "SQLite" in capsys.readouterr().err
+    journal = f"journal://{tmp_path}/x.journal"
+    assert main([*base, "--storage", journal]) == EXIT_BAD_INPUT
+    assert "no study named 's'" in capsys.readouterr().err
+    bad = [*base, "--storage", journal, "--heartbeat", "5", "--grace", "5"]
+    assert main(bad) == EXIT_BAD_INPUT
+    assert "grace (5.0 s) must be longer than the heartbeat" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing half-made

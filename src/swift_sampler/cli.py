@@ -229,7 +229,7 @@ def _cost_line(cost: dict[str, float]) -> str:
 def _final(
     config: Config, spec_path: Path, out_dir: Path, *, overwrite: bool, reuse: bool = False
 ) -> dict[str, Any]:
-
+    from swift_sampler import distributed
     from swift_sampler.family import SamplerSpec
     from swift_sampler.search.final import final_training, summarise_arms
     from swift_sampler.search.rundir import read_json, write_json
@@ -263,7 +263,8 @@ def _final(
         bar.close()
     summary = {**summarise_arms(runs), **key, "model": config.model.name}
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(target, summary)
+    if distributed.rank() == 0:  # under torchrun every rank trained; one writes
+        write_json(target, summary)
     return summary
 
 
@@ -421,7 +422,11 @@ def _configure_threads(args: argparse.Namespace, config: Config | None = None) -
     threads = args.threads
     if threads is None and config is not None:
         threads = config.train.threads
-    torch.set_num_threads(threads or min(os.cpu_count() or 1, 2))
+    if threads is None:
+        # Under torchrun the ranks of this machine share its cores: never oversubscribe.
+        local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+        threads = max(1, min(os.cpu_count() or 1, 2 * local_ranks) // local_ranks)
+    torch.set_num_threads(threads)
 
 
 def _configure_logging(debug: bool) -> None:
@@ -432,6 +437,35 @@ def _configure_logging(debug: bool) -> None:
     except ImportError:  # the search extra is not installed: nothing to quieten
         return
     optuna.logging.set_verbosity(optuna.logging.DEBUG if debug else optuna.logging.WARNING)
+
+
+_DISTRIBUTED = ("search", "worker", "train")
+"""Commands that run data-parallel under torchrun (WORLD_SIZE in the environment)."""
+
+
+def _distributed(args: argparse.Namespace, command: Any) -> int:
+    """Runs a command under torchrun: rank 0 runs it, the other ranks train alongside.
+
+    ``search`` and ``worker``: rank 0 talks to the study and writes the run directory; the
+    other ranks run each inner-loop call with it (``follow_inner_loop``). ``train``: every
+    rank trains; rank 0 alone writes and prints.
+    """
+    from swift_sampler import distributed
+
+    if not distributed.init_from_env() or args.command == "train":
+        if distributed.rank() != 0:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - one report, from rank 0
+        return int(command(args))
+    if distributed.rank() != 0:
+        from swift_sampler.search.setup import follow_inner_loop
+
+        _configure_threads(args)
+        follow_inner_loop()
+        return EXIT_OK
+    try:
+        return int(command(args))
+    finally:
+        distributed.release_followers()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -447,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         _configure_logging(args.debug)
+        if args.command in _DISTRIBUTED and os.environ.get("WORLD_SIZE"):
+            return _distributed(args, commands[args.command])
         return commands[args.command](args)
     except (SwiftSamplerError, OSError) as err:
         # OSError: a path the user gave is missing, a directory, unwritable... (input, not a bug)

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from swift_sampler import distributed
 from swift_sampler.errors import ConfigError, InputDataError
 from swift_sampler.family import SamplerSpec, uniform_theta
-from swift_sampler.search.final import figure1_arrays
 from swift_sampler.search.objective import InnerLoop, TrialScore
 from swift_sampler.search.outer import FinishedTrial, make_outer_loop, param_names
 from swift_sampler.search.rundir import RunPaths, locked, write_json, write_npz, write_text
@@ -287,6 +287,12 @@ def run_search(
     paths = RunPaths(Path(run_dir))
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and distributed.world_size() > 1:
+        raise ConfigError(
+            "under torchrun a search runs its trials one at a time, data-parallel over the "
+            "ranks; for several trials at once start one `swift-sampler worker` per group of "
+            "ranks instead of --workers"
+        )
     if workers > 1 and experiment is not None:
         raise ConfigError("parallel workers build their experiment from the config")
     url = storage_url(paths, config, workers=workers)
@@ -371,9 +377,7 @@ def run_search(
         result = search_result(study, config, paths)
         write_outputs(result, study, config)
         try:
-            arrays = figure1_arrays(
-                experiment.trainer, inner.shared_state(), result.spec, experiment.noise_mask
-            )
+            arrays = inner.figure1(result.spec, experiment.noise_mask)
         except InputDataError as err:  # e.g. two classes: no Er, no (loss, Er) plane
             logger.warning("no Figure 1 for this run: %s", err)
         else:

@@ -119,9 +119,13 @@ class InnerLoop:
         return [(start + j * width, start + (j + 1) * width) for j in range(self.finetune_epochs)]
 
     def train_shared_start(
-        self, path: Path, *, on_epoch: Callable[[int], None] | None = None
+        self, path: Path | None, *, on_epoch: Callable[[int], None] | None = None
     ) -> SharedStart:
-        """Trains ``E_s`` uniform epochs from scratch and saves the state atomically."""
+        """Trains ``E_s`` uniform epochs from scratch and saves the state atomically.
+
+        With ``path=None`` (ranks other than 0 under torch.distributed) the state is kept in
+        memory only and the digest is empty.
+        """
         start = time.perf_counter()
         state = self.trainer.new_state(self.seed)
         epoch_seconds = []
@@ -132,13 +136,13 @@ class InnerLoop:
             if on_epoch is not None:
                 on_epoch(epoch)
         seconds = time.perf_counter() - start
-        digest = save_checkpoint(self.trainer.state_dict(state), path)
+        digest = "" if path is None else save_checkpoint(self.trainer.state_dict(state), path)
         self._shared = copy.deepcopy(self.trainer.state_dict(state))
         logger.info(
             "shared start: %d epochs in %.1f s, sha256 %s", self.shared_epochs, seconds, digest
         )
         return SharedStart(
-            path=path,
+            path=Path() if path is None else path,
             sha256=digest,
             seconds=seconds,
             epochs=self.shared_epochs,
@@ -164,6 +168,12 @@ class InnerLoop:
         # momentum buffers, and the next candidate would start from a moved shared state.
         self.trainer.load_state_dict(state, copy.deepcopy(self._shared))
         return state
+
+    def figure1(self, spec: SamplerSpec, noise_mask: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Figure 1's per-instance arrays for ``spec`` at the shared start."""
+        from swift_sampler.search.final import figure1_arrays
+
+        return figure1_arrays(self.trainer, self.shared_state(), spec, noise_mask)
 
     def evaluate(
         self, spec: SamplerSpec, *, on_epoch: Callable[[int], None] | None = None

@@ -83,7 +83,48 @@ def _check_fit(config: Config, data: ClassificationData, model_fn: Any) -> None:
 
 
 def build_inner_loop(config: Config, trainer: Trainer) -> InnerLoop:
-    """The inner loop of ``config``'s search over ``trainer``."""
+    """The inner loop of ``config``'s search over ``trainer``.
+
+    Under torch.distributed with several ranks (rank 0 calling), the loop is wrapped so that
+    each of its calls also runs on the other ranks, which sit in :func:`follow_inner_loop`.
+    """
+    from swift_sampler import distributed
+
+    inner = _inner_loop(config, trainer)
+    if distributed.world_size() == 1:
+        return inner
+    distributed.broadcast_object(config)  # the followers build the same loop
+    return distributed.Lockstep(inner)  # type: ignore[return-value]
+
+
+def follow_inner_loop(trainer: Trainer | None = None) -> None:
+    """Ranks other than 0 under torch.distributed: runs rank 0's inner-loop calls.
+
+    Returns when rank 0 releases the followers (``distributed.release_followers``), also when
+    rank 0 stopped before building an inner loop.
+
+    Args:
+        trainer: this rank's trainer (default: built from the config rank 0 sends, as the
+            command line does); a program that searches with its own trainer passes it here.
+    """
+    from swift_sampler import distributed
+
+    config = distributed.broadcast_object()
+    if isinstance(config, tuple):  # released before any inner loop was built
+        return
+    if trainer is None:
+        trainer = build_experiment(config).trainer
+    inner = _inner_loop(config, trainer)
+
+    def adjust(name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        if name == "train_shared_start":  # rank 0 saves the checkpoint
+            return (None, *args[1:])
+        return args
+
+    distributed.Lockstep(inner, adjust=adjust).follow()
+
+
+def _inner_loop(config: Config, trainer: Trainer) -> InnerLoop:
     s = config.search
     return InnerLoop(
         trainer,

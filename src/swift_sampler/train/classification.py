@@ -3,6 +3,12 @@
 Deterministic on CPU for a given seed: weights come from ``torch.manual_seed(seed)`` at
 ``new_state``, the uniform shuffle of epoch e from a generator seeded with ``(seed, e)``, and a
 ``SwiftSampler`` carries its own seed.
+
+Under ``torch.distributed`` (``torchrun``) the same trainer runs data-parallel: every rank
+takes its stripe of the same global order (the seeded permutation, or the sampler's draw) with
+``batch_size / world`` instances per step, gradients are averaged by
+``DistributedDataParallel``, feature passes are split by rows and gathered, and scores are
+summed over shards; see ``swift_sampler.distributed``.
 """
 
 from __future__ import annotations
@@ -17,8 +23,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, TensorDataset
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    Subset,
+    TensorDataset,
+)
 
+from swift_sampler import distributed
+from swift_sampler.draw import stripe
 from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
 from swift_sampler.features import extract_features
 from swift_sampler.train.protocol import TrainState, cosine_lr
@@ -87,6 +102,19 @@ def _keep_batch(batch: Any) -> Any:
     return batch
 
 
+class _Fixed(Sampler[int]):
+    """Iterates a fixed index array (a rank's stripe of this epoch's order)."""
+
+    def __init__(self, indices: np.ndarray) -> None:
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Any:
+        return iter(self.indices.tolist())
+
+
 class ClassificationTrainer:
     """Trains a classifier on map-style ``(x, y)`` datasets; score is Top-1 accuracy.
 
@@ -97,6 +125,8 @@ class ClassificationTrainer:
         test: test dataset (reporting only).
         config: the recipe.
         seed: seed of weights and of the uniform shuffles.
+        device: where the model and batches live; default this rank's GPU under an NCCL
+            process group, else the CPU.
     """
 
     def __init__(
@@ -108,6 +138,7 @@ class ClassificationTrainer:
         *,
         config: TrainConfig | None = None,
         seed: int = 0,
+        device: str | torch.device | None = None,
     ) -> None:
         self.model_fn = model_fn
         self.train = train
@@ -115,6 +146,9 @@ class ClassificationTrainer:
         self.test = test
         self.config = config or TrainConfig()
         self.seed = seed
+        if device is None:
+            device = "cuda" if distributed.uses_cuda() else "cpu"
+        self.device = torch.device(device)
 
     @property
     def num_instances(self) -> int:
@@ -131,14 +165,20 @@ class ClassificationTrainer:
     def with_seed(self, seed: int) -> ClassificationTrainer:
         """The same recipe and data with another seed."""
         return ClassificationTrainer(
-            self.model_fn, self.train, self.val, self.test, config=self.config, seed=seed
+            self.model_fn,
+            self.train,
+            self.val,
+            self.test,
+            config=self.config,
+            seed=seed,
+            device=self.device,
         )
 
     def new_state(self, seed: int | None = None) -> TrainState:
         # Seed the weights without touching the caller's global torch RNG state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed if seed is None else seed)
-            model = self.model_fn()
+            model = self.model_fn().to(self.device)
         optimizer = torch.optim.SGD(
             model.parameters(),
             lr=self.config.lr,
@@ -180,60 +220,129 @@ class ClassificationTrainer:
                 f"the sampler covers {len(probabilities)} instances but the training set has "
                 f"{self.num_instances}: its feature table does not match the dataset"
             )
+        world = distributed.world_size()
+        batch_size = self._rank_batch_size(world)
         if sampler is None:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            sampler = RandomSampler(self.train, generator=generator)  # type: ignore[arg-type]
-        elif hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        loader = self._loader(self.train, sampler=sampler, batch_size=self.config.batch_size)
+            if world == 1:
+                sampler = RandomSampler(self.train, generator=generator)  # type: ignore[arg-type]
+            else:  # RandomSampler's permutation, striped over the ranks
+                order = torch.randperm(self.num_instances, generator=generator).numpy()
+                sampler = _Fixed(stripe(order, num_replicas=world, rank=distributed.rank()))
+        else:
+            replicas = getattr(sampler, "num_replicas", world)
+            if replicas != world:
+                raise InputDataError(
+                    f"the sampler splits its draw over {replicas} ranks but {world} are training"
+                )
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+        loader = self._loader(self.train, sampler=sampler, batch_size=batch_size)
         start, end = schedule_window if schedule_window is not None else (epoch, epoch + 1)
         steps = len(loader)
-        model, optimizer = state.model, state.optimizer
+        model, optimizer = self._network(state), state.optimizer
         model.train()
-        losses = []
+        total, count = 0.0, 0
         for i, (x, y) in enumerate(loader):
             position = start + (end - start) * i / max(steps, 1)  # in epochs of the schedule
             for group in optimizer.param_groups:
                 group["lr"] = cosine_lr(self.config.lr, position, self.config.epochs)
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x.to(self.device)), y.to(self.device))
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
+            total += loss.item()
+            count += 1
         state.epoch = epoch + 1
-        return float(np.mean(losses)) if losses else float("nan")
+        loss_sum, steps_done = distributed.sum_across([total, float(count)])
+        return loss_sum / steps_done if steps_done else float("nan")
+
+    def _rank_batch_size(self, world: int) -> int:
+        if self.config.batch_size % world:
+            raise ConfigError(
+                f"batch_size {self.config.batch_size} must be divisible by the {world} ranks "
+                "(each rank takes batch_size / ranks instances per step)"
+            )
+        return self.config.batch_size // world
+
+    def _network(self, state: TrainState) -> nn.Module:
+        """The model, wrapped in ``DistributedDataParallel`` when there are several ranks."""
+        if distributed.world_size() == 1:
+            return state.model
+        if state.parallel is None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            state.parallel = DistributedDataParallel(state.model, device_ids=ids)
+        return state.parallel
 
     def features(self, state: TrainState, names: tuple[str, ...]) -> np.ndarray:
-        return extract_features(
-            state.model, self.train, names=names, batch_size=self.config.eval_batch_size
-        )
+        world = distributed.world_size()
+        if world == 1:
+            return extract_features(
+                state.model,
+                self.train,
+                names=names,
+                batch_size=self.config.eval_batch_size,
+                device=self.device,
+            )
+        rows = range(distributed.rank(), self.num_instances, world)
+        error: NonFiniteError | None = None
+        try:
+            local = extract_features(
+                state.model,
+                _rows(self.train, rows),
+                names=names,
+                batch_size=self.config.eval_batch_size,
+                device=self.device,
+            )
+        except NonFiniteError as err:  # every rank must take the same branch
+            error, local = err, np.zeros((len(rows), len(names)), dtype=np.float32)
+        if distributed.sum_across([float(error is not None)])[0] > 0:
+            raise error or NonFiniteError("another rank's model outputs hold NaN or inf")
+        return distributed.gather_rows(local, self.num_instances)
 
     def predict(self, state: TrainState, dataset: Dataset[Any]) -> tuple[np.ndarray, np.ndarray]:
         """``(n, C)`` logits and ``(n,)`` labels of a dataset, in index order."""
+        return self._predict(state, dataset, range(len(dataset)))  # type: ignore[arg-type]
+
+    def _predict(
+        self, state: TrainState, dataset: Dataset[Any], rows: range
+    ) -> tuple[np.ndarray, np.ndarray]:
         model = state.model
         was_training = model.training
         model.eval()
-        logits, labels = [], []
+        logits: list[np.ndarray] = []
+        labels: list[np.ndarray] = []
         loader = self._loader(
             dataset,
-            sampler=range(len(dataset)),  # type: ignore[arg-type]
+            sampler=rows,  # type: ignore[arg-type]
             batch_size=self.config.eval_batch_size,
         )
         try:
             with torch.inference_mode():
                 for x, y in loader:
-                    logits.append(model(x).float().numpy())
+                    logits.append(model(x.to(self.device)).float().cpu().numpy())
                     labels.append(y.numpy())
         finally:
             model.train(was_training)
+        if not logits:  # a rank with no rows of a small dataset
+            return np.empty((0, 0), dtype=np.float32), np.empty(0, dtype=np.int64)
         return np.concatenate(logits), np.concatenate(labels)
 
     def accuracy(self, state: TrainState, dataset: Dataset[Any]) -> float:
-        """Top-1 accuracy on a dataset."""
-        logits, labels = self.predict(state, dataset)
-        if not np.isfinite(logits).all():
+        """Top-1 accuracy on a dataset (each rank predicts its share under torch.distributed)."""
+        world = distributed.world_size()
+        rows = range(distributed.rank(), len(dataset), world)  # type: ignore[arg-type]
+        logits, labels = self._predict(state, dataset, rows)
+        finite = bool(np.isfinite(logits).all())
+        correct = float((logits.argmax(axis=1) == labels).sum()) if logits.size else 0.0
+        correct, total, bad = distributed.sum_across(
+            [correct, float(len(rows)), float(not finite)]
+        )
+        if bad > 0:
             raise NonFiniteError("the model's outputs hold NaN or inf: training diverged")
-        return float((logits.argmax(axis=1) == labels).mean())
+        return correct / total
 
     def score(self, state: TrainState, split: str) -> float:
         if split == "val":
@@ -245,6 +354,7 @@ class ClassificationTrainer:
         raise ConfigError(f"unknown split {split!r}; use 'val' or 'test'")
 
     def state_dict(self, state: TrainState) -> dict[str, Any]:
+        # The same on every rank (DDP keeps replicas equal); only rank 0 needs to save it.
         return {
             "model": state.model.state_dict(),
             "optimizer": state.optimizer.state_dict(),
@@ -255,3 +365,11 @@ class ClassificationTrainer:
         state.model.load_state_dict(saved["model"])
         state.optimizer.load_state_dict(saved["optimizer"])
         state.epoch = int(saved["epoch"])
+
+
+def _rows(dataset: Dataset[Any], rows: range) -> Dataset[Any]:
+    """The rows ``rows`` of a dataset (a sliced TensorDataset, else a Subset)."""
+    if isinstance(dataset, TensorDataset):
+        index = torch.as_tensor(rows, dtype=torch.int64)
+        return TensorDataset(*(t[index] for t in dataset.tensors))
+    return Subset(dataset, list(rows))

@@ -10,7 +10,7 @@ negative validation perplexity, implements the same methods.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -34,11 +34,16 @@ def cosine_lr(base_lr: float, step: float, total_steps: float) -> float:
 
 @dataclass
 class TrainState:
-    """A model, its optimiser and how many epochs of the schedule it has done."""
+    """A model, its optimiser and how many epochs of the schedule it has done.
+
+    ``parallel`` is the model's ``DistributedDataParallel`` wrapper under ``torch.distributed``
+    (made on first use, never saved).
+    """
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     epoch: int = 0
+    parallel: torch.nn.Module | None = field(default=None, repr=False)
 
 
 @runtime_checkable

@@ -74,8 +74,29 @@ def postgres_cluster() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def create_database(url: str, name: str) -> str:
+    """Creates an empty database in the cluster of ``url``; returns its URL."""
+    import psycopg2
+
+    conn = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """The URL of a throwaway PostgreSQL cluster shared by the session's tests."""
     with postgres_cluster() as url:
         yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database per test: workers started together then also race to create
+    Optuna's schema, as they do on a new database in a real cluster."""
+    return create_database(postgres_server, request.node.name.lower()[:60])

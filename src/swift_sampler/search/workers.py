@@ -8,10 +8,10 @@ slot), score it and tell the study, until the budget of finished slots is reache
 
 Dead workers. A worker records a heartbeat for its running trial (RDB storages: PostgreSQL,
 MySQL); every worker calls Optuna's ``fail_stale_trials`` before it claims, which marks a trial
-whose heartbeat stopped FAIL and, through ``RetryFailedTrialCallback``, queues a copy with the
-same theta and slot. The copy is claimed like any queued trial, so a killed trial is re-run
-once and its slot is counted once. A worker whose budget looks taken keeps waiting while other
-trials run, since one of them may still die. JournalStorage has no heartbeat: under
+whose heartbeat stopped FAIL and, through ``RetryHeartbeatStaleTrialCallback``, queues a copy
+with the same theta and slot. The copy is claimed like any queued trial, so a killed trial is
+re-run once and its slot is counted once. A worker whose budget looks taken keeps waiting while
+other trials run, since one of them may still die. JournalStorage has no heartbeat: under
 ``search --workers K`` the parent process watches its children and requeues the trial of one
 that is killed.
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import random
 import socket
 import threading
 import time
@@ -119,19 +120,42 @@ def make_storage(url: str, options: WorkerOptions | None = None) -> Any:
         raise ConfigError(
             f"a worker storage must be a postgresql://, mysql:// or journal:/// URL, got {url!r}"
         )
-    with warnings.catch_warnings():  # heartbeat arguments are marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        try:
+
+    def connect() -> Any:
+        with warnings.catch_warnings():  # heartbeat arguments are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
                 url,
                 heartbeat_interval=max(1, round(options.heartbeat)),
                 grace_period=max(2, round(options.grace)),
-                failed_trial_callback=optuna.storages.RetryFailedTrialCallback(
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                     max_retry=options.max_retry
                 ),
             )
-        except Exception as err:  # SQLAlchemy / driver errors: unreachable server, bad URL
-            raise ConfigError(f"cannot open the study storage {url!r}: {err}") from None
+
+    return _retrying(connect, f"cannot open the study storage {url!r}")
+
+
+def _retrying(action: Callable[[], Any], failure: str, attempts: int = 6) -> Any:
+    """``action()``, retried when concurrent workers collide.
+
+    Workers started together on a fresh database race to create Optuna's schema (PostgreSQL:
+    "duplicate key value violates unique constraint pg_type_typname_nsp_index") and the
+    study; the loser's retry finds them made.
+
+    Raises:
+        ConfigError: ``failure`` and the last error, after ``attempts`` tries (an unreachable
+            server, a bad URL or bad credentials end here too).
+    """
+    rng = random.Random()
+    for attempt in range(attempts):
+        try:
+            return action()
+        except Exception as err:  # SQLAlchemy / driver / Optuna storage errors
+            last = err
+            logger.debug("%s (attempt %d): %s", failure, attempt + 1, err)
+            time.sleep(rng.uniform(0.1, 0.5) * (attempt + 1))
+    raise ConfigError(f"{failure}: {last}") from None
 
 
 def _owner() -> str:
@@ -173,9 +197,20 @@ class _Heartbeat:
 
 
 def _fail_stale(study: optuna.Study) -> None:
+    import optuna
     from optuna.storages import fail_stale_trials
 
-    fail_stale_trials(study)
+    with warnings.catch_warnings():  # marked experimental since Optuna 2.9; we rely on it
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        fail_stale_trials(study)
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    # Optuna warns that heartbeats are meant for Study.optimize; this loop records them itself
+    # (_Heartbeat) and fails stale trials before every claim, which is what optimize does.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        return study.ask()
 
 
 def enqueue_uniform(study: optuna.Study, config: Config, dim: int, num_features: int) -> None:
@@ -225,7 +260,7 @@ def _claim(
         if len(live) >= budget and not waiting:
             time.sleep(options.poll)  # the last trials are running: one of them may die
             continue
-        trial = study.ask()
+        trial = _ask(study)
         trial.set_user_attr("owner", _owner())
         if "slot" in trial.user_attrs:  # a queued trial: uniform or requeued
             if trial.user_attrs["slot"] in _complete_slots(study):
@@ -358,10 +393,10 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
 def _requeue_dead(study: optuna.Study, owner: str, max_retry: int) -> list[int]:
     """Fails the RUNNING trials of a dead local worker and queues a copy of each."""
     from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
-    retry = RetryFailedTrialCallback(max_retry=max_retry)
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get("owner") != owner:
@@ -488,8 +523,11 @@ def _open_or_create(
             ) from None
         return study, _config_of(study, url)
     config = replace(config, search=replace(config.search, storage=url, study_name=name))
-    study = optuna.create_study(
-        storage=storage, study_name=name, direction="maximize", load_if_exists=True
+    study = _retrying(
+        lambda: optuna.create_study(
+            storage=storage, study_name=name, direction="maximize", load_if_exists=True
+        ),
+        f"cannot create the study {name!r} in {url}",
     )
     if study.user_attrs.get("fingerprint") is None:
         study.set_user_attr("config", config.to_dict())
@@ -518,8 +556,11 @@ def _shared_start(
 
     from swift_sampler.search.setup import template_spec
 
-    lock = optuna.create_study(
-        storage=storage, study_name=study.study_name + SHARED_SUFFIX, load_if_exists=True
+    lock = _retrying(
+        lambda: optuna.create_study(
+            storage=storage, study_name=study.study_name + SHARED_SUFFIX, load_if_exists=True
+        ),
+        "cannot create the shared-start lock study",
     )
     announced = False
     while True:

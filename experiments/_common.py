@@ -68,6 +68,12 @@ def _run_one(job: Job) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    except ImportError:
+        pass
     start = time.perf_counter()
     result = job.function(**job.kwargs)
     result["job_seconds"] = time.perf_counter() - start

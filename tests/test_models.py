@@ -28,6 +28,13 @@ def test_models_map_inputs_to_logits_and_learn(name: str, shape: tuple[int, ...]
     assert torch.nn.functional.cross_entropy(model(x), y).item() < 0.7 * first
 
 
+def test_mlp_width_is_its_hidden_units() -> None:
+    # The config's model.width must work for every model, the MLP included.
+    model = build_model("mlp", (1, 8, 8), 10, width=48)
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert sum(p.numel() for p in model.parameters()) == 64 * 48 + 48 + 48 * 48 + 48 + 48 * 10 + 10
+
+
 def test_width_and_unknown_model() -> None:
     narrow = build_model("cnn", (1, 28, 28), 10, width=8)
     wide = build_model("cnn", (1, 28, 28), 10, width=32)

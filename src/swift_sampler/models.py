@@ -128,6 +128,9 @@ def build_model(
 ) -> nn.Module:
     """Builds a named model for inputs of shape ``input_shape`` (without the batch dimension).
 
+    ``width`` (the config's ``model.width``) sets the channels of the convolutional models and
+    the hidden units of the MLP.
+
     Raises:
         InputDataError: for an unknown name.
     """
@@ -137,5 +140,7 @@ def build_model(
         in_features = 1
         for size in input_shape:
             in_features *= size
+        if "width" in kwargs:
+            kwargs = {("hidden" if k == "width" else k): v for k, v in kwargs.items()}
         return MLP(in_features, num_classes, **kwargs)
     return MODELS[name](input_shape[0], num_classes, **kwargs)

@@ -431,7 +431,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (1 thread each)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument(
+        "--datasets", nargs="+", default=["mnist5k", "mnist1d"], choices=list(DATASETS)
+    )
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/results.md")
     args = parser.parse_args()

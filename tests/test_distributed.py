@@ -86,10 +86,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     script = root / "script.py"
     script.write_text(SCRIPT)
     single = subprocess.run(
-        [sys.executable, str(script), str(root / "single")], env=ENV, capture_output=True
+        [sys.executable, str(script), str(root / "single")],
+        env=ENV,
+        capture_output=True,
+        timeout=600,
     )
     assert single.returncode == 0, single.stderr.decode()[-3000:]
-    two = subprocess.run(_torchrun(str(script), str(root / "two")), env=ENV, capture_output=True)
+    two = subprocess.run(
+        _torchrun(str(script), str(root / "two")), env=ENV, capture_output=True, timeout=600
+    )
     assert two.returncode == 0, two.stderr.decode()[-3000:]
     read = lambda name: json.loads((root / name).read_text())  # noqa: E731
     return {
@@ -162,11 +167,19 @@ def test_search_under_torchrun_scores_like_one_process(tmp_path: Path) -> None:
     config.write_text(CONFIG)
     cli = ["-m", "swift_sampler.cli", "--threads", "1", "search", str(config), "--run-dir"]
     one = subprocess.run(
-        [sys.executable, *cli, str(tmp_path / "one")], env=ENV, capture_output=True, text=True
+        [sys.executable, *cli, str(tmp_path / "one")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run(
-        _torchrun(*cli, str(tmp_path / "two")), env=ENV, capture_output=True, text=True
+        _torchrun(*cli, str(tmp_path / "two")),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("best validation score") == 1  # only rank 0 reports
@@ -187,3 +200,39 @@ def test_search_under_torchrun_scores_like_one_process(tmp_path: Path) -> None:
         assert b[slot].value == pytest.approx(a[slot].value, abs=0.01)
     assert (tmp_path / "two" / "figure1.npz").is_file()
     assert not [p.name for p in (tmp_path / "two").iterdir() if p.name.startswith(".shared")]
+
+
+FAILING = r"""
+from swift_sampler import distributed
+
+distributed.init_from_env()
+
+
+class Target:
+    def boom(self):
+        if distributed.rank() == 0:
+            raise RuntimeError("rank 0 fails in the middle of a call")
+        distributed.sum_across([1.0])  # a collective rank 0 never joins
+
+
+target = Target()
+if distributed.rank() == 0:
+    try:
+        distributed.Lockstep(target).boom()
+    finally:
+        distributed.release_followers()  # must not block: the followers are not listening
+else:
+    distributed.Lockstep(target).follow()
+"""
+
+
+@pytest.mark.slow
+def test_a_rank_0_failure_mid_call_ends_the_job_instead_of_hanging(tmp_path: Path) -> None:
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING)
+    # A deadlock would run into the timeout (the process group's own timeout is 12 hours).
+    run = subprocess.run(
+        _torchrun(str(script)), env=ENV, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode != 0
+    assert "rank 0 fails in the middle of a call" in run.stderr

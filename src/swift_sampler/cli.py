@@ -364,6 +364,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from swift_sampler.search.rundir import RunPaths
 
     start = time.perf_counter()
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise ConfigError(
+            "the demo runs in one process; under torchrun run `search` and then `train` "
+            "(each data-parallel), or start the demo without torchrun"
+        )
     if args.config is not None:
         from swift_sampler.config import load_config
 

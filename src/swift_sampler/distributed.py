@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from swift_sampler.errors import ConfigError
+from swift_sampler.errors import ConfigError, SwiftSamplerError
 
 __all__ = [
     "Lockstep",
@@ -189,7 +189,17 @@ class Lockstep:
             # Callbacks (progress bars) stay on rank 0.
             shared = {k: v for k, v in kwargs.items() if not callable(v)}
             broadcast_object((name, args, shared))
-            return attr(*args, **kwargs)
+            try:
+                return attr(*args, **kwargs)
+            except SwiftSamplerError:
+                raise  # raised on every rank alike (the inputs are the same): still in step
+            except BaseException:
+                # The followers may be inside a collective this rank will never join: a
+                # release broadcast would deadlock. Exit instead; when this process ends,
+                # torchrun stops the others.
+                global _released
+                _released = True
+                raise
 
         return call
 
@@ -201,7 +211,10 @@ class Lockstep:
                 return
             if self._adjust is not None:
                 args = self._adjust(name, args)
-            getattr(self._target, name)(*args, **kwargs)
+            try:
+                getattr(self._target, name)(*args, **kwargs)
+            except SwiftSamplerError as err:  # rank 0 meets (and handles) the same error
+                logger.debug("rank %d: %s", rank(), err)
 
 
 _released = False

@@ -76,7 +76,24 @@ def _popen(log: Any, *args: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         env=ENV,
         text=True,
+        start_new_session=True,
     )
+
+
+def _wait_for_schema(url: str, processes: list[subprocess.Popen]) -> None:
+    """Waits until the workers have created Optuna's tables (this test must not)."""
+    import psycopg2
+
+    def exists() -> bool:
+        conn = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT to_regclass('public.trials')")
+            return cursor.fetchone()[0] is not None
+        finally:
+            conn.close()
+
+    _wait_for(exists, processes)
 
 
 def _trials(storage: Any, name: str) -> list[FrozenTrial]:
@@ -96,7 +113,7 @@ def _wait_for(
             return found
         if any(p.poll() is not None for p in processes):
             break
-        time.sleep(0.02)
+        time.sleep(0.1)
     raise AssertionError(f"condition not met; exit codes {[p.poll() for p in processes]}")
 
 
@@ -143,7 +160,10 @@ def test_postgres_workers_survive_a_sigkill_mid_trial(tmp_path: Path, postgres_u
     config = _config(tmp_path, trials=8)
     study = "two-workers"
     a = _worker(tmp_path, postgres_url, study, "a", "--config", str(config))
-    b = _worker(tmp_path, postgres_url, study, "b", "--config", str(config))
+    # The same database under another host name: the stored config leaves the URL out.
+    other_url = postgres_url.replace("@127.0.0.1:", "@localhost:")
+    b = _worker(tmp_path, other_url, study, "b", "--config", str(config))
+    _wait_for_schema(postgres_url, [a, b])  # the workers race to create it, not this test
     storage = optuna.storages.RDBStorage(postgres_url)
     try:
         victim = _wait_for(lambda: _owned_running(_trials(storage, study), b.pid), [a, b])
@@ -153,12 +173,15 @@ def test_postgres_workers_survive_a_sigkill_mid_trial(tmp_path: Path, postgres_u
     finally:
         for p in (a, b):
             p.kill()
+            p.wait()
     trials = _trials(storage, study)
     _check_finished_study(trials, 8, victim)
     _check_result(tmp_path / "run", trials)
-    # The shared start was trained once: one lock trial, finished; the hash matches the file.
+    # The shared start was trained once: one lock trial finished, any spare one queued by a
+    # racing worker retired; the hash matches the file.
     lock = _trials(storage, study + ":shared-start")
-    assert [t.state for t in lock] == [TrialState.COMPLETE]
+    assert [t.state for t in lock].count(TrialState.COMPLETE) == 1
+    assert all(t.user_attrs.get("surplus") for t in lock if t.state != TrialState.COMPLETE)
     attrs = optuna.load_study(study_name=study, storage=storage).user_attrs
     digest = hashlib.sha256((tmp_path / "run" / "shared.pt").read_bytes()).hexdigest()
     assert attrs["shared_sha256"] == digest
@@ -173,7 +196,9 @@ def test_postgres_worker_takes_over_a_dead_shared_start(tmp_path: Path, postgres
     config = _config(tmp_path, trials=3, shared=40, epochs=44)
     study = "takeover"
     b = _worker(tmp_path, postgres_url, study, "b", "--config", str(config))
+    _wait_for_schema(postgres_url, [b])
     storage = optuna.storages.RDBStorage(postgres_url)
+    a = None
     try:
         _wait_for(
             lambda: any(
@@ -190,10 +215,15 @@ def test_postgres_worker_takes_over_a_dead_shared_start(tmp_path: Path, postgres
         a = _worker(tmp_path, postgres_url, study, "a")
         assert a.wait(timeout=300) == 0, (tmp_path / "a.log").read_text()
     finally:
-        b.kill()
+        for p in (a, b):
+            if p is not None:
+                p.kill()
+                p.wait()
     log = (tmp_path / "a.log").read_text()
     assert "shared start trained" in log
-    lock = _trials(storage, study + ":shared-start")
+    lock = [
+        t for t in _trials(storage, study + ":shared-start") if not t.user_attrs.get("surplus")
+    ]
     assert [t.state for t in lock] == [TrialState.FAIL, TrialState.COMPLETE]
     assert lock[1].system_attrs["failed_trial"] == lock[0].number  # requeued by the heartbeat
     done = [t for t in _trials(storage, study) if t.state == TrialState.COMPLETE]
@@ -207,7 +237,7 @@ def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path) -> None:
     with open(tmp_path / "parent.log", "w") as log:
         parent = _popen(
             log, "2", "search", str(config), "--run-dir", str(run_dir), "--workers", "2"
-        )
+        )  # its own process group: the cleanup below reaches the spawned workers too
     journal = run_dir / "study.journal"
 
     def running_child_trial() -> FrozenTrial | None:
@@ -231,7 +261,9 @@ def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path) -> None:
         os.kill(child, signal.SIGKILL)
         assert parent.wait(timeout=300) == 0, (tmp_path / "parent.log").read_text()
     finally:
-        parent.kill()
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -164,6 +165,8 @@ def _fail_stale(study: optuna.Study) -> int:
 
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
     for trial in stale:
+        # Not re-run as such (workers would otherwise wait for its copy): its slot is.
+        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
         study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         logger.warning(
             "trial %d (slot %s) was interrupted; it will be re-run",
@@ -205,23 +208,33 @@ def evaluate_and_tell(
 ) -> tuple[TrialScore, dict[str, float]]:
     """Scores ``spec`` and records the trial: its seconds, any ``user_attrs``, its value.
 
-    A trial that raises is recorded FAIL and the error re-raised (Optuna's convention); a
-    resume re-runs it.
+    A trial that raises is recorded FAIL (``user_attrs["error"]``) and the error re-raised
+    (Optuna's convention); a resume re-runs it. A trial that another worker failed as dead
+    while it was being scored keeps that state: the score is dropped with a warning (its
+    requeued copy is scored instead).
     """
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     try:
         score = inner.evaluate(spec)
-    except BaseException:
-        study.tell(trial, state=TrialState.FAIL)
+    except BaseException as err:
+        with suppress(Exception):  # the trial may have been failed as stale meanwhile
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         raise
     seconds = _seconds(score, outer_seconds)
-    trial.set_user_attr("seconds", seconds)
-    for key, value in user_attrs.items():
-        trial.set_user_attr(key, value)
-    if score.diverged:
-        trial.set_user_attr("diverged", True)
-    study.tell(trial, score.score)
+    try:
+        trial.set_user_attr("seconds", seconds)
+        for key, value in user_attrs.items():
+            trial.set_user_attr(key, value)
+        if score.diverged:
+            trial.set_user_attr("diverged", True)
+        told = study.tell(trial, score.score, skip_if_finished=True).state
+    except UpdateFinishedTrialError:
+        told = TrialState.FAIL
+    if told != TrialState.COMPLETE:  # failed as stale (a stalled worker): its copy counts
+        logger.warning("trial %d was failed meanwhile; its score is dropped", trial.number)
     return score, seconds
 
 

@@ -39,8 +39,9 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,12 +129,65 @@ def make_storage(url: str, options: WorkerOptions | None = None) -> Any:
                 url,
                 heartbeat_interval=max(1, round(options.heartbeat)),
                 grace_period=max(2, round(options.grace)),
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=options.max_retry
-                ),
+                heartbeat_stale_trial_callback=Requeue(options.max_retry),
             )
 
-    return _retrying(connect, f"cannot open the study storage {url!r}")
+    return _retrying(connect, f"cannot open the study storage {redact(url)!r}")
+
+
+def redact(url: str) -> str:
+    """``url`` with its password hidden, for messages and logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL (journal:///...): nothing secret in it
+        return url
+
+
+def requeue(study: optuna.Study, trial: Any, max_retry: int) -> bool:
+    """Queues a copy of a failed trial: same theta, slot and attributes, without its owner.
+
+    Optuna's ``RetryHeartbeatStaleTrialCallback`` does the same but keeps the dead worker's
+    ``owner``, which would let a parent that is still failing that worker's trials fail the
+    copy just after a live worker popped it. ``system_attrs["failed_trial"]`` names the first
+    trial of the chain and ``retry_history`` every failed one, as Optuna's do.
+
+    Returns:
+        False when the trial has been retried ``max_retry`` times already.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if len(history) > max_retry:
+        logger.warning("trial %d failed %d times; not requeued", trial.number, len(history))
+        return False
+    system_attrs = {
+        **trial.system_attrs,
+        "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+        "retry_history": history,
+    }
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs={k: v for k, v in trial.user_attrs.items() if k != "owner"},
+            system_attrs=system_attrs,
+        )
+    )
+    return True
+
+
+class Requeue:
+    """The storages' stale-trial callback: :func:`requeue` (picklable)."""
+
+    def __init__(self, max_retry: int) -> None:
+        self.max_retry = max_retry
+
+    def __call__(self, study: optuna.Study, trial: Any) -> None:
+        requeue(study, trial, self.max_retry)
 
 
 def _retrying(action: Callable[[], Any], failure: str, attempts: int = 6) -> Any:
@@ -172,6 +226,11 @@ class _Heartbeat:
         self.interval = interval
         self.enabled = is_heartbeat_enabled(storage)
 
+    def beat(self, trial_id: int) -> None:
+        """One heartbeat now (right after a claim: a trial without any is never stale)."""
+        if self.enabled:
+            self.storage.record_heartbeat(trial_id)
+
     @contextmanager
     def keep(self, trial_id: int) -> Iterator[None]:
         if not self.enabled:
@@ -193,7 +252,7 @@ class _Heartbeat:
             yield
         finally:
             stop.set()
-            thread.join()
+            thread.join(timeout=2 * self.interval)  # a hung connection must not hold us
 
 
 def _fail_stale(study: optuna.Study) -> None:
@@ -238,6 +297,83 @@ def _complete_slots(study: optuna.Study) -> set[int]:
     return {_slot(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
 
 
+NOT_REQUEUED = ("surplus", "duplicate", "error", "interrupted")
+"""User attributes of FAIL trials that are not re-run: claims past the budget, copies of a
+finished slot, trials whose evaluation raised, trials of a run that was resumed."""
+
+
+def _owed(trial: Any, trials: list[Any], now: datetime, options: WorkerOptions) -> bool:
+    """A trial just failed as dead whose copy may not be queued yet.
+
+    Failing a trial and queueing its copy are two writes; between them the slot must still
+    count as taken, or another worker opens a new slot and the killed one is never re-run.
+    After ``grace`` seconds without a copy (the failing process died in between) it is
+    released.
+    """
+    from optuna.trial import TrialState
+
+    if trial.state != TrialState.FAIL or "slot" not in trial.user_attrs:
+        return False
+    if any(key in trial.user_attrs for key in NOT_REQUEUED):
+        return False
+    if len(trial.system_attrs.get("retry_history", [])) >= options.max_retry:
+        return False
+    if any(trial.number in t.system_attrs.get("retry_history", []) for t in trials):
+        return False  # its copy exists
+    end = trial.datetime_complete
+    return end is not None and (now - end).total_seconds() < options.grace
+
+
+def taken_slots(trials: list[Any], now: datetime, options: WorkerOptions) -> set[int]:
+    """Slots finished, running, queued, or owed a requeue (:func:`_owed`)."""
+    from optuna.trial import TrialState
+
+    live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    return {_slot(t) for t in trials if t.state in live or _owed(t, trials, now, options)}
+
+
+def _fail_ownerless(study: optuna.Study, options: WorkerOptions) -> list[int]:
+    """Fails and requeues RUNNING trials that never got an owner within ``grace`` seconds.
+
+    A worker records a heartbeat and then its ``owner`` right after claiming; killed before
+    that, its trial has no heartbeat, which Optuna's stale check skips, and no owner for a
+    local parent to match. Returns the failed trial numbers.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    now = datetime.now()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        start = trial.datetime_start
+        if "owner" in trial.user_attrs or start is None:
+            continue
+        if (now - start).total_seconds() < options.grace:
+            continue
+        try:
+            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                requeue(study, study._storage.get_trial(trial._trial_id), options.max_retry)
+                failed.append(trial.number)
+        except UpdateFinishedTrialError:  # another worker failed it first
+            continue
+    if failed:
+        logger.warning("trials %s were claimed by a worker that died at once; requeued", failed)
+    return failed
+
+
+def _retire_leftovers(study: optuna.Study) -> None:
+    """Once the budget is finished, queued copies are not needed: recorded FAIL (surplus)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            study._storage.set_trial_user_attr(trial._trial_id, "surplus", True)
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except (UpdateFinishedTrialError, RuntimeError):  # popped or retired meanwhile
+            continue
+
+
 def _claim(
     study: optuna.Study, budget: int, options: WorkerOptions, heartbeat: _Heartbeat
 ) -> optuna.Trial | None:
@@ -249,32 +385,35 @@ def _claim(
     """
     from optuna.trial import TrialState
 
+    waited = 0.0
     while True:
         _fail_stale(study)
+        _fail_ownerless(study, options)
         trials = study.get_trials(deepcopy=False)
         done = {_slot(t) for t in trials if t.state == TrialState.COMPLETE}
         if len(done) >= budget:
+            _retire_leftovers(study)
             return None
-        live = {_slot(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.COMPLETE)}
-        waiting = [t for t in trials if t.state == TrialState.WAITING]
-        if len(live) >= budget and not waiting:
+        taken = taken_slots(trials, datetime.now(), options)
+        if len(taken) >= budget and not any(t.state == TrialState.WAITING for t in trials):
+            if waited >= 60:  # say what the study is waiting for, once a minute
+                running = [t.number for t in trials if t.state == TrialState.RUNNING]
+                logger.info("budget taken; waiting for running trials %s", running)
+                waited = 0.0
             time.sleep(options.poll)  # the last trials are running: one of them may die
+            waited += options.poll
             continue
         trial = _ask(study)
+        heartbeat.beat(trial._trial_id)
         trial.set_user_attr("owner", _owner())
         if "slot" in trial.user_attrs:  # a queued trial: uniform or requeued
             if trial.user_attrs["slot"] in _complete_slots(study):
                 _drop(study, trial, "duplicate")  # its slot finished meanwhile
                 continue
             return trial
-        ahead = {
-            _slot(t)
-            for t in study.get_trials(deepcopy=False)
-            if t.number < trial.number
-            and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.WAITING)
-        }
-        if len(ahead) >= budget:  # other workers claimed the last slots between our reads
-            _drop(study, trial, "surplus")
+        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        if len(taken_slots(earlier, datetime.now(), options)) >= budget:
+            _drop(study, trial, "surplus")  # other workers took the last slots meanwhile
             continue
         trial.set_user_attr("slot", trial.number)
         return trial
@@ -284,7 +423,7 @@ def _drop(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     from optuna.trial import TrialState
 
     trial.set_user_attr(reason, True)
-    study.tell(trial, state=TrialState.FAIL)
+    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
 
 def _theta_of_claim(
@@ -354,21 +493,18 @@ def trial_loop(
         if trial is None:
             return scored
         with heartbeat.keep(trial._trial_id):
-            theta = _theta_of_claim(study, trial, outer, dim, config)
             try:
-                score, _ = evaluate_and_tell(
-                    study,
-                    trial,
-                    inner,
-                    spec0.with_theta(theta),
-                    time.perf_counter() - t0,
-                    worker=worker,
-                )
-            except UpdateFinishedTrialError:
-                # Failed as stale while we were scoring it (a stalled heartbeat): its requeued
-                # copy is, or will be, scored by someone; this result is dropped.
-                logger.warning("trial %d was failed as stale meanwhile; dropped", trial.number)
+                theta = _theta_of_claim(study, trial, outer, dim, config)
+            except UpdateFinishedTrialError:  # failed as dead meanwhile (a stalled worker)
                 continue
+            score, _ = evaluate_and_tell(
+                study,
+                trial,
+                inner,
+                spec0.with_theta(theta),
+                time.perf_counter() - t0,
+                worker=worker,
+            )
         scored += 1
         logger.debug("worker %s trial %d: val %.4f", worker, trial.number, score.score)
 
@@ -393,10 +529,8 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
 def _requeue_dead(study: optuna.Study, owner: str, max_retry: int) -> list[int]:
     """Fails the RUNNING trials of a dead local worker and queues a copy of each."""
     from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
-    retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     requeued = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get("owner") != owner:
@@ -405,8 +539,7 @@ def _requeue_dead(study: optuna.Study, owner: str, max_retry: int) -> list[int]:
             failed = study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         except UpdateFinishedTrialError:  # failed as stale by a heartbeat check already
             continue
-        if failed:
-            retry(study, study._storage.get_trial(trial._trial_id))
+        if failed and requeue(study, study._storage.get_trial(trial._trial_id), max_retry):
             requeued.append(trial.number)
     return requeued
 
@@ -498,8 +631,8 @@ def _config_of(study: optuna.Study, url: str) -> Config:
     saved = study.user_attrs.get("config")
     if saved is None:
         raise ConfigError(
-            f"study {study.study_name!r} in {url} holds no swift-sampler config; start the "
-            "first worker with --config"
+            f"study {study.study_name!r} in {redact(url)} holds no swift-sampler config; "
+            "start the first worker with --config"
         )
     config = parse_config(saved, source=f"study {study.study_name!r}")
     if config.fingerprint() != study.user_attrs.get("fingerprint"):
@@ -519,25 +652,44 @@ def _open_or_create(
             study = optuna.load_study(study_name=name, storage=storage)
         except KeyError:
             raise ConfigError(
-                f"no study named {name!r} in {url}; start the first worker with --config"
+                f"no study named {name!r} in {redact(url)}; start the first worker with --config"
             ) from None
         return study, _config_of(study, url)
-    config = replace(config, search=replace(config.search, storage=url, study_name=name))
+    # The URL is left out of the stored config: workers may reach one database under other
+    # host names or credentials, and a password must not be written into the study.
+    config = replace(config, search=replace(config.search, storage=None, study_name=name))
     study = _retrying(
         lambda: optuna.create_study(
             storage=storage, study_name=name, direction="maximize", load_if_exists=True
         ),
-        f"cannot create the study {name!r} in {url}",
+        f"cannot create the study {name!r} in {redact(url)}",
     )
     if study.user_attrs.get("fingerprint") is None:
         study.set_user_attr("config", config.to_dict())
         study.set_user_attr("fingerprint", config.fingerprint())
     if study.user_attrs.get("fingerprint") != config.fingerprint():
         raise ConfigError(
-            f"study {name!r} in {url} was made with another configuration; join it without "
-            "--config (its config is stored in the study) or choose another --study"
+            f"study {name!r} in {redact(url)} was made with another configuration; join it "
+            "without --config (its config is stored in the study) or choose another --study"
         )
     return study, config
+
+
+def _lock_study(storage: Any, name: str) -> optuna.Study:
+    """The shared-start lock study; its creator queues the first lock trial."""
+    import optuna
+    from optuna.exceptions import DuplicatedStudyError
+    from optuna.trial import TrialState
+
+    def open_lock() -> optuna.Study:
+        try:
+            lock = optuna.create_study(storage=storage, study_name=name + SHARED_SUFFIX)
+        except DuplicatedStudyError:
+            return optuna.load_study(study_name=name + SHARED_SUFFIX, storage=storage)
+        lock.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
+        return lock
+
+    return _retrying(open_lock, "cannot create the shared-start lock study")
 
 
 def _shared_start(
@@ -550,19 +702,22 @@ def _shared_start(
     heartbeat: _Heartbeat,
 ) -> str:
     """Trains the shared start if this worker wins the lock, else waits for it; returns
-    ``"trained"`` or ``"loaded"``."""
+    ``"trained"`` or ``"loaded"``.
+
+    The lock is the lowest-numbered live trial of the side study: the worker whose
+    WAITING -> RUNNING compare-and-set succeeds trains into a private file, marks the lock
+    COMPLETE (which fails if it was declared dead meanwhile and another worker took over),
+    then moves the file to ``shared.pt`` and publishes its hash, last.
+    """
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     from swift_sampler.search.setup import template_spec
 
-    lock = _retrying(
-        lambda: optuna.create_study(
-            storage=storage, study_name=study.study_name + SHARED_SUFFIX, load_if_exists=True
-        ),
-        "cannot create the shared-start lock study",
-    )
+    lock = _lock_study(storage, study.study_name)
     announced = False
+    empty_since: float | None = None
     while True:
         digest = study.user_attrs.get("shared_sha256")
         if digest is not None:
@@ -575,30 +730,60 @@ def _shared_start(
             inner.load_shared_start(paths.shared, digest)  # raises if the hash differs
             return "loaded"
         _fail_stale(lock)
-        live = [t for t in lock.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
-        if not live:
-            lock.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
+        _fail_ownerless(lock, options)
+        now = datetime.now()
+        live = [
+            t
+            for t in lock.get_trials(deepcopy=False)
+            if t.state != TrialState.FAIL
+            # a winner that died between finishing and publishing the hash
+            and not (
+                t.state == TrialState.COMPLETE
+                and t.datetime_complete is not None
+                and (now - t.datetime_complete).total_seconds() > options.grace
+            )
+        ]
+        if not live:  # every lock trial failed (or the creator died before queueing one)
+            empty_since = empty_since or time.monotonic()
+            if time.monotonic() - empty_since > options.poll * 3 or lock.get_trials(
+                deepcopy=False
+            ):
+                lock.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
+                empty_since = None
+            time.sleep(options.poll)
             continue
+        empty_since = None
         target = min(live, key=lambda t: t.number)
         if target.state == TrialState.WAITING and storage.set_trial_state_values(
             target._trial_id, state=TrialState.RUNNING
         ):
+            heartbeat.beat(target._trial_id)
+            storage.set_trial_user_attr(target._trial_id, "owner", _owner())
+            private = paths.root / f".shared.lock{target.number}.{os.getpid()}.pt"
             with heartbeat.keep(target._trial_id):
                 logger.info("training the shared start (%d epochs)", inner.shared_epochs)
                 try:
-                    shared = inner.train_shared_start(paths.shared)
+                    shared = inner.train_shared_start(private)
+                    storage.set_trial_state_values(
+                        target._trial_id, state=TrialState.COMPLETE, values=[1.0]
+                    )
+                except UpdateFinishedTrialError:  # declared dead meanwhile: not ours any more
+                    logger.warning("the shared-start lock was taken over; waiting instead")
+                    private.unlink(missing_ok=True)
+                    continue
                 except BaseException:
-                    storage.set_trial_state_values(target._trial_id, state=TrialState.FAIL)
+                    private.unlink(missing_ok=True)
+                    with suppress(UpdateFinishedTrialError):
+                        storage.set_trial_state_values(target._trial_id, state=TrialState.FAIL)
                     raise
-                spec0 = template_spec(config)
-                enqueue_uniform(study, config, spec0.num_params, len(spec0.features))
-                study.set_user_attr("shared_seconds", shared.seconds)
-                study.set_user_attr("shared_epochs", shared.epochs)
-                study.set_user_attr("epoch_seconds", shared.epoch_seconds)
-                study.set_user_attr("shared_sha256", shared.sha256)  # last: the signal
-                storage.set_trial_state_values(
-                    target._trial_id, state=TrialState.COMPLETE, values=[1.0]
-                )
+            os.replace(private, paths.shared)
+            spec0 = template_spec(config)
+            enqueue_uniform(study, config, spec0.num_params, len(spec0.features))
+            study.set_user_attr("shared_seconds", shared.seconds)
+            study.set_user_attr("shared_epochs", shared.epochs)
+            study.set_user_attr("epoch_seconds", shared.epoch_seconds)
+            study.set_user_attr("shared_sha256", shared.sha256)  # last: the signal
+            _retire_leftovers(lock)  # spare lock trials queued by racing workers
             return "trained"
         if not announced:
             logger.info("waiting for another worker's shared start")

@@ -370,6 +370,6 @@ class ClassificationTrainer:
 def _rows(dataset: Dataset[Any], rows: range) -> Dataset[Any]:
     """The rows ``rows`` of a dataset (a sliced TensorDataset, else a Subset)."""
     if isinstance(dataset, TensorDataset):
-        index = torch.as_tensor(rows, dtype=torch.int64)
+        index = torch.arange(rows.start, rows.stop, rows.step)
         return TensorDataset(*(t[index] for t in dataset.tensors))
     return Subset(dataset, list(rows))

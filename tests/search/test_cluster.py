@@ -37,15 +37,16 @@ lr = 0.1
 trials = {trials}
 startup_trials = 2
 shared_epochs = {shared}
-finetune_epochs = 2
+finetune_epochs = {finetune}
 """
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _config(tmp_path: Path, *, trials: int = 8, shared: int = 2, epochs: int = 6) -> Path:
+def _config(tmp_path: Path, *, trials: int = 8, shared: int = 2, epochs: int = 8) -> Path:
     path = tmp_path / "cluster.toml"
-    path.write_text(CONFIG.format(trials=trials, shared=shared, epochs=epochs))
+    text = CONFIG.format(trials=trials, shared=shared, epochs=epochs, finetune=epochs - shared)
+    path.write_text(text)
     return path
 
 
@@ -78,6 +79,13 @@ def _popen(log: Any, *args: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+
+
+def _reader(url: str) -> Any:
+    """The test's own connection (retried: it may meet the workers' schema creation)."""
+    from swift_sampler.search.workers import make_storage
+
+    return make_storage(url)
 
 
 def _wait_for_schema(url: str, processes: list[subprocess.Popen]) -> None:
@@ -123,9 +131,21 @@ def _owned_running(trials: list[FrozenTrial], pid: int) -> FrozenTrial | None:
         return None
     for t in trials:
         owner = str(t.user_attrs.get("owner", ""))
-        if t.state == TrialState.RUNNING and owner.endswith(f":{pid}") and len(t.params) == 10:
+        running = t.state == TrialState.RUNNING and owner.endswith(f":{pid}")
+        if running and len(t.params) == 10:
             return t
     return None
+
+
+def _kill_mid_trial(pid: int, running: Callable[[], FrozenTrial | None]) -> FrozenTrial | None:
+    """SIGKILLs ``pid`` inside a trial, without a race: the process is stopped (SIGSTOP),
+    the trial checked to be still running, and only then killed; else it is let go on."""
+    if running() is None:
+        return None
+    os.kill(pid, signal.SIGSTOP)
+    trial = running()  # the process cannot finish the trial while it is stopped
+    os.kill(pid, signal.SIGKILL if trial is not None else signal.SIGCONT)
+    return trial
 
 
 def _check_finished_study(trials: list[FrozenTrial], budget: int, victim: FrozenTrial) -> None:
@@ -163,11 +183,13 @@ def test_postgres_workers_survive_a_sigkill_mid_trial(tmp_path: Path, postgres_u
     # The same database under another host name: the stored config leaves the URL out.
     other_url = postgres_url.replace("@127.0.0.1:", "@localhost:")
     b = _worker(tmp_path, other_url, study, "b", "--config", str(config))
-    _wait_for_schema(postgres_url, [a, b])  # the workers race to create it, not this test
-    storage = optuna.storages.RDBStorage(postgres_url)
     try:
-        victim = _wait_for(lambda: _owned_running(_trials(storage, study), b.pid), [a, b])
-        b.send_signal(signal.SIGKILL)
+        _wait_for_schema(postgres_url, [a, b])  # the workers race to create it, not this test
+        storage = _reader(postgres_url)
+        victim = _wait_for(
+            lambda: _kill_mid_trial(b.pid, lambda: _owned_running(_trials(storage, study), b.pid)),
+            [a, b],
+        )
         assert b.wait(timeout=30) == -signal.SIGKILL
         assert a.wait(timeout=300) == 0, (tmp_path / "a.log").read_text()
     finally:
@@ -196,10 +218,10 @@ def test_postgres_worker_takes_over_a_dead_shared_start(tmp_path: Path, postgres
     config = _config(tmp_path, trials=3, shared=40, epochs=44)
     study = "takeover"
     b = _worker(tmp_path, postgres_url, study, "b", "--config", str(config))
-    _wait_for_schema(postgres_url, [b])
-    storage = optuna.storages.RDBStorage(postgres_url)
     a = None
     try:
+        _wait_for_schema(postgres_url, [b])
+        storage = _reader(postgres_url)
         _wait_for(
             lambda: any(
                 t.state == TrialState.RUNNING for t in _trials(storage, study + ":shared-start")
@@ -250,15 +272,26 @@ def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path) -> None:
         if not any(t.state == TrialState.COMPLETE for t in trials):
             return None
         for t in trials:
-            if t.state == TrialState.RUNNING and len(t.params) == 10 and "owner" in t.user_attrs:
+            running = t.state == TrialState.RUNNING and "owner" in t.user_attrs
+            if running and len(t.params) == 10:
                 return t
         return None
 
-    try:
-        victim = _wait_for(running_child_trial, [parent])
-        child = int(str(victim.user_attrs["owner"]).rsplit(":", 1)[1])
+    def kill_a_child() -> FrozenTrial | None:
+        seen = running_child_trial()
+        if seen is None:
+            return None
+        child = int(str(seen.user_attrs["owner"]).rsplit(":", 1)[1])
         assert child != parent.pid
-        os.kill(child, signal.SIGKILL)
+
+        def still_running() -> FrozenTrial | None:
+            again = running_child_trial()
+            return again if again is not None and again.number == seen.number else None
+
+        return _kill_mid_trial(child, still_running)
+
+    try:
+        victim = _wait_for(kill_a_child, [parent])
         assert parent.wait(timeout=300) == 0, (tmp_path / "parent.log").read_text()
     finally:
         if parent.poll() is None:

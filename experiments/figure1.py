@@ -37,18 +37,11 @@ SETTING = "sym40"
 def arrays_job(dataset: str, noise_type: str, noise: float, trials: int, spec: dict) -> dict:
     """The shared start's per-instance ranks and the sampler's probabilities."""
     from swift_sampler.family import SamplerSpec
-    from swift_sampler.search.objective import InnerLoop
+    from swift_sampler.search.setup import build_inner_loop
 
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     experiment = table1._experiment(config, "val")
-    s = config.search
-    inner = InnerLoop(
-        experiment.trainer,
-        shared_epochs=s.shared_epochs,
-        finetune_epochs=s.finetune_epochs,
-        schedule=s.finetune_schedule,
-        seed=s.seed,
-    )
+    inner = build_inner_loop(config, experiment.trainer)
     inner.train_shared_start(None)
     arrays = inner.figure1(SamplerSpec.from_dict(spec), experiment.noise_mask)
     return {k: [round(float(v), 7) for v in arrays[k]] for k in arrays}

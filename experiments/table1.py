@@ -263,7 +263,10 @@ def summarise(
     chosen: dict[tuple[str, str, str], float],
 ) -> dict[str, Any]:
     rows = []
-    for dataset, setting in pairs:
+    order = list(DATASETS), list(SETTINGS)  # tables read in this order, whatever ran first
+    for dataset, setting in sorted(
+        pairs, key=lambda p: (order[0].index(p[0]), order[1].index(p[1]))
+    ):
         noise_type, noise = SETTINGS[setting]
         for method in (*BASELINE_METHODS, *SS_METHODS):
             fraction = chosen.get((dataset, setting, method))

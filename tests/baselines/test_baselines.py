@@ -16,8 +16,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import swift_sampler.baselines._base as base_module
 import swift_sampler.baselines.coteaching as coteaching_module
+import swift_sampler.train.classification as classification_module
 from swift_sampler import SwiftSampler
 from swift_sampler.baselines import (
     BASELINES,
@@ -400,21 +400,24 @@ def test_oracle_never_draws_a_noisy_index(
     noisy: ClassificationData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     drawn: list[np.ndarray] = []
-    batches = base_module._batches
+    fetch = classification_module._Batched.__getitems__
 
-    def spy(dataset: Any, indices: torch.Tensor, batch_size: int) -> Any:
-        drawn.append(indices.numpy().copy())
-        return batches(dataset, indices, batch_size)
+    def spy(self: Any, indices: Any) -> Any:  # the training loop fetches each batch here
+        drawn.append(np.asarray(indices))
+        return fetch(self, indices)
 
-    monkeypatch.setattr(base_module, "_batches", spy)
+    monkeypatch.setattr(classification_module._Batched, "__getitems__", spy)
     mask = noisy.train_noise_mask
     trainer = OracleTrainer(_base(noisy), noise_mask=mask, start_epoch=1)
     state = trainer.new_state(0)
+    per_epoch = []
     for _ in range(3):
+        drawn.clear()
         trainer.train_epoch(state)
-    assert [len(d) for d in drawn] == [trainer.num_instances] * 3
-    assert mask[drawn[0]].mean() == pytest.approx(NOISE, abs=0.01)  # uniform before the start
-    assert not mask[drawn[1]].any() and not mask[drawn[2]].any()
+        per_epoch.append(np.concatenate(drawn))
+    assert [len(d) for d in per_epoch] == [trainer.num_instances] * 3
+    assert mask[per_epoch[0]].mean() == pytest.approx(NOISE, abs=0.01)  # uniform before start
+    assert not mask[per_epoch[1]].any() and not mask[per_epoch[2]].any()
     with pytest.raises(InputDataError, match="bool array of shape"):
         OracleTrainer(_base(noisy), noise_mask=mask[:10])
 

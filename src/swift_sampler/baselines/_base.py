@@ -1,62 +1,27 @@
-"""The training loop every baseline shares with ``ClassificationTrainer``, and its hooks.
+"""The hooks every baseline sets in ``ClassificationTrainer``'s training loop.
 
 A baseline wraps a :class:`~swift_sampler.train.ClassificationTrainer` (the *base*): the same
-model builder, data, splits, recipe and seed. Everything but the per-batch loss and the choice
-of each epoch's sampler is delegated to the base, so a baseline is scored, checkpointed and
-fed features exactly as the uniform arm is. The loop below reproduces the base's
-single-process ``train_epoch`` step for step (same uniform shuffle of epoch e, same batches,
-same cosine learning rate per step, batches moved to the model's device); a test checks that
-a baseline whose loss is plain cross-entropy trains bit for bit like the base. Baselines train
-in one process: under ``torchrun`` with several ranks, ``train_epoch`` refuses.
+model builder, data, splits, recipe and seed. Each epoch is trained by the base's own
+``train_epoch`` (same uniform shuffle of epoch e, same batches, same cosine learning rate per
+step) with the baseline's per-batch loss and, for sampling baselines, its own sampler; so a
+baseline is trained, scored, checkpointed and fed features exactly as the uniform arm is.
+Baselines train in one process: under ``torchrun`` with several ranks, ``train_epoch`` refuses.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Iterator
 from typing import Any, Self
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, RandomSampler, Sampler, TensorDataset, default_collate
+from torch.utils.data import Sampler
 
-from swift_sampler.errors import ConfigError, InputDataError
-from swift_sampler.train import ClassificationTrainer, TrainState, cosine_lr
+from swift_sampler.errors import InputDataError
+from swift_sampler.train import ClassificationTrainer, TrainState
 
 __all__ = ["BaselineTrainer"]
-
-
-def _device(model: torch.nn.Module) -> torch.device:
-    """Where the model's parameters live (the base puts them on its device)."""
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
-
-
-def _check_single_process() -> None:
-    distributed = torch.distributed
-    if distributed.is_available() and distributed.is_initialized():
-        world = distributed.get_world_size()
-        if world > 1:
-            raise ConfigError(
-                f"the baselines train in a single process, but torch.distributed runs {world} "
-                "ranks; run them without torchrun"
-            )
-
-
-def _batches(
-    dataset: Dataset[Any], indices: torch.Tensor, batch_size: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(x, y)`` batches of ``dataset`` rows ``indices``, in order, ``batch_size`` at a time."""
-    tensors = dataset.tensors if isinstance(dataset, TensorDataset) else None
-    for start in range(0, len(indices), batch_size):
-        rows = indices[start : start + batch_size]
-        if tensors is not None:
-            yield tensors[0][rows], tensors[1][rows]
-        else:
-            x, y = default_collate([dataset[int(i)] for i in rows])
-            yield x, y
 
 
 class BaselineTrainer:
@@ -142,43 +107,11 @@ class BaselineTrainer:
             Mean training loss of the epoch: cross-entropy against the given labels, whatever
             loss the baseline minimises.
         """
-        _check_single_process()
-        base = self.base
-        epoch = state.epoch
         if sampler is None:
             sampler = self.epoch_sampler(state)
-        probabilities = getattr(sampler, "probabilities", None)
-        if probabilities is not None and len(probabilities) != self.num_instances:
-            raise InputDataError(
-                f"the sampler covers {len(probabilities)} instances but the training set has "
-                f"{self.num_instances}: its feature table does not match the dataset"
-            )
-        if sampler is None:
-            # The base's uniform shuffle of this epoch, so that both arms see the same order.
-            generator = torch.Generator().manual_seed(base.seed * 1_000_003 + epoch)
-            sampler = RandomSampler(base.train, generator=generator)  # type: ignore[arg-type]
-        elif hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
-        indices = torch.as_tensor(list(sampler), dtype=torch.int64)
-        batch_size = base.config.batch_size
-        steps = math.ceil(len(indices) / batch_size)
-        start, end = schedule_window if schedule_window is not None else (epoch, epoch + 1)
-        model, optimizer = state.model, state.optimizer
-        device = _device(model)
-        model.train()
-        losses = []
-        for i, (x, y) in enumerate(_batches(base.train, indices, batch_size)):
-            position = start + (end - start) * i / max(steps, 1)  # in epochs of the schedule
-            lr = cosine_lr(base.config.lr, position, base.config.epochs)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            loss, reported = self.batch_loss(state, x.to(device), y.to(device), lr=lr)
-            loss.backward()
-            optimizer.step()
-            losses.append(reported)
-        state.epoch = epoch + 1
-        return float(np.mean(losses)) if losses else float("nan")
+        return self.base.train_epoch(
+            state, sampler, schedule_window=schedule_window, batch_loss=self.batch_loss
+        )
 
     def features(self, state: TrainState, names: tuple[str, ...]) -> np.ndarray:
         """``(n, len(names))`` per-instance features of the training set (``state.model``)."""

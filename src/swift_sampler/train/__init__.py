@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from swift_sampler.train.checkpoint import file_sha256, load_checkpoint, save_checkpoint
-from swift_sampler.train.classification import ClassificationTrainer, TrainConfig
+from swift_sampler.train.classification import (
+    BatchLoss,
+    ClassificationTrainer,
+    TrainConfig,
+)
 from swift_sampler.train.protocol import Trainer, TrainState, cosine_lr
 
 __all__ = [
+    "BatchLoss",
     "ClassificationTrainer",
     "TrainConfig",
     "TrainState",

@@ -38,7 +38,10 @@ from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
 from swift_sampler.features import extract_features
 from swift_sampler.train.protocol import TrainState, cosine_lr
 
-__all__ = ["ClassificationTrainer", "TrainConfig"]
+__all__ = ["BatchLoss", "ClassificationTrainer", "TrainConfig"]
+
+#: ``batch_loss(state, x, y, *, lr) -> (loss, reported)``: ``ClassificationTrainer.train_epoch``
+BatchLoss = Callable[..., tuple[torch.Tensor, float]]
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +203,7 @@ class ClassificationTrainer:
         sampler: Sampler[int] | None = None,
         *,
         schedule_window: tuple[float, float] | None = None,
+        batch_loss: BatchLoss | None = None,
     ) -> float:
         """Trains one epoch; a sampler with ``set_epoch`` gets the epoch number first.
 
@@ -209,9 +213,14 @@ class ClassificationTrainer:
             schedule_window: where this epoch sits on the run's cosine schedule, in epochs:
                 ``(start, end)``; default ``(state.epoch, state.epoch + 1)``. A fine-tune
                 that squeezes the schedule's tail into fewer epochs passes wider windows.
+            batch_loss: replaces the cross-entropy of each batch (the baselines' hook):
+                called as ``batch_loss(state, x, y, lr=lr)`` with the batch on the model's
+                device, it returns the scalar loss to back-propagate and the number to average
+                into the return value. Single process only.
 
         Returns:
-            Mean training loss of the epoch.
+            Mean training loss of the epoch (the mean of ``batch_loss``'s reported values when
+            it is given).
         """
         epoch = state.epoch
         probabilities = getattr(sampler, "probabilities", None)
@@ -221,6 +230,11 @@ class ClassificationTrainer:
                 f"{self.num_instances}: its feature table does not match the dataset"
             )
         world = distributed.world_size()
+        if batch_loss is not None and world > 1:
+            raise ConfigError(
+                f"a custom batch loss trains in a single process, but torch.distributed runs "
+                f"{world} ranks; run it without torchrun"
+            )
         batch_size = self._rank_batch_size(world)
         if sampler is None:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -245,13 +259,19 @@ class ClassificationTrainer:
         total, count = 0.0, 0
         for i, (x, y) in enumerate(loader):
             position = start + (end - start) * i / max(steps, 1)  # in epochs of the schedule
+            lr = cosine_lr(self.config.lr, position, self.config.epochs)
             for group in optimizer.param_groups:
-                group["lr"] = cosine_lr(self.config.lr, position, self.config.epochs)
+                group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x.to(self.device)), y.to(self.device))
+            x, y = x.to(self.device), y.to(self.device)
+            if batch_loss is None:
+                loss = F.cross_entropy(model(x), y)
+                reported = loss.item()
+            else:
+                loss, reported = batch_loss(state, x, y, lr=lr)
             loss.backward()
             optimizer.step()
-            total += loss.item()
+            total += reported
             count += 1
         state.epoch = epoch + 1
         loss_sum, steps_done = distributed.sum_across([total, float(count)])

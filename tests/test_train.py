@@ -60,6 +60,34 @@ def test_same_seed_same_weights(trainer: ClassificationTrainer) -> None:
         assert torch.equal(a, b)
 
 
+def test_batch_loss_hook_gets_every_batch_and_its_learning_rate(
+    trainer: ClassificationTrainer,
+) -> None:
+    import torch.nn.functional as F
+
+    seen: list[tuple[int, float]] = []
+    rows = 0
+
+    def halved(state, x, y, *, lr):  # half the cross-entropy; reports the batch size
+        nonlocal rows
+        rows += len(y)
+        seen.append((len(y), lr))
+        return 0.5 * F.cross_entropy(state.model(x), y), float(len(y))
+
+    plain, hooked = trainer.new_state(), trainer.new_state()
+    trainer.train_epoch(plain, schedule_window=(0.0, 2.0))
+    returned = trainer.train_epoch(hooked, batch_loss=halved, schedule_window=(0.0, 2.0))
+    steps = trainer.steps_per_epoch
+    assert rows == trainer.num_instances and len(seen) == steps
+    expected = [cosine_lr(0.1, 2.0 * i / steps, 4) for i in range(steps)]
+    assert [lr for _, lr in seen] == pytest.approx(expected, rel=1e-12)
+    assert returned == pytest.approx(sum(n for n, _ in seen) / steps)  # the reported values
+    # The hook's loss is what is minimised: half the loss moves the weights differently.
+    first = next(plain.model.parameters())
+    assert not torch.allclose(first, next(hooked.model.parameters()))
+    assert hooked.epoch == 1
+
+
 def test_resuming_from_a_checkpoint_continues_the_schedule(
     trainer: ClassificationTrainer, tmp_path
 ) -> None:

@@ -143,14 +143,16 @@ def write_json(path: Path, data: Any) -> None:
 
 def replace_section(path: Path, marker: str, text: str) -> None:
     """Puts ``text`` between ``<!-- marker -->`` and ``<!-- /marker -->`` in a markdown file,
-    appending the section when the markers are missing."""
+    appending the section when the markers are missing; one blank line separates it from what
+    follows."""
     begin, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
     block = f"{begin}\n{text.rstrip()}\n{end}\n"
     current = path.read_text() if path.exists() else ""
     if begin in current and end in current:
         head, rest = current.split(begin, 1)
         _, tail = rest.split(end, 1)
-        current = head + block + tail.lstrip("\n")
+        tail = tail.lstrip("\n")
+        current = head + block + ("\n" + tail if tail else "")
     else:
         current = current.rstrip("\n") + "\n\n" + block
     path.write_text(current)

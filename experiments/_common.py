@@ -128,6 +128,33 @@ def run_jobs(jobs: Sequence[Job], *, processes: int) -> dict[str, dict[str, Any]
     return results
 
 
+def train_with_sampler(
+    config: Any, spec: dict[str, Any] | None, *, seed: int, uniform_epochs: int | None = None
+) -> dict[str, Any]:
+    """Final training (SPEC 7) of ``config``'s experiment from scratch; per-epoch curves.
+
+    Args:
+        config: the run's config (data, noise, model, recipe).
+        spec: a found sampler (``SamplerSpec.to_dict()``); None trains uniformly throughout.
+        seed: seed of the weights, the shuffles and the sampler's draws.
+        uniform_epochs: uniform epochs before the sampler takes over; default the config's
+            ``E_s`` (``search.shared_epochs``), the regime the search scored.
+    """
+    from swift_sampler.family import SamplerSpec
+    from swift_sampler.search.final import train_arm
+    from swift_sampler.search.setup import build_experiment
+
+    experiment = build_experiment(config)
+    run = train_arm(
+        experiment.trainer,
+        None if spec is None else SamplerSpec.from_dict(spec),
+        seed=seed,
+        shared_epochs=config.search.shared_epochs if uniform_epochs is None else uniform_epochs,
+        noise_mask=experiment.noise_mask,
+    )
+    return run.summary()
+
+
 def mean_std(values: Iterable[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for one value)."""
     values = list(values)

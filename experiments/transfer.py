@@ -24,7 +24,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import table1
-from _common import RESULTS, ROOT, Job, mean_std, replace_section, run_jobs, write_json
+from _common import (
+    RESULTS,
+    ROOT,
+    Job,
+    mean_std,
+    replace_section,
+    run_jobs,
+    train_with_sampler,
+    write_json,
+)
 
 NAME = "transfer"
 SETTING = "sym40"
@@ -63,21 +72,8 @@ def target_train_job(
     spec: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The target network from scratch with ``spec`` (None: uniform)."""
-    from swift_sampler.family import SamplerSpec
-    from swift_sampler.search.final import train_arm
-    from swift_sampler.search.setup import build_experiment
-
     config = _config(dataset, noise_type, noise, trials, width)
-    experiment = build_experiment(config)
-    sampler = None if spec is None else SamplerSpec.from_dict(spec)
-    run = train_arm(
-        experiment.trainer,
-        sampler,
-        seed=seed,
-        shared_epochs=config.search.shared_epochs,
-        noise_mask=experiment.noise_mask,
-    )
-    return run.summary()
+    return train_with_sampler(config, spec, seed=seed)
 
 
 def main() -> None:

@@ -21,12 +21,20 @@ best score at the end of the budget, and the trials to 99%: for each seed, the f
 reachable target); the mean over seeds counts a seed that never gets there as ``trials + 1`` (a
 lower bound, marked). The issue's target: GP-BO needs fewer trials than random search and than
 RL, checked per transform on those means; it counts as met only when GP-BO reached the target
-in every seed (otherwise its mean is only a lower bound). Every search is one cached job (its
-run directory under results/figure3/search/ resumes trial by trial); a rerun recomputes nothing.
+in every seed (otherwise its mean is only a lower bound). A secondary count takes the best
+score of the same transform in the seed as the target: when one transform finds the higher
+scores, every search of the other can fall short of the all-method target, which then says
+nothing about the outer loops. Since 1% of a validation score near 56% is about 3 of the 500
+noisy validation labels, each search's best sampler is also trained once from scratch
+(training seed = search seed, uniform for E_s epochs, then the sampler, as in Table 1) and its
+clean test Top-1 at the last epoch reported: what the outer loop's choice is worth on data it
+never saw. Every search and every training is one cached job (a search's run
+directory under results/figure3/search/ resumes trial by trial); a rerun recomputes nothing.
 
 Estimated time of the default command on this 2-core machine with --jobs 2: 24 searches of about
 4 minutes each on one thread (40 trials x ~5.6 s, the 2-process rate in docs/benchmarks.md, plus
-the 15-epoch shared start), two at a time: about 47 minutes, more on a busy machine.
+the 15-epoch shared start) and 24 trainings of about 40 s, two at a time: about 55 minutes, more
+on a busy machine.
 """
 
 from __future__ import annotations
@@ -39,7 +47,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, ROOT, Job, mean_std, replace_section, run_jobs, write_json
+from _common import (
+    RESULTS,
+    ROOT,
+    Job,
+    mean_std,
+    replace_section,
+    run_jobs,
+    train_with_sampler,
+    write_json,
+)
 
 NAME = "figure3"
 DATASETS: dict[str, dict[str, Any]] = {
@@ -104,8 +121,20 @@ def search_job(dataset: str, outer: str, transform: str, seed: int, trials: int)
     }
 
 
+def final_job(
+    dataset: str, outer: str, transform: str, seed: int, trials: int, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """Trains the search's best sampler from scratch (seed = search seed); per-epoch curves."""
+    config = make_config(dataset, outer, transform, seed, trials)
+    return train_with_sampler(config, spec, seed=seed)
+
+
 def _key(dataset: str, outer: str, transform: str, seed: int) -> str:
     return f"search-{dataset}-{outer}-{transform}-s{seed}"
+
+
+def _final_key(dataset: str, outer: str, transform: str, seed: int) -> str:
+    return f"final-{dataset}-{outer}-{transform}-s{seed}"
 
 
 def summarise(args: argparse.Namespace, seeds: list[int], done: dict[str, Any]) -> dict[str, Any]:
@@ -118,12 +147,17 @@ def summarise(args: argparse.Namespace, seeds: list[int], done: dict[str, Any]) 
         for o, t in methods
     }
     firsts: dict[str, dict[int, float]] = {label(o, t): {} for o, t in methods}
+    within: dict[str, dict[int, float]] = {label(o, t): {} for o, t in methods}
     seed_best = {}
     for s in seeds:
         data = figure3_data({name: [runs[s]] for name, runs in curves.items()})
         seed_best[s] = data.best
         for name, first in data.trials_to_reach(FRACTION).items():
             firsts[name][s] = first
+        for transform in args.transforms:  # secondary: the transform's own best as the target
+            own = {label(o, transform): [curves[label(o, transform)][s]] for o in args.outers}
+            for name, first in figure3_data(own).trials_to_reach(FRACTION).items():
+                within[name][s] = first
     rows = []
     for outer, transform in methods:
         name = label(outer, transform)
@@ -131,8 +165,12 @@ def summarise(args: argparse.Namespace, seeds: list[int], done: dict[str, Any]) 
         per_seed = [firsts[name][s] for s in seeds]
         reached = [f for f in per_seed if f != float("inf")]
         censored = [f if f != float("inf") else args.trials + 1 for f in per_seed]
+        own = [within[name][s] for s in seeds]
+        own_censored = [f if f != float("inf") else args.trials + 1 for f in own]
         best_mean, best_std = mean_std(100 * v for v in finals)
         costs = [done[_key(args.dataset, outer, transform, s)]["cost"] for s in seeds]
+        finals_run = [done[_final_key(args.dataset, outer, transform, s)] for s in seeds]
+        test_last = mean_std(100 * r["last"] for r in finals_run)
         rows.append(
             {
                 "method": name,
@@ -144,7 +182,13 @@ def summarise(args: argparse.Namespace, seeds: list[int], done: dict[str, Any]) 
                 "trials_to_target": [None if f == float("inf") else int(f) for f in per_seed],
                 "trials_to_target_mean": sum(censored) / len(censored),
                 "reached": len(reached),
+                "trials_within_transform": [None if f == float("inf") else int(f) for f in own],
+                "trials_within_transform_mean": sum(own_censored) / len(own_censored),
+                "reached_within_transform": sum(f != float("inf") for f in own),
                 "search_s_mean": sum(c["total_s"] for c in costs) / len(costs),
+                "test_last_mean": test_last[0],
+                "test_last_std": test_last[1],
+                "test_last": [r["last"] for r in finals_run],
                 "search_epochs_mean": sum(c["total_epochs"] for c in costs) / len(costs),
             }
         )
@@ -182,6 +226,15 @@ def targets(summary: dict[str, Any]) -> list[str]:
                 f"{_trials(gp, summary['trials'])} vs {_trials(row, summary['trials'])} -> "
                 f"{'met' if ok else 'MISSED'}"
             )
+            fewer = gp["reached_within_transform"] == len(gp["seeds"]) and (
+                gp["trials_within_transform_mean"] < row["trials_within_transform_mean"]
+            )
+            out.append(
+                f"(secondary: 99% of the best {transform} score of the seed) GP-BO vs "
+                f"{OUTER_LABELS[other]}: {_trials(gp, summary['trials'], within=True)} vs "
+                f"{_trials(row, summary['trials'], within=True)} -> "
+                f"{'GP-BO fewer' if fewer else 'GP-BO not fewer'}"
+            )
     for outer in OUTERS:
         cdf, cgf = rows.get((outer, "cdf")), rows.get((outer, "cgf"))
         if cdf and cgf:
@@ -190,17 +243,19 @@ def targets(summary: dict[str, Any]) -> list[str]:
             out.append(
                 f"(paper's claim, not a target) {OUTER_LABELS[outer]}: best validation score "
                 f"cgf {cgf['final_best_mean']:.1f} vs cdf {cdf['final_best_mean']:.1f} -> "
-                f"{verdict}"
+                f"{verdict}; its sampler's test Top-1 cgf {cgf['test_last_mean']:.1f} vs cdf "
+                f"{cdf['test_last_mean']:.1f}"
             )
     return out
 
 
-def _trials(row: dict[str, Any], trials: int) -> str:
-    mean = row["trials_to_target_mean"]
+def _trials(row: dict[str, Any], trials: int, *, within: bool = False) -> str:
+    mean = row["trials_within_transform_mean" if within else "trials_to_target_mean"]
+    reached = row["reached_within_transform" if within else "reached"]
     n = len(row["seeds"])
     text = f"{mean:.1f}"
-    if row["reached"] < n:
-        text = f">= {text} ({n - row['reached']} of {n} seeds never within {trials})"
+    if reached < n:
+        text = f">= {text} ({n - reached} of {n} seeds never within {trials})"
     return text
 
 
@@ -216,18 +271,26 @@ def markdown(summary: dict[str, Any], command: str) -> str:
         f"99%: first trial whose best-so-far reaches {FRACTION:g} x the best score any method "
         f"found in the same seed ({best}); mean over seeds, a seed that never gets there counted "
         "as trials + 1 (marked >=). Figures: `results/figure3/figure3.png` (best-so-far, mean ± "
-        "std over seeds) and `figure3-relative.png` (each seed's curve / that seed's best).",
+        "std over seeds) and `figure3-relative.png` (each seed's curve / that seed's best). "
+        "Found sampler: each search's best sampler trained once from scratch (training seed = "
+        "search seed, uniform for E_s epochs, then the sampler), clean test Top-1 at the last "
+        "epoch, mean ± std over the searches. Secondary column: the same count against the "
+        "best score of the same transform in the seed.",
         "",
         "| method | best val Top-1 after all trials (%) | trials to 99% (mean) | per seed | "
-        "reached | search s (mean) |",
-        "|---|---|---|---|---|---|",
+        "reached | secondary: 99% of the transform's best (mean; per seed) | found sampler: "
+        "test Top-1, last epoch | search s (mean) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["rows"]:
         per_seed = ", ".join("-" if f is None else str(f) for f in r["trials_to_target"])
+        own = ", ".join("-" if f is None else str(f) for f in r["trials_within_transform"])
         lines.append(
             f"| {r['method']} | {r['final_best_mean']:.1f} ± {r['final_best_std']:.1f} | "
             f"{_trials(r, summary['trials'])} | {per_seed} | {r['reached']}/{len(seeds)} | "
-            f"{r['search_s_mean']:.0f} |"
+            f"{'>= ' if r['reached_within_transform'] < len(seeds) else ''}"
+            f"{r['trials_within_transform_mean']:.1f}; {own} | "
+            f"{r['test_last_mean']:.1f} ± {r['test_last_std']:.1f} | {r['search_s_mean']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -280,6 +343,15 @@ def main() -> None:
                 kw |= {"seed": seed, "trials": args.trials}
                 jobs.append(Job(NAME, _key(args.dataset, outer, transform, seed), search_job, kw))
         done.update(run_jobs(jobs, processes=args.jobs))
+        finals = []
+        for transform in args.transforms:
+            for outer in args.outers:
+                spec = done[_key(args.dataset, outer, transform, seed)]["spec"]
+                kw = {"dataset": args.dataset, "outer": outer, "transform": transform}
+                kw |= {"seed": seed, "trials": args.trials, "spec": spec}
+                key = _final_key(args.dataset, outer, transform, seed)
+                finals.append(Job(NAME, key, final_job, kw))
+        done.update(run_jobs(finals, processes=args.jobs))
         summary = summarise(args, args.seeds[: i + 1], done)
         write_json(out / "summary.json", summary)
         text = markdown(summary, command)

@@ -1,0 +1,254 @@
+"""When should final training switch to the found sampler? (An ablation of SPEC section 7.)
+
+Run: .venv/bin/python experiments/apply_epoch.py [--jobs 2] [--seeds 0 1 2]
+                                                 [--settings sym40 pair40 sym20 sym0]
+                                                 [--epochs 0 5 10 15]
+
+SPEC section 7 trains uniformly for the first E_s epochs (15 of 20 in Table 1) and switches to
+the found sampler after that, the regime the search scored. Table 1 shows what that costs under
+label noise: SS(cgf) ends where uniform training's best epoch was, while MentorNet-PD and
+Co-teaching, which filter from their early epochs on, end higher. This command takes Table 1's
+SS(cgf) sampler of each MNIST-5k setting (the same cached search: only its 10 numbers are
+used, features come from the network being trained, refreshed every epoch) and switches to it
+after ``k`` uniform epochs for every ``k`` in ``--epochs``; ``k = 15`` is Table 1's own SS(cgf)
+arm (the same cached runs). Nothing is searched again.
+
+``k`` is chosen per setting on validation only: the highest mean last-epoch validation Top-1
+over the seeds (validation labels carry the same noise as training; ties go to the later
+``k``, the regime the search scored). Reported: test Top-1 at the last and the best epoch,
+mean and std over seeds, beside Table 1's uniform arm. Every run is one cached job; a rerun
+recomputes nothing. About 25-40 s per 20-epoch run on one thread; the default grid has 36 new
+runs, about 12 minutes with --jobs 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import table1
+from _common import (
+    RESULTS,
+    ROOT,
+    Job,
+    mean_std,
+    replace_section,
+    run_jobs,
+    train_with_sampler,
+    write_json,
+)
+
+NAME = "apply_epoch"
+DATASET = "mnist5k"
+
+
+def apply_job(
+    dataset: str,
+    noise_type: str,
+    noise: float,
+    trials: int,
+    seed: int,
+    spec: dict[str, Any],
+    apply_epoch: int,
+) -> dict[str, Any]:
+    """Trains from scratch: uniform for ``apply_epoch`` epochs, then the sampler ``spec``."""
+    config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
+    return train_with_sampler(config, spec, seed=seed, uniform_epochs=apply_epoch)
+
+
+def _jobs(args: argparse.Namespace, setting: str, spec: dict[str, Any] | None) -> list[Job]:
+    """Table 1's uniform and SS(cgf) runs (cached there) and the new switch epochs."""
+    base = table1._setting_kwargs(DATASET, setting, args.trials)
+    jobs = []
+    for seed in args.seeds:
+        kw = {**base, "method": "uniform", "seed": seed, "fraction": None}
+        key = table1._key(DATASET, setting, "uniform", seed, None)
+        jobs.append(Job(table1.NAME, key, table1.train_job, kw))
+        if spec is None:
+            continue
+        for k in args.epochs:
+            if k == _table1_epoch(args):
+                kw = {**base, "method": "ss_cgf", "seed": seed, "spec": spec}
+                key = table1._key(DATASET, setting, "ss_cgf", seed, None)
+                jobs.append(Job(table1.NAME, key, table1.train_job, kw))
+            else:
+                kw = {**base, "seed": seed, "spec": spec, "apply_epoch": k}
+                jobs.append(Job(NAME, _key(setting, k, seed), apply_job, kw))
+    return jobs
+
+
+def _table1_epoch(args: argparse.Namespace) -> int:
+    config = table1.make_config(DATASET, "symmetric", 0.4, "cgf", args.trials)
+    return int(config.search.shared_epochs)
+
+
+def _key(setting: str, k: int, seed: int) -> str:
+    return f"train-{DATASET}-{setting}-ss_cgf-k{k}-s{seed}"
+
+
+def _run(args: argparse.Namespace, setting: str, k: int | None, seed: int) -> str:
+    """The cache key of one run (``k`` None: uniform)."""
+    if k is None:
+        return table1._key(DATASET, setting, "uniform", seed, None)
+    if k == _table1_epoch(args):
+        return table1._key(DATASET, setting, "ss_cgf", seed, None)
+    return _key(setting, k, seed)
+
+
+def summarise(args: argparse.Namespace, done: dict[str, Any]) -> dict[str, Any]:
+    rows = []
+    chosen = {}
+    for setting in args.settings:
+        noise_type, noise = table1.SETTINGS[setting]
+        arms: list[int | None] = [None, *args.epochs]
+        setting_rows = []
+        for k in arms:
+            runs = [done[_run(args, setting, k, s)] for s in args.seeds]
+            last = mean_std(100 * r["last"] for r in runs)
+            best = mean_std(100 * r["best"] for r in runs)
+            val_last = mean_std(100 * r["val_top1"][-1] for r in runs)
+            setting_rows.append(
+                {
+                    "setting": setting,
+                    "noise_type": noise_type,
+                    "noise": noise,
+                    "arm": "uniform" if k is None else f"SS(cgf) from epoch {k}",
+                    "apply_epoch": k,
+                    "seeds": list(args.seeds),
+                    "last_mean": last[0],
+                    "last_std": last[1],
+                    "best_mean": best[0],
+                    "best_std": best[1],
+                    "val_last_mean": val_last[0],
+                    "noisy_share_last": sum(r["noisy_share"][-1] for r in runs) / len(runs),
+                    "test_curve": [
+                        100 * sum(r["test_top1"][e] for r in runs) / len(runs)
+                        for e in range(len(runs[0]["test_top1"]))
+                    ],
+                }
+            )
+        ss = [r for r in setting_rows if r["apply_epoch"] is not None]
+        pick = max(ss, key=lambda r: (round(r["val_last_mean"], 6), r["apply_epoch"]))
+        chosen[setting] = pick["apply_epoch"]
+        for r in setting_rows:
+            r["chosen_on_val"] = r is pick
+        rows.extend(setting_rows)
+    return {
+        "dataset": DATASET,
+        "table1_apply_epoch": _table1_epoch(args),
+        "chosen": chosen,
+        "selection": "per setting: highest mean last-epoch validation Top-1 over the seeds; "
+        "ties to the later epoch",
+        "rows": rows,
+    }
+
+
+def markdown(summary: dict[str, Any], args: argparse.Namespace, command: str) -> str:
+    date = datetime.date.today().isoformat()
+    lines = [
+        f"Command: `{command}`. Date: {date}. {DATASET}, the small CNN, 20 epochs; Table 1's "
+        f"SS(cgf) sampler of each setting (searched with E_s = {summary['table1_apply_epoch']}), "
+        f"switched on after k uniform epochs; seeds {args.seeds}; test Top-1 (%), mean ± std. "
+        f"k = {summary['table1_apply_epoch']} and uniform are Table 1's own runs. k is chosen "
+        "per setting on validation (highest mean last-epoch validation Top-1, noisy labels): "
+        "marked ✓. 'noisy mass' is the share of the sampling probability on the injected noisy "
+        "instances at the last epoch.",
+        "",
+        "| setting | arm | last epoch | best epoch | val last (noisy) | noisy mass |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in summary["rows"]:
+        mark = " ✓" if r["chosen_on_val"] else ""
+        share = "-" if r["apply_epoch"] is None else f"{100 * r['noisy_share_last']:.1f}%"
+        lines.append(
+            f"| {r['setting']} | {r['arm']}{mark} | {r['last_mean']:.1f} ± {r['last_std']:.1f} | "
+            f"{r['best_mean']:.1f} ± {r['best_std']:.1f} | {r['val_last_mean']:.1f} | {share} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def figure(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = list(dict.fromkeys(r["setting"] for r in summary["rows"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), squeeze=False)
+    for ax, setting in zip(axes[0], settings, strict=True):
+        rows = [r for r in summary["rows"] if r["setting"] == setting]
+        for r in rows:
+            epochs = range(1, len(r["test_curve"]) + 1)
+            style = "--" if r["apply_epoch"] is None else "-"
+            ax.plot(epochs, r["test_curve"], style, label=r["arm"].replace("SS(cgf) ", ""))
+        ax.set_title(f"{summary['dataset']} {setting}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test Top-1 (%), mean over seeds")
+        ax.set_ylim(bottom=max(0.0, min(min(r["test_curve"][-5:]) for r in rows) - 5))
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="parallel processes (1 thread each)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["sym40", "pair40", "sym20", "sym0"],
+        choices=list(table1.SETTINGS),
+    )
+    parser.add_argument("--epochs", type=int, nargs="+", default=[0, 5, 10, 15])
+    parser.add_argument("--trials", type=int, default=40, help="Table 1's search budget")
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/results.md")
+    args = parser.parse_args()
+    total = table1.DATASETS[DATASET]["epochs"]
+    bad = [k for k in args.epochs if not 0 <= k < total]
+    if bad:
+        parser.error(f"--epochs must lie in [0, {total - 1}] ({total} epochs), got {bad}")
+    args.epochs = sorted(set(args.epochs))
+    command = ("python experiments/apply_epoch.py " + " ".join(sys.argv[1:])).strip()
+
+    searches = {}
+    for setting in args.settings:
+        base = table1._setting_kwargs(DATASET, setting, args.trials)
+        kw = {**base, "transform": "cgf", "score_on": "val"}
+        searches[setting] = Job(
+            table1.NAME, f"search-{DATASET}-{setting}-ss_cgf", table1.search_job, kw
+        )
+    done = run_jobs(list(searches.values()), processes=args.jobs)
+    jobs = [
+        job
+        for setting in args.settings
+        for job in _jobs(args, setting, done[searches[setting].key]["spec"])
+    ]
+    done.update(run_jobs(jobs, processes=args.jobs))
+
+    summary = summarise(args, done)
+    out = RESULTS / NAME
+    write_json(out / "summary.json", summary)
+    text = markdown(summary, args, command)
+    (out / "apply_epoch.md").write_text(text)
+    figure(summary, out / "apply_epoch.png")
+    print(text)
+    if not args.no_docs:
+        replace_section(
+            ROOT / "docs" / "results.md",
+            NAME,
+            "## When to switch to the sampler (ablation of SPEC 7)\n\n"
+            + text
+            + "\nFigure: `results/apply_epoch/apply_epoch.png` (test Top-1 per epoch).\n",
+        )
+
+
+if __name__ == "__main__":
+    main()

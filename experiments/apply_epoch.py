@@ -61,46 +61,34 @@ def apply_job(
     return train_with_sampler(config, spec, seed=seed, uniform_epochs=apply_epoch)
 
 
-def _jobs(args: argparse.Namespace, setting: str, spec: dict[str, Any] | None) -> list[Job]:
-    """Table 1's uniform and SS(cgf) runs (cached there) and the new switch epochs."""
-    base = table1._setting_kwargs(DATASET, setting, args.trials)
-    jobs = []
-    for seed in args.seeds:
-        kw = {**base, "method": "uniform", "seed": seed, "fraction": None}
-        key = table1._key(DATASET, setting, "uniform", seed, None)
-        jobs.append(Job(table1.NAME, key, table1.train_job, kw))
-        if spec is None:
-            continue
-        for k in args.epochs:
-            if k == _table1_epoch(args):
-                kw = {**base, "method": "ss_cgf", "seed": seed, "spec": spec}
-                key = table1._key(DATASET, setting, "ss_cgf", seed, None)
-                jobs.append(Job(table1.NAME, key, table1.train_job, kw))
-            else:
-                kw = {**base, "seed": seed, "spec": spec, "apply_epoch": k}
-                jobs.append(Job(NAME, _key(setting, k, seed), apply_job, kw))
-    return jobs
+Run = tuple[str, int | None, int]
+"""(setting, k, seed) of one training; k None is the uniform arm."""
 
 
-def _table1_epoch(args: argparse.Namespace) -> int:
-    config = table1.make_config(DATASET, "symmetric", 0.4, "cgf", args.trials)
-    return int(config.search.shared_epochs)
+def _runs(args: argparse.Namespace, specs: dict[str, Any], switch: int) -> dict[Run, Job]:
+    """Every training by (setting, k, seed): Table 1's own uniform and SS(cgf) runs (cached
+    there; its SS arm switches at epoch ``switch``) and the new switch epochs."""
+    runs: dict[Run, Job] = {}
+    for setting, spec in specs.items():
+        for seed in args.seeds:
+            runs[setting, None, seed] = table1.train(
+                DATASET, setting, "uniform", seed, args.trials, None
+            )
+            for k in args.epochs:
+                if k == switch:
+                    job = table1.train_ss(DATASET, setting, "ss_cgf", seed, args.trials, spec)
+                else:
+                    kw = table1._setting_kwargs(DATASET, setting, args.trials)
+                    kw |= {"seed": seed, "spec": spec, "apply_epoch": k}
+                    key = f"train-{DATASET}-{setting}-ss_cgf-k{k}-s{seed}"
+                    job = Job(NAME, key, apply_job, kw)
+                runs[setting, k, seed] = job
+    return runs
 
 
-def _key(setting: str, k: int, seed: int) -> str:
-    return f"train-{DATASET}-{setting}-ss_cgf-k{k}-s{seed}"
-
-
-def _run(args: argparse.Namespace, setting: str, k: int | None, seed: int) -> str:
-    """The cache key of one run (``k`` None: uniform)."""
-    if k is None:
-        return table1._key(DATASET, setting, "uniform", seed, None)
-    if k == _table1_epoch(args):
-        return table1._key(DATASET, setting, "ss_cgf", seed, None)
-    return _key(setting, k, seed)
-
-
-def summarise(args: argparse.Namespace, done: dict[str, Any]) -> dict[str, Any]:
+def summarise(
+    args: argparse.Namespace, done: dict[str, Any], runs: dict[Run, Job], switch: int
+) -> dict[str, Any]:
     rows = []
     chosen = {}
     for setting in args.settings:
@@ -108,10 +96,10 @@ def summarise(args: argparse.Namespace, done: dict[str, Any]) -> dict[str, Any]:
         arms: list[int | None] = [None, *args.epochs]
         setting_rows = []
         for k in arms:
-            runs = [done[_run(args, setting, k, s)] for s in args.seeds]
-            last = mean_std(100 * r["last"] for r in runs)
-            best = mean_std(100 * r["best"] for r in runs)
-            val_last = mean_std(100 * r["val_top1"][-1] for r in runs)
+            results = [done[runs[setting, k, s].key] for s in args.seeds]
+            last = mean_std(100 * r["last"] for r in results)
+            best = mean_std(100 * r["best"] for r in results)
+            val_last = mean_std(100 * r["val_top1"][-1] for r in results)
             setting_rows.append(
                 {
                     "setting": setting,
@@ -125,10 +113,10 @@ def summarise(args: argparse.Namespace, done: dict[str, Any]) -> dict[str, Any]:
                     "best_mean": best[0],
                     "best_std": best[1],
                     "val_last_mean": val_last[0],
-                    "noisy_share_last": sum(r["noisy_share"][-1] for r in runs) / len(runs),
+                    "noisy_share_last": sum(r["noisy_share"][-1] for r in results) / len(results),
                     "test_curve": [
-                        100 * sum(r["test_top1"][e] for r in runs) / len(runs)
-                        for e in range(len(runs[0]["test_top1"]))
+                        100 * sum(r["test_top1"][e] for r in results) / len(results)
+                        for e in range(len(results[0]["test_top1"]))
                     ],
                 }
             )
@@ -140,7 +128,7 @@ def summarise(args: argparse.Namespace, done: dict[str, Any]) -> dict[str, Any]:
         rows.extend(setting_rows)
     return {
         "dataset": DATASET,
-        "table1_apply_epoch": _table1_epoch(args),
+        "table1_apply_epoch": switch,
         "chosen": chosen,
         "selection": "per setting: highest mean last-epoch validation Top-1 over the seeds; "
         "ties to the later epoch",
@@ -218,22 +206,17 @@ def main() -> None:
     args.epochs = sorted(set(args.epochs))
     command = ("python experiments/apply_epoch.py " + " ".join(sys.argv[1:])).strip()
 
-    searches = {}
-    for setting in args.settings:
-        base = table1._setting_kwargs(DATASET, setting, args.trials)
-        kw = {**base, "transform": "cgf", "score_on": "val"}
-        searches[setting] = Job(
-            table1.NAME, f"search-{DATASET}-{setting}-ss_cgf", table1.search_job, kw
-        )
-    done = run_jobs(list(searches.values()), processes=args.jobs)
-    jobs = [
-        job
+    searches = {
+        setting: table1.search(DATASET, setting, "ss_cgf", args.trials)
         for setting in args.settings
-        for job in _jobs(args, setting, done[searches[setting].key]["spec"])
-    ]
-    done.update(run_jobs(jobs, processes=args.jobs))
+    }
+    done = run_jobs(list(searches.values()), processes=args.jobs)
+    specs = {setting: done[job.key]["spec"] for setting, job in searches.items()}
+    switch = table1.make_config(DATASET, "symmetric", 0.4, "cgf", args.trials).search.shared_epochs
+    runs = _runs(args, specs, switch)
+    done.update(run_jobs(list(runs.values()), processes=args.jobs))
 
-    summary = summarise(args, done)
+    summary = summarise(args, done, runs, switch)
     out = RESULTS / NAME
     write_json(out / "summary.json", summary)
     text = markdown(summary, args, command)

@@ -105,12 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     noise_type, noise = table1.SETTINGS[SETTING]
     base = {"dataset": args.dataset, "noise_type": noise_type, "noise": noise}
-    search = Job(
-        table1.NAME,
-        f"search-{args.dataset}-{SETTING}-ss_cgf",
-        table1.search_job,
-        {**base, "trials": args.trials, "transform": "cgf", "score_on": "val"},
-    )
+    search = table1.search(args.dataset, SETTING, "ss_cgf", args.trials)
     jobs = [search]
     for fold in range(args.folds):
         kw = {**base, "trials": args.trials, "folds": args.folds, "fold": fold}

@@ -28,8 +28,8 @@ nothing about the outer loops. Since 1% of a validation score near 56% is about 
 noisy validation labels, each search's best sampler is also trained once from scratch
 (training seed = search seed, uniform for E_s epochs, then the sampler, as in Table 1) and its
 clean test Top-1 at the last epoch reported: what the outer loop's choice is worth on data it
-never saw. Every search and every training is one cached job (a search's run
-directory under results/figure3/search/ resumes trial by trial); a rerun recomputes nothing.
+never saw. Every search and every training is one cached job (a search's run directory under
+results/figure3/search/ resumes trial by trial); a rerun recomputes nothing.
 
 Estimated time of the default command on this 2-core machine with --jobs 2: 24 searches of about
 4 minutes each on one thread (40 trials x ~5.6 s, the 2-process rate in docs/benchmarks.md, plus

@@ -212,19 +212,14 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
     finished: list[tuple[str, str]] = []
     summary: dict[str, Any] = {}
     for dataset, setting in plan(args):
-        base = _setting_kwargs(dataset, setting, args.trials)
-        make_config(base["dataset"], base["noise_type"], base["noise"], "cgf", args.trials)
+        noise_type, noise = SETTINGS[setting]
+        make_config(dataset, noise_type, noise, "cgf", args.trials)  # fails before any job
         # Phase 1: searches, grids (first seed of each grid value), the untuned baselines.
-        first: list[Job] = []
-        for method, (transform, score_on) in SS_METHODS.items():
-            kw = {**base, "transform": transform, "score_on": score_on}
-            first.append(Job(NAME, f"search-{dataset}-{setting}-{method}", search_job, kw))
+        first = [search(dataset, setting, method, args.trials) for method in SS_METHODS]
         for method in BASELINE_METHODS:
             for fraction in GRIDS.get(method, [None]):
                 for seed in [args.seeds[0]] if method in GRIDS else args.seeds:
-                    kw = {**base, "method": method, "seed": seed, "fraction": fraction}
-                    key = _key(dataset, setting, method, seed, fraction)
-                    first.append(Job(NAME, key, train_job, kw))
+                    first.append(train(dataset, setting, method, seed, args.trials, fraction))
         done.update(run_jobs(first, processes=args.jobs))
         # Phase 2: the chosen grid values on the other seeds, SS with the found samplers.
         second: list[Job] = []
@@ -236,19 +231,42 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
             best = max(grid, key=lambda f: (scores[f], -f))  # ties: the shorter one
             chosen[(dataset, setting, method)] = best
             for seed in args.seeds[1:]:
-                kw = {**base, "method": method, "seed": seed, "fraction": best}
-                second.append(Job(NAME, _key(dataset, setting, method, seed, best), train_job, kw))
+                second.append(train(dataset, setting, method, seed, args.trials, best))
         for method in SS_METHODS:
-            spec = done[f"search-{dataset}-{setting}-{method}"]["spec"]
+            spec = done[search(dataset, setting, method, args.trials).key]["spec"]
             for seed in args.seeds:
-                kw = {**base, "method": method, "seed": seed, "spec": spec}
-                second.append(Job(NAME, _key(dataset, setting, method, seed, None), train_job, kw))
+                second.append(train_ss(dataset, setting, method, seed, args.trials, spec))
         done.update(run_jobs(second, processes=args.jobs))
         finished.append((dataset, setting))
         summary = summarise(args, finished, done, chosen)
         if on_pair is not None:
             on_pair(summary)
     return summary
+
+
+def search(dataset: str, setting: str, method: str, trials: int) -> Job:
+    """The search of SS ``method`` (a key of ``SS_METHODS``) in one setting, as a cached job;
+    the other experiments reuse Table 1's samplers through it."""
+    transform, score_on = SS_METHODS[method]
+    kw = _setting_kwargs(dataset, setting, trials) | {"transform": transform, "score_on": score_on}
+    return Job(NAME, f"search-{dataset}-{setting}-{method}", search_job, kw)
+
+
+def train(
+    dataset: str, setting: str, method: str, seed: int, trials: int, fraction: float | None
+) -> Job:
+    """One training of baseline ``method`` (``fraction``: its grid value, or None)."""
+    kw = {**_setting_kwargs(dataset, setting, trials), "method": method, "seed": seed}
+    key = _key(dataset, setting, method, seed, fraction)
+    return Job(NAME, key, train_job, kw | {"fraction": fraction})
+
+
+def train_ss(
+    dataset: str, setting: str, method: str, seed: int, trials: int, spec: dict[str, Any]
+) -> Job:
+    """One training with the sampler ``spec`` that SS ``method``'s search found."""
+    kw = {**_setting_kwargs(dataset, setting, trials), "method": method, "seed": seed}
+    return Job(NAME, _key(dataset, setting, method, seed, None), train_job, kw | {"spec": spec})
 
 
 def _key(dataset: str, setting: str, method: str, seed: int, fraction: float | None) -> str:

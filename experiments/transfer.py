@@ -87,12 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     noise_type, noise = table1.SETTINGS[SETTING]
     base = {"dataset": args.dataset, "noise_type": noise_type, "noise": noise}
-    source = Job(
-        table1.NAME,
-        f"search-{args.dataset}-{SETTING}-ss_cgf",
-        table1.search_job,
-        {**base, "trials": args.trials, "transform": "cgf", "score_on": "val"},
-    )
+    source = table1.search(args.dataset, SETTING, "ss_cgf", args.trials)
     target = Job(
         NAME,
         f"search-{args.dataset}-{SETTING}-width{args.width}",

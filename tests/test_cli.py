@@ -26,7 +26,7 @@ startup_trials = 1
 shared_epochs = 2
 finetune_epochs = 2
 [final]
-seeds = [0]
+seeds = [1]
 """
 
 

@@ -51,7 +51,7 @@ def _changed() -> Config:
                 "storage": "sqlite:///runs/study.db",
                 "study_name": "exp 1",
             },
-            "final": {"seeds": [4, 0, 7], "uniform": False},
+            "final": {"seeds": [4, 1, 7], "uniform": False},
         }
     )
 
@@ -66,12 +66,12 @@ def test_empty_config_is_the_defaults() -> None:
     assert config.sampler.num_params == 10
     assert config.search.trials == 40 and config.search.outer == "gp"
     assert config.search.shared_epochs == 15 and config.search.finetune_epochs == 5
-    assert config.final.seeds == (0,) and config.final.uniform is True
+    assert config.final.seeds == (1,) and config.final.uniform is True
 
 
 def test_config_is_frozen_and_stores_tuples() -> None:
     config = _changed()
-    assert config.final.seeds == (4, 0, 7)
+    assert config.final.seeds == (4, 1, 7)
     assert config.sampler.features == ("margin", "grad_norm")
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.search.trials = 3  # type: ignore[misc]
@@ -364,3 +364,13 @@ def test_non_utf8_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not UTF-8") as info:
         load_config(path)
     assert str(path) in str(info.value)
+
+
+def test_final_seeds_must_not_replay_the_selection_seed() -> None:
+    # The search selects its sampler on search.seed (shared start and draws); a final run with
+    # that seed replays the selected trial, so it is refused with the seeds to use instead.
+    with pytest.raises(ConfigError, match=r"final.seeds: must not include search.seed \(5\)"):
+        parse_config({"search": {"seed": 5}, "final": {"seeds": [1, 5]}})
+    with pytest.raises(ConfigError, match=r"e.g. \[6, 7, 8\], got \[1, 5\]"):
+        parse_config({"search": {"seed": 5}, "final": {"seeds": [1, 5]}})
+    assert parse_config({"search": {"seed": 5}, "final": {"seeds": [0, 6]}}).final.seeds == (0, 6)

@@ -305,11 +305,13 @@ class FinalConfig:
     """The ``[final]`` section: full runs with the best sampler found.
 
     Attributes:
-        seeds: Distinct training seeds (each ``>= 0``), one full run each.
+        seeds: Distinct training seeds (each ``>= 0``), one full run each; none of them may be
+            ``search.seed``, the seed the search selected its sampler on (a final run with it
+            would replay the selected trial, not measure the sampler on a fresh run).
         uniform: Also run the uniform sampler with the same seeds, as the baseline.
     """
 
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (1,)
     uniform: bool = True
 
 
@@ -618,6 +620,16 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
         problems.append(
             "sampler.features: 'grad_norm' cannot be a feature with sampler.transform = 'cgf' "
             f"(cgf uses it as the weight), got {list(sampler['features'])!r}"
+        )
+
+    search_seed = search["seed"]
+    if usable("final.seeds", "search.seed") and search_seed in values["final"]["seeds"]:
+        others = list(range(search_seed + 1, search_seed + 4))
+        problems.append(
+            f"final.seeds: must not include search.seed ({search_seed}), the seed of the shared "
+            f"start and the candidates' draws the sampler was selected on (that final run would "
+            f"replay the selected trial); report other seeds, e.g. {others}, got "
+            f"{list(values['final']['seeds'])!r}"
         )
 
     if usable("search.trials", "search.startup_trials") and (

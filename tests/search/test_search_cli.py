@@ -44,7 +44,7 @@ shared_epochs = 2
 finetune_epochs = 2
 
 [final]
-seeds = [0]
+seeds = [1]
 """
 
 
@@ -104,7 +104,11 @@ def test_search_train_report_end_to_end(tmp_path: Path) -> None:
     for arm in ("swift", "uniform"):
         run = final["arms"][arm]["runs"][0]
         assert len(run["test_top1"]) == 6
-        assert run["last"] == run["test_top1"][-1] and run["best"] == max(run["test_top1"])
+        assert run["last"] == run["test_top1"][-1]
+        # The epoch is chosen on validation (the first best), never on the test curve.
+        epoch = run["val_top1"].index(max(run["val_top1"]))
+        assert run["best_val_epoch"] == epoch and run["test_at_best_val"] == run["test_top1"][epoch]
+        assert "best" not in run and "best_mean" not in final["arms"][arm]
     uniform = final["arms"]["uniform"]["runs"][0]["noisy_share"]
     assert uniform == pytest.approx([0.3] * 6, abs=1e-3)
     # Without --overwrite an existing final.json is kept (exit 2).

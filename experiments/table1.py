@@ -1,25 +1,30 @@
 """Table 1 at small scale: Swift Sampler against uniform sampling and baselines under noise.
 
-Run: .venv/bin/python experiments/table1.py [--jobs 2] [--seeds 0 1 2] [--trials 40]
-                                            [--datasets mnist5k mnist1d] [--settings sym40 ...]
+Run: .venv/bin/python experiments/table1.py [--jobs 2] [--seeds 1 2 3] [--select-seed 0]
+                                            [--trials 40] [--datasets mnist5k mnist1d]
+                                            [--settings sym40 ...]
 
 For each dataset (MNIST-5k with the small CNN, 20 epochs; MNIST-1D with the 1-d CNN, 60 epochs)
 and each noise setting (symmetric 0%, 20%, 40%; pair 40%; on train and val, test clean), every
-method trains from scratch with the same backbone, schedule, data, splits and seeds:
+method trains from scratch with the same backbone, schedule, data, splits and seeds.
 
-- uniform, REED hard / soft, MentorNet-PD, Learning to Reweight (given 10 clean validation
-  instances per class), Co-teaching (given the true noise rate), drop-r% (r = the true noise
-  rate), the oracle (drops exactly the flipped labels);
-- SS(cdf), SS(cgf): a search (GP, ``--trials`` trials, E_s = 3/4 of the schedule, E_o = the
-  rest, scored on the noisy validation split), then the found sampler from epoch E_s on;
-- SS(cgf, clean): the same search scored on L2RW's clean set: the matched comparison.
+The main comparison is among methods that have what SS has (noisy train and validation labels):
+uniform, uniform with early stopping (the best-validation epoch's model), REED hard / soft, and
+the *practical* variants of MentorNet-PD, Co-teaching and drop-r%, whose rate r (MentorNet-PD's
+percentile is 1 - r) is chosen on validation from ``RATE_GRID`` with their other knob at its
+default. References, each marked with what it reads beyond that: the same three given the true
+noise rate (†; Co-teaching's ramp T_k and MentorNet-PD's burn-in chosen on validation from
+``GRIDS``), Learning to Reweight and SS scored on 10 clean validation labels per class (‡), and
+the oracle, which reads the noise mask (*).
 
-Co-teaching's ramp T_k and MentorNet-PD's burn-in are chosen per setting from a small grid on
-the last-epoch validation score of seed 0 (noisy labels; never the test split); their cost is
-in the method's wall time, as the search's is in SS's. Reported: test Top-1 at the last epoch
-and at the best epoch, mean and sample std over the seeds; wall seconds = mean seconds of one
-training + the selection cost (search or grid) of the setting. Every finished run is cached
-under results/table1/runs/; a rerun recomputes nothing.
+Selection (every grid, every SS search) happens on ``--select-seed`` and the noisy validation
+split alone, by the validation Top-1 at the last epoch; the reported seeds (``--seeds``) are
+disjoint from it, so no reported run is the run a choice was made on (the seed-0 final
+training of SS would replay its winning search trial). Reported: test Top-1 at the last epoch
+and at the epoch of best validation Top-1, mean and sample std over the reported seeds; wall
+seconds = mean seconds of one training + the setting's selection cost (SS: its search; grids:
+all their selection runs). Every finished run is cached under results/table1/runs/ by its
+arguments; a rerun recomputes nothing, and changed arguments are another job.
 """
 
 from __future__ import annotations
@@ -56,14 +61,55 @@ BASELINE_METHODS = (
     "drop_r",
     "oracle",
 )
+"""Baselines trained as in the registry (the † ones given the true noise rate)."""
+PRACTICAL = {
+    "mentornet_pd_val": "mentornet_pd",
+    "coteaching_val": "coteaching",
+    "drop_r_val": "drop_r",
+}
+"""Practical variant -> the baseline it tunes: its rate chosen on validation from RATE_GRID."""
+RATE_GRID = [0.1, 0.2, 0.3, 0.4, 0.5]
+"""The rates a user without the true noise rate tries (MentorNet-PD's percentile is 1 - r)."""
 SS_METHODS = {"ss_cdf": ("cdf", "val"), "ss_cgf": ("cgf", "val"), "ss_cgf_clean": ("cgf", "clean")}
 GRIDS = {"coteaching": [0.05, 0.25, 0.5], "mentornet_pd": [0.2, 0.5]}
-"""Fractions of the schedule: Co-teaching's ramp T_k, MentorNet-PD's burn-in."""
+"""Fractions of the schedule: Co-teaching's ramp T_k, MentorNet-PD's burn-in (the † variants)."""
+METHODS = (
+    "uniform",
+    "uniform_es",
+    "reed_hard",
+    "reed_soft",
+    "mentornet_pd_val",
+    "coteaching_val",
+    "drop_r_val",
+    "ss_cdf",
+    "ss_cgf",
+    "mentornet_pd",
+    "coteaching",
+    "drop_r",
+    "l2rw",
+    "ss_cgf_clean",
+    "oracle",
+)
+"""Table order: the methods with SS's information first, then the privileged references."""
+PRIVILEGED = {
+    "mentornet_pd": "noise_rate",
+    "coteaching": "noise_rate",
+    "drop_r": "noise_rate",
+    "l2rw": "clean_labels",
+    "ss_cgf_clean": "clean_labels",
+    "oracle": "noise_mask",
+}
+"""What each method reads beyond noisy train and validation labels (the rest: none)."""
+SAME_INFORMATION = tuple(m for m in METHODS if m not in PRIVILEGED)
 LABELS = {
     "uniform": "Uniform",
+    "uniform_es": "Uniform + early stopping",
     "reed_hard": "REED hard (β=0.8)",
     "reed_soft": "REED soft (β=0.95)",
-    "mentornet_pd": "MentorNet-PD",
+    "mentornet_pd_val": "MentorNet-PD (r on val)",
+    "coteaching_val": "Co-teaching (r on val)",
+    "drop_r_val": "drop-r% (r on val)",
+    "mentornet_pd": "MentorNet-PD † (1 - true rate)",
     "l2rw": "L2RW ‡ (clean set)",
     "coteaching": "Co-teaching † (true rate)",
     "drop_r": "drop-r% † (r = true rate)",
@@ -148,8 +194,13 @@ def train_job(
     trials: int,
     spec: dict[str, Any] | None = None,
     fraction: float | None = None,
+    rate: float | None = None,
 ) -> dict[str, Any]:
-    """Trains one method with one seed from scratch; returns the per-epoch curves."""
+    """Trains one method with one seed from scratch; returns the per-epoch curves.
+
+    ``fraction`` is a † variant's grid value (see ``GRIDS``); ``rate`` makes the practical
+    variant of ``method``: its rate is ``rate``, not the true noise rate, and its other knob
+    is at its default."""
     from swift_sampler.baselines import build_baseline, clean_subset
     from swift_sampler.family import SamplerSpec
     from swift_sampler.search.final import train_arm
@@ -164,7 +215,9 @@ def train_job(
         experiment = _experiment(config, "val")
         data = experiment.data
         sampler = None
-        if method == "coteaching" and fraction is not None:
+        if rate is not None:
+            trainer = _practical(method, experiment.trainer, rate)
+        elif method == "coteaching" and fraction is not None:
             from swift_sampler.baselines.coteaching import CoTeachingTrainer
 
             trainer = CoTeachingTrainer(
@@ -194,6 +247,23 @@ def train_job(
     return run.summary()
 
 
+def _practical(method: str, base: Any, rate: float) -> Any:
+    """The practical variant of ``method`` with rate ``rate`` (chosen on validation)."""
+    if method == "coteaching":
+        from swift_sampler.baselines.coteaching import CoTeachingTrainer
+
+        return CoTeachingTrainer(base, noise_rate=rate)
+    if method == "mentornet_pd":
+        from swift_sampler.baselines.mentornet import MentorNetPDTrainer
+
+        return MentorNetPDTrainer(base, percentile=1.0 - rate)
+    if method == "drop_r":
+        from swift_sampler.baselines.samplers import DropHighLossTrainer
+
+        return DropHighLossTrainer(base, fraction=rate)
+    raise ValueError(f"no practical variant of {method!r}")
+
+
 def _setting_kwargs(dataset: str, setting: str, trials: int) -> dict[str, Any]:
     noise_type, noise = SETTINGS[setting]
     return {"dataset": dataset, "noise_type": noise_type, "noise": noise, "trials": trials}
@@ -211,27 +281,37 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
     chosen: dict[tuple[str, str, str], float] = {}
     finished: list[tuple[str, str]] = []
     summary: dict[str, Any] = {}
+    select = args.select_seed
     for dataset, setting in plan(args):
         noise_type, noise = SETTINGS[setting]
         make_config(dataset, noise_type, noise, "cgf", args.trials)  # fails before any job
-        # Phase 1: searches, grids (first seed of each grid value), the untuned baselines.
+        # Phase 1: searches and every grid value on the selection seed; the untuned methods
+        # on the reported seeds.
         first = [search(dataset, setting, method, args.trials) for method in SS_METHODS]
         for method in BASELINE_METHODS:
-            for fraction in GRIDS.get(method, [None]):
-                for seed in [args.seeds[0]] if method in GRIDS else args.seeds:
-                    first.append(train(dataset, setting, method, seed, args.trials, fraction))
+            if method in GRIDS:
+                first += [
+                    train(dataset, setting, method, select, args.trials, f) for f in GRIDS[method]
+                ]
+            else:
+                first += [
+                    train(dataset, setting, method, s, args.trials, None) for s in args.seeds
+                ]
+        for name in PRACTICAL:
+            first += [practical(dataset, setting, name, select, args.trials, r) for r in RATE_GRID]
         done.update(run_jobs(first, processes=args.jobs))
-        # Phase 2: the chosen grid values on the other seeds, SS with the found samplers.
+        # Phase 2: the chosen values and the found samplers on the reported seeds.
         second: list[Job] = []
         for method, grid in GRIDS.items():
-            scores = {
-                f: done[_key(dataset, setting, method, args.seeds[0], f)]["val_top1"][-1]
-                for f in grid
-            }
-            best = max(grid, key=lambda f: (scores[f], -f))  # ties: the shorter one
+            best = _choose({f: done[_key(dataset, setting, method, select, f)] for f in grid})
             chosen[(dataset, setting, method)] = best
-            for seed in args.seeds[1:]:
-                second.append(train(dataset, setting, method, seed, args.trials, best))
+            second += [train(dataset, setting, method, s, args.trials, best) for s in args.seeds]
+        for name in PRACTICAL:
+            best = _choose(
+                {r: done[_practical_key(dataset, setting, name, select, r)] for r in RATE_GRID}
+            )
+            chosen[(dataset, setting, name)] = best
+            second += [practical(dataset, setting, name, s, args.trials, best) for s in args.seeds]
         for method in SS_METHODS:
             spec = done[search(dataset, setting, method, args.trials).key]["spec"]
             for seed in args.seeds:
@@ -242,6 +322,12 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
         if on_pair is not None:
             on_pair(summary)
     return summary
+
+
+def _choose(runs: dict[float, dict[str, Any]]) -> float:
+    """The grid value whose selection run has the best last-epoch validation Top-1; ties: the
+    smaller value."""
+    return max(runs, key=lambda v: (runs[v]["val_top1"][-1], -v))
 
 
 def search(dataset: str, setting: str, method: str, trials: int) -> Job:
@@ -261,6 +347,13 @@ def train(
     return Job(NAME, key, train_job, kw | {"fraction": fraction})
 
 
+def practical(dataset: str, setting: str, name: str, seed: int, trials: int, rate: float) -> Job:
+    """One training of the practical variant ``name`` (a key of ``PRACTICAL``) at ``rate``."""
+    kw = {**_setting_kwargs(dataset, setting, trials), "method": PRACTICAL[name], "seed": seed}
+    key = _practical_key(dataset, setting, name, seed, rate)
+    return Job(NAME, key, train_job, kw | {"fraction": None, "rate": rate})
+
+
 def train_ss(
     dataset: str, setting: str, method: str, seed: int, trials: int, spec: dict[str, Any]
 ) -> Job:
@@ -274,6 +367,27 @@ def _key(dataset: str, setting: str, method: str, seed: int, fraction: float | N
     return f"train-{dataset}-{setting}-{method}{suffix}-s{seed}"
 
 
+def _practical_key(dataset: str, setting: str, name: str, seed: int, rate: float) -> str:
+    return f"train-{dataset}-{setting}-{name}-r{rate:g}-s{seed}"
+
+
+def _runs(
+    dataset: str,
+    setting: str,
+    method: str,
+    seeds: list[int],
+    done: dict[str, dict[str, Any]],
+    chosen: dict[tuple[str, str, str], float],
+) -> list[dict[str, Any]]:
+    """The reported runs of ``method`` (``uniform_es`` reads uniform's)."""
+    value = chosen.get((dataset, setting, method))
+    if method in PRACTICAL:
+        assert value is not None
+        return [done[_practical_key(dataset, setting, method, s, value)] for s in seeds]
+    base = "uniform" if method == "uniform_es" else method
+    return [done[_key(dataset, setting, base, s, value)] for s in seeds]
+
+
 def summarise(
     args: argparse.Namespace,
     pairs: list[tuple[str, str]],
@@ -282,23 +396,29 @@ def summarise(
 ) -> dict[str, Any]:
     rows = []
     order = list(DATASETS), list(SETTINGS)  # tables read in this order, whatever ran first
+    select = args.select_seed
     for dataset, setting in sorted(
         pairs, key=lambda p: (order[0].index(p[0]), order[1].index(p[1]))
     ):
         noise_type, noise = SETTINGS[setting]
-        for method in (*BASELINE_METHODS, *SS_METHODS):
-            fraction = chosen.get((dataset, setting, method))
-            runs = [done[_key(dataset, setting, method, s, fraction)] for s in args.seeds]
-            best_mean, best_std = mean_std(100 * r["best"] for r in runs)
-            last_mean, last_std = mean_std(100 * r["last"] for r in runs)
+        for method in METHODS:
+            value = chosen.get((dataset, setting, method))
+            runs = _runs(dataset, setting, method, list(args.seeds), done, chosen)
+            at_best_val = [100 * r["test_at_best_val"] for r in runs]
+            # Early stopping keeps the best-validation epoch's model: that is its final model.
+            last = at_best_val if method == "uniform_es" else [100 * r["last"] for r in runs]
             selection = 0.0
             if method in SS_METHODS:
                 selection = done[f"search-{dataset}-{setting}-{method}"]["cost"]["total_s"]
             elif method in GRIDS:
                 selection = sum(
-                    done[_key(dataset, setting, method, args.seeds[0], f)]["seconds"]
+                    done[_key(dataset, setting, method, select, f)]["seconds"]
                     for f in GRIDS[method]
-                    if f != fraction
+                )
+            elif method in PRACTICAL:
+                selection = sum(
+                    done[_practical_key(dataset, setting, method, select, r)]["seconds"]
+                    for r in RATE_GRID
                 )
             rows.append(
                 {
@@ -306,58 +426,82 @@ def summarise(
                     "noise_type": noise_type,
                     "noise": noise,
                     "method": method,
+                    "privileged": PRIVILEGED.get(method, "none"),
                     "seeds": list(args.seeds),
-                    "best_mean": best_mean,
-                    "best_std": best_std,
-                    "last_mean": last_mean,
-                    "last_std": last_std,
+                    "select_seed": select,
+                    "last_mean": mean_std(last)[0],
+                    "last_std": mean_std(last)[1],
+                    "at_best_val_mean": mean_std(at_best_val)[0],
+                    "at_best_val_std": mean_std(at_best_val)[1],
+                    "best_val_epochs": [r["best_val_epoch"] for r in runs],
                     "wall_s": sum(r["seconds"] for r in runs) / len(runs) + selection,
                     "selection_s": selection,
-                    "chosen_fraction": fraction,
+                    "chosen": value,
                     "val_last_mean": mean_std(100 * r["val_top1"][-1] for r in runs)[0],
                 }
             )
-    return {"rows": rows, "trials": args.trials, "seeds": list(args.seeds)}
+    return {
+        "rows": rows,
+        "trials": args.trials,
+        "seeds": list(args.seeds),
+        "select_seed": select,
+    }
+
+
+def _row(rows: list[dict[str, Any]], dataset: str, setting: tuple[str, float], method: str) -> Any:
+    return next(
+        (
+            r
+            for r in rows
+            if (r["dataset"], r["noise_type"], r["noise"], r["method"])
+            == (dataset, *setting, method)
+        ),
+        None,
+    )
 
 
 def markdown(summary: dict[str, Any], command: str) -> str:
     rows = summary["rows"]
     date = datetime.date.today().isoformat()
+    grid = ", ".join(f"{r:g}" for r in RATE_GRID)
     lines = [
-        f"Command: `{command}`. Date: {date}. Seeds {summary['seeds']} (weights, shuffles, "
-        f"samplers; data split and noise seed 0); SS searches: GP, {summary['trials']} trials. "
-        "Test Top-1 (%), mean ± std over seeds, at the last epoch and at the best epoch; wall "
-        "= seconds of one training (one thread) + the setting's selection cost (SS: its search; "
-        "grids: the other grid runs). † is given the true noise rate, ‡ 10 clean validation "
-        "instances per class, * the noise mask itself.",
+        f"Command: `{command}`. Date: {date}. Reported seeds {summary['seeds']} (weights, "
+        f"shuffles, samplers; data split and noise seed 0); every choice (SS's search: GP, "
+        f"{summary['trials']} trials; the grids) made on seed {summary['select_seed']} and the "
+        "noisy validation split. Test Top-1 (%), mean ± std over the reported seeds, at the "
+        "last epoch / at the epoch of best validation Top-1 (never a maximum over the test "
+        "curve). Uniform + early stopping keeps the best-validation epoch's model, so both its "
+        f"columns are that model. '(r on val)': the rate r chosen on validation from {{{grid}}}. "
+        "The rows above the rule have what SS has (noisy train and validation labels); below "
+        "it, references that read more: † the true noise rate, ‡ 10 clean validation labels "
+        "per class, * the noise mask itself. wall = seconds of one training (one thread) + the "
+        "setting's selection cost (SS: its search; grids: all their selection runs).",
         "",
     ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         settings = list(
             dict.fromkeys((r["noise_type"], r["noise"]) for r in rows if r["dataset"] == dataset)
         )
-        head = " | ".join(f"{t} {n:.0%} last / best" for t, n in settings)
+        head = " | ".join(f"{t} {n:.0%} last / at best val" for t, n in settings)
         lines += [
             f"**{dataset}**",
             "",
             f"| method | {head} | wall (s) at {settings[-1][0]} {settings[-1][1]:.0%} |",
         ]
         lines.append("|---" * (len(settings) + 2) + "|")
-        methods = list(dict.fromkeys(r["method"] for r in rows if r["dataset"] == dataset))
-        for method in methods:
-            cells = []
-            wall = 0.0
-            for noise_type, noise in settings:
-                r = next(
-                    x
-                    for x in rows
-                    if (x["dataset"], x["noise_type"], x["noise"], x["method"])
-                    == (dataset, noise_type, noise, method)
-                )
-                cells.append(
+        for method in METHODS:
+            if method == next(iter(PRIVILEGED)):
+                lines.append("| *with privileged inputs* |" + " |" * (len(settings) + 1))
+            cells, wall = [], 0.0
+            for setting in settings:
+                r = _row(rows, dataset, setting, method)
+                cell = (
                     f"{r['last_mean']:.1f} ± {r['last_std']:.1f} / "
-                    f"{r['best_mean']:.1f} ± {r['best_std']:.1f}"
+                    f"{r['at_best_val_mean']:.1f} ± {r['at_best_val_std']:.1f}"
                 )
+                if method == "ss_cgf":
+                    cell = f"**{cell}**"
+                cells.append(cell + (f" (r={r['chosen']:g})" if method in PRACTICAL else ""))
                 wall = r["wall_s"]
             lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + f" | {wall:.0f} |")
         lines.append("")
@@ -373,30 +517,35 @@ def figure(summary: dict[str, Any], path: Path) -> None:
 
     rows = summary["rows"]
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = plt.subplots(len(datasets), 1, figsize=(12, 4 * len(datasets)), squeeze=False)
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(13, 4 * len(datasets)), squeeze=False)
     for ax, dataset in zip(axes[:, 0], datasets, strict=True):
         mine = [r for r in rows if r["dataset"] == dataset]
         settings = list(dict.fromkeys((r["noise_type"], r["noise"]) for r in mine))
-        methods = list(dict.fromkeys(r["method"] for r in mine))
-        width = 0.8 / len(methods)
-        for j, method in enumerate(methods):
-            values = [
-                next(r for r in mine if (r["noise_type"], r["noise"], r["method"]) == (*s, method))
-                for s in settings
-            ]
-            ax.bar(
-                np.arange(len(settings)) + j * width,
+        width = 0.8 / len(METHODS)
+        for j, method in enumerate(METHODS):
+            values = [_row(rows, dataset, s, method) for s in settings]
+            x = np.arange(len(settings)) + j * width
+            bars = ax.bar(
+                x,
                 [v["last_mean"] for v in values],
                 width,
                 yerr=[v["last_std"] for v in values],
                 label=LABELS[method],
+                hatch="//" if method in PRIVILEGED else None,
+            )
+            ax.plot(
+                x,
+                [v["at_best_val_mean"] for v in values],
+                "k_",
+                markersize=4,
+                color=bars.patches[0].get_facecolor(),
             )
         ax.set_xticks(np.arange(len(settings)) + 0.4 - width / 2)
         ax.set_xticklabels([f"{t} {n:.0%}" for t, n in settings])
-        ax.set_ylabel("test Top-1 at the last epoch (%)")
-        low = min(r["last_mean"] for r in mine)
+        ax.set_ylabel("test Top-1 (%): bars last epoch,\nticks at the best-validation epoch")
+        low = min(min(r["last_mean"], r["at_best_val_mean"]) for r in mine)
         ax.set_ylim(max(0.0, low - 5), 100)
-        ax.set_title(dataset)
+        ax.set_title(f"{dataset} (hatched: privileged references)")
     axes[0, 0].legend(fontsize=7, ncol=3, loc="lower left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -404,53 +553,83 @@ def figure(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+NOISY = (("symmetric", 0.2), ("symmetric", 0.4), ("pair", 0.4))
+COLUMNS = (("last_mean", "last"), ("at_best_val_mean", "at best val"))
+
+
 def targets(summary: dict[str, Any]) -> list[str]:
-    """The issue's targets on MNIST-5k, met or missed, with the numbers."""
+    """The fair-comparison targets, met or missed, with the numbers, per dataset."""
     rows = summary["rows"]
-
-    def row(setting: tuple[str, float], method: str) -> dict[str, Any] | None:
-        return next(
-            (
-                r
-                for r in rows
-                if r["dataset"] == "mnist5k"
-                and (r["noise_type"], r["noise"]) == setting
-                and r["method"] == method
-            ),
-            None,
-        )
-
     out = []
-    ss, oracle = row(("symmetric", 0.4), "ss_cgf"), row(("symmetric", 0.4), "oracle")
-    if ss and oracle:
-        ok = ss["last_mean"] >= 92.5 and oracle["last_mean"] - ss["last_mean"] <= 2.0
-        out.append(
-            f"SS(cgf) >= 92.5% and within 2 points of the oracle at 40% symmetric: "
-            f"{ss['last_mean']:.1f} vs oracle {oracle['last_mean']:.1f} -> "
-            f"{'met' if ok else 'MISSED'}"
-        )
-        for method in ("reed_hard", "reed_soft", "mentornet_pd", "l2rw", "coteaching"):
-            other = row(("symmetric", 0.4), method)
-            if other:
-                ok = ss["last_mean"] >= other["last_mean"]
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        for setting in NOISY:
+            ss = _row(rows, dataset, setting, "ss_cgf")
+            if ss is None:
+                continue
+            name = f"{dataset} {setting[0]} {setting[1]:.0%}"
+            for column, label in COLUMNS:
+                beaten = [
+                    f"{LABELS[m]} {_row(rows, dataset, setting, m)[column]:.1f}"
+                    for m in SAME_INFORMATION
+                    if m != "ss_cgf" and _row(rows, dataset, setting, m)[column] > ss[column]
+                ]
+                verdict = "met" if not beaten else "MISSED, above it: " + ", ".join(beaten)
                 out.append(
-                    f"SS(cgf) >= {LABELS[method]}: {ss['last_mean']:.1f} vs "
-                    f"{other['last_mean']:.1f} -> {'met' if ok else 'MISSED'}"
+                    f"{name}, {label}: SS(cgf) {ss[column]:.1f} at or above every method with "
+                    f"the same information -> {verdict}"
                 )
-    ss0, uni0 = row(("symmetric", 0.0), "ss_cgf"), row(("symmetric", 0.0), "uniform")
-    if ss0 and uni0:
-        ok = ss0["last_mean"] >= uni0["last_mean"] - 0.5
-        out.append(
-            f"0% noise: SS(cgf) no more than 0.5 below uniform: {ss0['last_mean']:.1f} vs "
-            f"{uni0['last_mean']:.1f} -> {'met' if ok else 'MISSED'}"
+        ss, oracle = (_row(rows, dataset, ("symmetric", 0.4), m) for m in ("ss_cgf", "oracle"))
+        if ss and oracle:
+            for column, label in COLUMNS:
+                gap = oracle[column] - ss[column]
+                out.append(
+                    f"{dataset} symmetric 40%, {label}: gap to the oracle at most 2 points: "
+                    f"{ss[column]:.1f} vs {oracle[column]:.1f} (gap {gap:.1f}) -> "
+                    f"{'met' if gap <= 2.0 else 'MISSED'}"
+                )
+        ss0, uni0 = (_row(rows, dataset, ("symmetric", 0.0), m) for m in ("ss_cgf", "uniform"))
+        if ss0 and uni0:
+            for column, label in COLUMNS:
+                ok = ss0[column] >= uni0[column] - 0.3
+                out.append(
+                    f"{dataset} 0% noise, {label}: SS(cgf) no more than 0.3 below uniform: "
+                    f"{ss0[column]:.1f} vs {uni0[column]:.1f} -> {'met' if ok else 'MISSED'}"
+                )
+    return out
+
+
+def beaten_by(summary: dict[str, Any]) -> list[str]:
+    """Every method, privileged or not, above SS(cgf) in a setting and column, in prose."""
+    rows = summary["rows"]
+    out = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        settings = dict.fromkeys(
+            (r["noise_type"], r["noise"]) for r in rows if r["dataset"] == dataset
         )
+        for setting in settings:
+            ss = _row(rows, dataset, setting, "ss_cgf")
+            above = []
+            for method in METHODS:
+                other = _row(rows, dataset, setting, method)
+                if method == "ss_cgf" or other is None:
+                    continue
+                cols = [label for column, label in COLUMNS if other[column] > ss[column]]
+                if cols:
+                    above.append(f"{LABELS[method]} ({' and '.join(cols)})")
+            if above:
+                out.append(
+                    f"{dataset} {setting[0]} {setting[1]:.0%}: above SS(cgf): " + "; ".join(above)
+                )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (1 thread each)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="reported seeds")
+    parser.add_argument(
+        "--select-seed", type=int, default=0, help="the seed every choice is made on"
+    )
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument(
         "--datasets", nargs="+", default=["mnist5k", "mnist1d"], choices=list(DATASETS)
@@ -458,6 +637,8 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/results.md")
     args = parser.parse_args()
+    if args.select_seed in args.seeds:
+        parser.error(f"--select-seed {args.select_seed} is one of --seeds: report other seeds")
     command = ("python experiments/table1.py " + " ".join(sys.argv[1:])).strip()
 
     def report(summary: dict[str, Any]) -> None:  # after every finished setting
@@ -466,7 +647,14 @@ def main() -> None:
         text = markdown(summary, command)
         checks = targets(summary)
         if checks:
-            text += "\nTargets (MNIST-5k):\n\n" + "\n".join(f"- {c}" for c in checks) + "\n"
+            text += "\nTargets:\n\n" + "\n".join(f"- {c}" for c in checks) + "\n"
+        above = beaten_by(summary)
+        if above:
+            text += (
+                "\nEvery method above SS(cgf), by setting and column:\n\n"
+                + "\n".join(f"- {a}" for a in above)
+                + "\n"
+            )
         (out / "table1.md").write_text(text + "\n")
         figure(summary, out / "table1.png")
         if not args.no_docs:

@@ -254,7 +254,7 @@ def _final(
             experiment.trainer,
             spec,
             seeds=seeds,
-            shared_epochs=config.search.shared_epochs,
+            shared_epochs=config.epochs_split[0],
             uniform=config.final.uniform,
             noise_mask=experiment.noise_mask,
             on_epoch=lambda arm, seed, epoch: bar.update(),

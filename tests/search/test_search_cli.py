@@ -200,6 +200,35 @@ def test_sampler_file_of_another_schema_version_exits_2(tmp_path: Path, capsys) 
     assert "schema version 99 is not supported" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"theta": [10**400] + [0.5] * 9}, "theta[0]"),  # was OverflowError, exit 1
+        ({"eps": None}, "eps"),
+        ({"metadata": [1, 2]}, "metadata"),
+        ({"lipschitz": True}, "lipschitz"),  # was accepted as 1.0
+    ],
+)
+def test_hostile_sampler_file_exits_2_naming_the_field(
+    tmp_path: Path, capsys, change: dict, field: str
+) -> None:
+    sampler = tmp_path / "sampler.json"
+    sampler.write_text(json.dumps({**SamplerSpec().to_dict(), **change}))
+    assert main(["train", str(_config(tmp_path)), "--sampler", str(sampler)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{field}: must be" in err and str(sampler) in err
+    assert not (tmp_path / "final.json").exists()
+
+
+def test_hostile_sampler_file_exits_2_in_a_real_process(tmp_path: Path) -> None:
+    sampler = tmp_path / "sampler.json"
+    sampler.write_text(json.dumps({**SamplerSpec().to_dict(), "features": [["loss"], "er"]}))
+    run = _cli("train", str(_config(tmp_path)), "--sampler", str(sampler))
+    assert run.returncode == EXIT_BAD_INPUT, run.stderr
+    assert "features: must be a non-empty list of distinct names" in run.stderr
+    assert "[['loss'], 'er']" in run.stderr and "Traceback" not in run.stderr
+
+
 @pytest.mark.slow
 def test_resume_refuses_a_changed_config_and_a_swapped_checkpoint(tmp_path: Path, capsys) -> None:
     config = _config(tmp_path, trials=2)

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from swift_sampler import config as config_module
@@ -402,3 +403,13 @@ def test_final_seeds_must_not_replay_the_selection_seed() -> None:
     with pytest.raises(ConfigError, match=r"e.g. \[6, 7, 8\], got \[1, 5\]"):
         parse_config({"search": {"seed": 5}, "final": {"seeds": [1, 5]}})
     assert parse_config({"search": {"seed": 5}, "final": {"seeds": [0, 6]}}).final.seeds == (0, 6)
+
+
+def test_numbers_too_large_for_a_float_and_numpy_integers() -> None:
+    # An int too large for a float is a bad value (it was an OverflowError, exit 1).
+    assert _problems({"train": {"lr": 10**400}})[0].startswith(
+        "train.lr: must be a finite number > 0, got 1000"
+    )
+    config = parse_config({"train": {"epochs": np.int64(30)}, "search": {"trials": np.int32(9)}})
+    assert config.train.epochs == 30 and type(config.train.epochs) is int
+    assert config.search.trials == 9

@@ -26,8 +26,6 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import math
-import numbers
 import os
 import tomllib
 from collections.abc import Mapping
@@ -35,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from swift_sampler._validate import as_int, as_real, short_repr
 from swift_sampler.errors import ConfigError
 
 __all__ = [
@@ -53,6 +52,7 @@ __all__ = [
     "SamplerConfig",
     "SearchConfig",
     "TrainSection",
+    "check_value",
     "default_config",
     "resolve_epochs",
     "load_config",
@@ -134,14 +134,17 @@ class _Rule:
             return isinstance(value, bool), value
         if self.kind in ("int", "int_list"):
             # bool is an int subclass in Python, but `trials = true` is a mistake, not a 1.
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            integer = as_int(value)
+            if integer is None:
                 return False, value
-            return self._in_range(int(value)), int(value)
+            return self._in_range(integer), integer
         if self.kind == "float":
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            # A float, so `lr = 1` and `lr = 1.0` give equal configs; None for a bool, a
+            # non-number, inf, nan, or an int too large for a float (`lr = 1000...0`).
+            number = as_real(value)
+            if number is None:
                 return False, value
-            number = float(value)  # so `lr = 1` and `lr = 1.0` give equal configs
-            return math.isfinite(number) and self._in_range(number), number
+            return self._in_range(number), number
         ok = isinstance(value, str) and (value in self.choices if self.choices else value != "")
         return ok, value
 
@@ -149,7 +152,7 @@ class _Rule:
         """Returns ``(normalised value, None)``, or ``(None, problem)`` when the value is bad."""
         if value is None and self.optional:
             return None, None
-        problem = f"{self.describe()}, got {value!r}"
+        problem = f"{self.describe()}, got {short_repr(value)}"
         if self.kind not in ("str_list", "int_list"):
             ok, normalised = self._scalar(value)
             if ok:
@@ -381,6 +384,20 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "uniform": _Rule("bool"),
     },
 }
+
+
+def check_value(section: str, key: str, value: Any) -> tuple[Any, str | None]:
+    """Checks one value against the config's rule for ``section.key``.
+
+    Other files that hold the same settings (a sampler spec's ``features``, ``eps``...) are
+    checked with the same rules, so they accept and refuse the same values.
+
+    Returns:
+        ``(normalised value, None)``, or ``(None, problem)`` with the problem in words, e.g.
+        ``must be a finite number in (0, 1), got None``.
+    """
+    return _RULES[section][key].check(value)
+
 
 _Section = DataConfig | ModelConfig | TrainSection | SamplerConfig | SearchConfig | FinalConfig
 _SECTIONS: dict[str, type[_Section]] = {

@@ -258,6 +258,7 @@ def _shared_start(
         bar.close()
     study.set_user_attr("shared_sha256", shared.sha256)
     study.set_user_attr("shared_seconds", shared.seconds)
+    study.set_user_attr("setup_seconds", shared.setup_seconds)
     study.set_user_attr("shared_epochs", shared.epochs)
     study.set_user_attr("epoch_seconds", shared.epoch_seconds)
 
@@ -515,7 +516,9 @@ def _cost(
 ) -> dict[str, float]:
     shared = float(study.user_attrs.get("shared_seconds", 0.0))
     epoch = float(study.user_attrs.get("epoch_seconds", 0.0))
+    # One-off set-up of the process that trained the shared start (absent in older runs).
     parts = {
+        "setup": float(study.user_attrs.get("setup_seconds", 0.0)),
         "shared_start": shared,
         "finetune": sum(r.seconds.get("finetune", 0.0) for r in records),
         "features": sum(r.seconds.get("features", 0.0) for r in records),

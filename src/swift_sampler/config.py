@@ -54,9 +54,9 @@ __all__ = [
     "TrainSection",
     "check_value",
     "default_config",
-    "resolve_epochs",
     "load_config",
     "parse_config",
+    "resolve_epochs",
 ]
 
 DatasetName = Literal["digits", "mnist5k", "mnist1d"]

@@ -595,7 +595,7 @@ def targets(summary: dict[str, Any]) -> list[str]:
         ss, oracle = (_row(rows, dataset, ("symmetric", 0.4), m) for m in ("ss_cgf", "oracle"))
         if ss and oracle:
             for column, label in COLUMNS:
-                gap = round(oracle[column], 1) - round(ss[column], 1)
+                gap = round(round(oracle[column], 1) - round(ss[column], 1), 1)
                 out.append(
                     f"{dataset} symmetric 40%, {label}: gap to the oracle at most 2 points: "
                     f"{ss[column]:.1f} vs {oracle[column]:.1f} (gap {gap:.1f}) -> "
@@ -604,7 +604,7 @@ def targets(summary: dict[str, Any]) -> list[str]:
         ss0, uni0 = (_row(rows, dataset, ("symmetric", 0.0), m) for m in ("ss_cgf", "uniform"))
         if ss0 and uni0:
             for column, label in COLUMNS:
-                ok = round(ss0[column], 1) >= round(uni0[column], 1) - 0.3
+                ok = round(round(uni0[column], 1) - round(ss0[column], 1), 1) <= 0.3
                 out.append(
                     f"{dataset} 0% noise, {label}: SS(cgf) no more than 0.3 below uniform: "
                     f"{ss0[column]:.1f} vs {uni0[column]:.1f} -> {'met' if ok else 'MISSED'}"

@@ -168,6 +168,15 @@ def test_a_damaged_study_exits_2_naming_the_file(run_copy: Path, damage) -> None
     assert db.read_bytes() == before  # left as it was, for the user to inspect
 
 
+def test_a_missing_study_exits_2_and_creates_no_empty_one(run_copy: Path) -> None:
+    db = run_copy / "study.db"
+    db.unlink()
+    done = _cli("search", TINY, "--run-dir", run_copy, "--resume")
+    assert done.returncode == 2, done.stderr
+    assert f"the study {db} is missing" in done.stderr and "another --run-dir" in done.stderr
+    assert not db.exists()  # an empty study would block both --resume and a restart
+
+
 # 3. a full disk in the middle of a search ---------------------------------------------------
 
 

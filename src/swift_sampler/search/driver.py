@@ -426,6 +426,12 @@ def run_search(
         )
     db = _sqlite_file(url)
     if resume and db is not None:
+        if not db.exists():  # opening it would create an empty one, which blocks a restart
+            raise RunFileError(
+                f"the study {db} is missing, so the search in {paths.root} cannot be resumed; "
+                f"restore {db.name} from a backup, or start a new search in another --run-dir "
+                f"(or move config.toml out of {paths.root})"
+            )
         check_sqlite_study(db)  # before the data is loaded: fail fast
     # Everything that can fail on bad input (data, model, spec) is built before the run
     # directory is touched, so a bad config leaves nothing behind.

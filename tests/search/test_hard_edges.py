@@ -338,6 +338,52 @@ def test_ctrl_c_while_the_study_is_created_gives_advice_that_works(tmp_path: Pat
     assert again.returncode == 0, again.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_trial_then_resume_reaches_the_same_best(
+    finished_run: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    run_dir = tmp_path / "run"
+    proc = _popen("search", TINY, "--run-dir", run_dir)
+
+    def mid_trial() -> bool:
+        db = run_dir / "study.db"
+        if not db.exists():
+            return False
+        try:
+            with sqlite3.connect(db, timeout=1) as conn:
+                states = [r[0] for r in conn.execute("SELECT state FROM trials")]
+        except sqlite3.Error:
+            return False
+        return states.count("COMPLETE") >= 2 and "RUNNING" in states
+
+    _wait_for(mid_trial, proc, "a running third trial")
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=300)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "rerun with --resume to continue" in stderr, stderr
+    else:
+        assert proc.returncode == -signal.SIGTERM
+    resumed = _cli("search", TINY, "--run-dir", run_dir, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    a = json.loads((finished_run / "result.json").read_text())
+    b = json.loads((run_dir / "result.json").read_text())
+    assert b["best"]["theta"] == a["best"]["theta"]
+    assert b["best"]["val_score"] == a["best"]["val_score"]
+
+
+def test_a_second_process_on_a_run_directory_is_refused(run_copy: Path) -> None:
+    import fcntl
+
+    with open(run_copy / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # this test process is "the other"
+        before = (run_copy / "study.db").read_bytes()
+        done = _cli("search", TINY, "--run-dir", run_copy, "--resume")
+    assert done.returncode == 2
+    assert f"run directory {run_copy} is in use by another swift-sampler process" in done.stderr
+    assert (run_copy / "study.db").read_bytes() == before
+
+
 def test_ctrl_c_advice_follows_what_is_on_disk(run_copy: Path, tmp_path: Path) -> None:
     from swift_sampler.cli import _after_interrupt, build_parser
 

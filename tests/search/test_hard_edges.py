@@ -269,6 +269,10 @@ def _drop_a_state(run_dir: Path) -> None:
     (run_dir / "result.json").write_text(json.dumps(data))
 
 
+def _not_json(run_dir: Path) -> None:
+    (run_dir / "result.json").write_text('{"outer": "gp",')
+
+
 def _truncate_npz(run_dir: Path) -> None:
     path = run_dir / "figure1.npz"
     os.truncate(path, path.stat().st_size // 2)
@@ -283,9 +287,11 @@ def _bad_final(run_dir: Path) -> None:
     [
         (_drop_best, r"result\.json is damaged: it has no 'best\.theta'"),
         (_drop_a_state, r"result\.json is damaged: it has no 'state'"),
+        (_not_json, r"result\.json is not valid JSON"),
         (_truncate_npz, r"figure1\.npz is damaged \(BadZipFile"),
         (_bad_final, r"final\.json is damaged: it has no 'last_mean'"),
     ],
+    ids=["result-no-best", "result-trial-no-state", "result-not-json", "npz-truncated", "final"],
 )
 def test_report_on_damaged_files_exits_2_naming_the_file(
     run_copy: Path, damage, message: str
@@ -339,7 +345,7 @@ def test_ctrl_c_while_the_study_is_created_gives_advice_that_works(tmp_path: Pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_trial_then_resume_reaches_the_same_best(
     finished_run: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -27,7 +30,7 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 class Tmpfs:
     """A real, small filesystem (tmpfs) mounted for one test, which a test can fill."""
 
-    def __init__(self, root) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, root: Path) -> None:
         self.root = root
         self.filler = root / ".filler"
 
@@ -55,7 +58,7 @@ class Tmpfs:
 
 
 @pytest.fixture
-def tmpfs(tmp_path):  # type: ignore[no-untyped-def]
+def tmpfs(tmp_path: Path) -> Iterator[Tmpfs]:
     """A 16 MiB tmpfs at ``tmp_path / "fs"``; skipped where mounting is not allowed."""
     import os
     import subprocess

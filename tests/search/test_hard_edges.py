@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def _popen(*args: str | Path) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(condition, proc: subprocess.Popen[str], what: str) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen[str], what: str) -> None:
     deadline = time.monotonic() + 300
     while not condition():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -156,7 +157,9 @@ def _overwrite_pages(db: Path) -> None:
         pytest.param(_overwrite_pages, id="pages-overwritten"),
     ],
 )
-def test_a_damaged_study_exits_2_naming_the_file(run_copy: Path, damage) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_study_exits_2_naming_the_file(
+    run_copy: Path, damage: Callable[[Path], object]
+) -> None:
     db = run_copy / "study.db"
     damage(db)
     before = db.read_bytes()
@@ -294,8 +297,8 @@ def _bad_final(run_dir: Path) -> None:
     ids=["result-no-best", "result-trial-no-state", "result-not-json", "npz-truncated", "final"],
 )
 def test_report_on_damaged_files_exits_2_naming_the_file(
-    run_copy: Path, damage, message: str
-) -> None:  # type: ignore[no-untyped-def]
+    run_copy: Path, damage: Callable[[Path], None], message: str
+) -> None:
     damage(run_copy)
     done = _cli("report", run_copy)
     assert done.returncode == 2, done.stderr

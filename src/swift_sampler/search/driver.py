@@ -131,6 +131,11 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(url[len("sqlite:///") :].split("?", 1)[0])
 
 
+def _journal_file(url: str) -> Path | None:
+    """The file of a ``journal:///`` URL (None for other storages)."""
+    return Path(url[len("journal://") :]) if url.startswith("journal:///") else None
+
+
 def _damaged(db: Path, detail: str) -> RunFileError:
     return RunFileError(
         f"the study {db} is damaged ({detail}), so the search cannot be resumed from it; "
@@ -198,7 +203,7 @@ def _storage_error(err: BaseException, url: str, paths: RunPaths) -> Exception |
         if is_disk_full(cause) or (
             isinstance(cause, sqlite3.Error) and any(m in text for m in _FULL_MESSAGES)
         ):
-            return disk_full_error(db if db is not None else paths.root / "study", cause)
+            return disk_full_error(db or _journal_file(url) or paths.root / "study", cause)
         if (
             db is not None
             and isinstance(cause, sqlite3.DatabaseError)

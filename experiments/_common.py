@@ -23,6 +23,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from swift_sampler._io import atomic_path as atomic_path  # re-exported for the experiments
+from swift_sampler._io import write_text_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(os.environ.get("SWIFT_SAMPLER_RESULTS", ROOT / "results"))
 """Where results go; the environment variable redirects them (smoke runs, tests)."""
@@ -84,9 +87,7 @@ def _run_one(job: Job) -> dict[str, Any]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def run_jobs(jobs: Sequence[Job], *, processes: int) -> dict[str, dict[str, Any]]:
@@ -182,4 +183,4 @@ def replace_section(path: Path, marker: str, text: str) -> None:
         current = head + block + ("\n" + tail if tail else "")
     else:
         current = current.rstrip("\n") + "\n\n" + block
-    path.write_text(current)
+    write_text_atomic(path, current)

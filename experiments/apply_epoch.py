@@ -36,11 +36,13 @@ from _common import (
     RESULTS,
     ROOT,
     Job,
+    atomic_path,
     mean_std,
     replace_section,
     run_jobs,
     train_with_sampler,
     write_json,
+    write_text_atomic,
 )
 
 NAME = "apply_epoch"
@@ -187,7 +189,8 @@ def figure(summary: dict[str, Any], path: Path) -> None:
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -229,7 +232,7 @@ def main() -> None:
     out = RESULTS / NAME
     write_json(out / "summary.json", summary)
     text = markdown(summary, args, command)
-    (out / "apply_epoch.md").write_text(text)
+    write_text_atomic(out / "apply_epoch.md", text)
     figure(summary, out / "apply_epoch.png")
     print(text)
     if not args.no_docs:

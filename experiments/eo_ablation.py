@@ -44,7 +44,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, ROOT, Job, mean_std, replace_section, run_jobs, write_json
+from _common import (
+    RESULTS,
+    ROOT,
+    Job,
+    atomic_path,
+    mean_std,
+    replace_section,
+    run_jobs,
+    write_json,
+    write_text_atomic,
+)
 
 NAME = "eo_ablation"
 DATASETS: dict[str, dict[str, Any]] = {
@@ -301,7 +311,8 @@ def figure(summary: dict[str, Any], path: Path) -> None:
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -356,7 +367,7 @@ def main() -> None:
     summary = summarise(args, searches, done)
     write_json(out / "summary.json", summary)
     text = markdown(summary, command)
-    (out / "eo_ablation.md").write_text(text)
+    write_text_atomic(out / "eo_ablation.md", text)
     figure(summary, out / "eo_ablation.png")
     if not args.no_docs:
         replace_section(

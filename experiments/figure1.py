@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import table1
-from _common import RESULTS, ROOT, Job, replace_section, run_jobs, write_json
+from _common import RESULTS, ROOT, Job, replace_section, run_jobs, write_json, write_text_atomic
 
 NAME = "figure1"
 SETTING = "sym40"
@@ -180,7 +180,7 @@ def main() -> None:
             "the true training labels.)",
         ]
     )
-    (out / "figure1.md").write_text(text + "\n")
+    write_text_atomic(out / "figure1.md", text + "\n")
     print(text)
     if not args.no_docs:
         replace_section(ROOT / "docs" / "results.md", "figure1", "## Figure 1\n\n" + text)

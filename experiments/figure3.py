@@ -60,6 +60,7 @@ from _common import (
     run_jobs,
     train_with_sampler,
     write_json,
+    write_text_atomic,
 )
 
 NAME = "figure3"
@@ -409,7 +410,7 @@ def main() -> None:
         checks = targets(summary)
         if checks:
             text += "\nTargets:\n\n" + "\n".join(f"- {c}" for c in checks) + "\n"
-        (out / "figure3.md").write_text(text)
+        write_text_atomic(out / "figure3.md", text)
         figures(summary, out)
         if not args.no_docs:
             replace_section(

@@ -37,7 +37,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, ROOT, Job, mean_std, replace_section, run_jobs, write_json
+from _common import (
+    RESULTS,
+    ROOT,
+    Job,
+    atomic_path,
+    mean_std,
+    replace_section,
+    run_jobs,
+    write_json,
+    write_text_atomic,
+)
 
 NAME = "table1"
 DATASETS: dict[str, dict[str, Any]] = {
@@ -554,7 +564,8 @@ def figure(summary: dict[str, Any], path: Path) -> None:
     axes[0, 0].legend(fontsize=7, ncol=3, loc="lower left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -669,7 +680,7 @@ def main() -> None:
                 + "\n".join(f"- {a}" for a in above)
                 + "\n"
             )
-        (out / "table1.md").write_text(text + "\n")
+        write_text_atomic(out / "table1.md", text + "\n")
         figure(summary, out / "table1.png")
         if not args.no_docs:
             replace_section(ROOT / "docs" / "results.md", "table1", "## Table 1\n\n" + text)

@@ -29,11 +29,13 @@ from _common import (
     RESULTS,
     ROOT,
     Job,
+    atomic_path,
     mean_std,
     replace_section,
     run_jobs,
     train_with_sampler,
     write_json,
+    write_text_atomic,
 )
 
 NAME = "transfer"
@@ -158,7 +160,7 @@ def main() -> None:
             f"({where[r['arm']]}) | {r['train_s']:.0f} |"
         )
     text = "\n".join(lines)
-    (out / "transfer.md").write_text(text + "\n")
+    write_text_atomic(out / "transfer.md", text + "\n")
     _figure(done, args, labels, out / "transfer.png")
     print(text)
     if not args.no_docs:
@@ -189,7 +191,8 @@ def _figure(done: dict, args: argparse.Namespace, labels: dict, path: Path) -> N
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 

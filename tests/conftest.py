@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -22,3 +25,56 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)
     return x, y
+
+
+class Tmpfs:
+    """A real, small filesystem (tmpfs) mounted for one test, which a test can fill."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.filler = root / ".filler"
+
+    def fill(self) -> None:
+        """Writes a filler file until the filesystem answers ENOSPC: the disk is full."""
+        import errno
+        import os
+
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for size in (1 << 20, 1 << 16, 4096, 512, 1):
+                block = bytes(size)
+                while True:
+                    try:
+                        os.write(fd, block)
+                    except OSError as err:
+                        if err.errno != errno.ENOSPC:
+                            raise
+                        break
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Tmpfs]:
+    """A 16 MiB tmpfs at ``tmp_path / "fs"``; skipped where mounting is not allowed."""
+    import os
+    import subprocess
+
+    root = tmp_path / "fs"
+    root.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a real full disk needs a tmpfs mount, which needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(root)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield Tmpfs(root)
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)

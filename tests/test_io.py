@@ -1,4 +1,5 @@
-"""Every file the package writes gets the mode a plain ``open(path, "w")`` would give it."""
+"""File writes: every file gets the mode a plain ``open(path, "w")`` would give it, and on a
+real full filesystem the old file stays and no temporary file is left."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 import torch
 
 from swift_sampler import SamplerSpec
-from swift_sampler._io import new_file_mode, write_text_atomic
+from swift_sampler._io import ensure_room, new_file_mode, write_bytes_atomic, write_text_atomic
 from swift_sampler.data.loaders import _write_cache_atomic
+from swift_sampler.errors import DiskFullError
 from swift_sampler.search.rundir import write_json, write_npz
 from swift_sampler.train.checkpoint import save_checkpoint
 
@@ -49,3 +51,26 @@ def test_files_get_the_mode_of_a_plain_open(tmp_path: Path, umask: int, writer) 
     # mkstemp's 0600 would hide the file from a worker running as another user.
     assert oct(stat.S_IMODE(target.stat().st_mode)) == oct(expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "written"]  # no temp left
+
+
+def test_a_full_disk_keeps_the_old_file_and_names_the_place(tmpfs) -> None:
+    target = tmpfs.root / "figure.png"
+    write_bytes_atomic(target, b"old picture")
+    tmpfs.fill()
+    with pytest.raises(DiskFullError) as caught:
+        write_bytes_atomic(target, bytes(1 << 16))
+    message = str(caught.value)
+    assert "the disk is full" in message and str(tmpfs.root) in message and "figure.png" in message
+    assert target.read_bytes() == b"old picture"
+    assert sorted(p.name for p in tmpfs.root.iterdir()) == [".filler", "figure.png"]
+    tmpfs.free()
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new"
+
+
+def test_ensure_room_refuses_a_full_disk_and_leaves_nothing(tmpfs) -> None:
+    ensure_room(tmpfs.root, 1 << 16)  # room: passes
+    tmpfs.fill()
+    with pytest.raises(DiskFullError, match="the disk is full"):
+        ensure_room(tmpfs.root, 1 << 16)
+    assert [p.name for p in tmpfs.root.iterdir()] == [".filler"]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swift_sampler.errors import ConfigError, SwiftSamplerError
+from swift_sampler.errors import ConfigError, RunFileError, SwiftSamplerError
 
 if TYPE_CHECKING:
     from swift_sampler.config import Config
@@ -181,7 +181,8 @@ def _pct(value: float) -> str:
 
 
 def _print_trial(record: Any, total: int, best: list[float]) -> None:
-    best[0] = max(best[0], record.score)
+    # record.best_score counts the trials of a resumed run too.
+    best[0] = max(best[0], record.score, record.best_score)
     print(
         f"trial {record.slot + 1:3d}/{total}  val {_pct(record.score):>6s}  "
         f"best {_pct(best[0]):>6s}  ({sum(record.seconds.values()):.1f} s)",
@@ -216,13 +217,15 @@ def _search(
 
 
 def _draw_search_figures(run_dir: Path) -> None:
+    import zipfile
+
     import numpy as np
 
     from swift_sampler.report import figure1_data, figure3_data, plot_figure1, plot_figure3
-    from swift_sampler.search.rundir import RunPaths, read_json
+    from swift_sampler.search.rundir import RunPaths, read_result
 
     paths = RunPaths(run_dir)
-    result = read_json(paths.result)
+    result = read_result(paths.result)
     scores = [
         t["val_score"] if t["val_score"] is not None else float("nan")
         for t in sorted(
@@ -232,11 +235,19 @@ def _draw_search_figures(run_dir: Path) -> None:
     label = f"{result['outer']} ({result['transform']})"
     plot_figure3(figure3_data({label: [scores]}), paths.figure3, title="best-so-far validation")
     if paths.figure1_data.exists():
-        with np.load(paths.figure1_data) as arrays:
-            noisy = arrays["noisy"] if "noisy" in arrays.files else None
-            data = figure1_data(
-                arrays["loss_rank"], arrays["er_rank"], arrays["probability"], noisy
-            )
+        try:
+            with np.load(paths.figure1_data, allow_pickle=False) as arrays:
+                noisy = arrays["noisy"] if "noisy" in arrays.files else None
+                data = figure1_data(
+                    arrays["loss_rank"], arrays["er_rank"], arrays["probability"], noisy
+                )
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            # InputDataError (arrays that do not fit together) is a ValueError too.
+            raise RunFileError(
+                f"{paths.figure1_data} is damaged ({type(err).__name__}: {err}); the search "
+                f"writes it again: swift-sampler search {paths.config} --run-dir {paths.root} "
+                "--resume (or delete it to skip Figure 1)"
+            ) from None
         plot_figure1(data, paths.figure1, title="sampler at the shared start")
 
 
@@ -254,26 +265,62 @@ def _cost_line(cost: dict[str, float]) -> str:
 def _final(
     config: Config, spec_path: Path, out_dir: Path, *, overwrite: bool, reuse: bool = False
 ) -> dict[str, Any]:
+    """Final training into ``out_dir/final.json``, saved after every finished run.
+
+    ``out_dir`` is checked (a directory, writable, room for the results) before any training.
+    A final.json left by an interrupted training of the same config and sampler is continued:
+    its finished runs are kept and not trained again. If saving fails (a full disk), the
+    finished runs are printed before the error.
+    """
     from swift_sampler import distributed
+    from swift_sampler._io import ensure_room
     from swift_sampler.family import SamplerSpec
-    from swift_sampler.search.final import final_training, summarise_arms
-    from swift_sampler.search.rundir import read_json, write_json
+    from swift_sampler.search.final import ArmRun, final_training, summarise_arms
+    from swift_sampler.search.rundir import read_final, write_json
     from swift_sampler.search.setup import build_experiment
 
     spec = SamplerSpec.load(spec_path)
     target = out_dir / "final.json"
     key = {"config_fingerprint": config.fingerprint(), "sampler": spec.to_dict()}
-    if target.exists():
-        saved = read_json(target)
-        if reuse and {k: saved.get(k) for k in key} == key:
+    done: list[ArmRun] = []
+    if target.exists() and not overwrite:
+        saved = read_final(target)
+        same = {k: saved.get(k) for k in key} == key
+        complete = saved.get("complete", True) is not False
+        if same and not complete:
+            done = [ArmRun.from_summary(r) for a in saved["arms"].values() for r in a["runs"]]
+            print(f"final training: continuing {target} ({len(done)} finished runs kept)")
+        elif reuse and same:
             print(f"final training: reusing {target}")
             return saved
-        if not (overwrite or reuse):
+        elif not reuse:
             raise ConfigError(f"{target} exists; pass --overwrite to replace it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir} exists and is not a directory; give a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.rank() == 0:
+        ensure_room(out_dir, _FINAL_ROOM)
     experiment = build_experiment(config)
     seeds = list(config.final.seeds)
     arms = 2 if config.final.uniform else 1
-    bar = _Bar("final training", len(seeds) * arms * config.train.epochs)
+    total = len(seeds) * arms
+
+    def summary_of(runs: list[ArmRun]) -> dict[str, Any]:
+        return {
+            **summarise_arms(runs),
+            **key,
+            "model": config.model.name,
+            "complete": len(runs) == total,
+        }
+
+    finished: list[ArmRun] = list(done)
+
+    def save(runs: list[ArmRun]) -> None:
+        finished[:] = runs
+        if distributed.rank() == 0:  # under torchrun every rank trained; one writes
+            write_json(target, summary_of(runs))
+
+    bar = _Bar("final training", (total - len(done)) * config.train.epochs)
     try:
         runs = final_training(
             experiment.trainer,
@@ -283,14 +330,26 @@ def _final(
             uniform=config.final.uniform,
             noise_mask=experiment.noise_mask,
             on_epoch=lambda arm, seed, epoch: bar.update(),
+            done=done,
+            on_run=save,
         )
+    except (SwiftSamplerError, OSError):  # saving failed: show what was trained
+        bar.close()
+        if finished:
+            print(
+                f"final training stopped: {len(finished)} of {total} runs finished; their results:"
+            )
+            _print_final(summary_of(finished))
+        raise
     finally:
         bar.close()
-    summary = {**summarise_arms(runs), **key, "model": config.model.name}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if distributed.rank() == 0:  # under torchrun every rank trained; one writes
-        write_json(target, summary)
-    return summary
+    if len(runs) == len(done):  # nothing trained now: write the completed file
+        save(runs)
+    return summary_of(runs)
+
+
+_FINAL_ROOM = 1 << 20
+"""Bytes that must be free in the destination before a final training starts."""
 
 
 def _print_final(summary: dict[str, Any]) -> None:
@@ -365,20 +424,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from swift_sampler.search.rundir import RunPaths, read_json
+    from swift_sampler.search.rundir import RunPaths, read_final, read_result
 
     paths = RunPaths(args.run_dir)
     if not paths.result.exists():
         raise ConfigError(f"{paths.root} holds no result.json: is it a run directory?")
-    result = read_json(paths.result)
+    result = read_result(paths.result)
+    final = read_final(paths.final) if paths.final.exists() else None
     _draw_search_figures(paths.root)
     done = [t for t in result["trials"] if t["state"] == "COMPLETE"]
     print(f"run {paths.root}: {len(done)} finished trials, outer loop {result['outer']}")
     print(f"best theta {[round(x, 4) for x in result['best']['theta']]}")
     print(f"best validation score {_pct(result['best']['val_score'])}")
     print(_cost_line(result["cost"]))
-    if paths.final.exists():
-        _print_final(read_json(paths.final))
+    if final is not None:
+        _print_final(final)
     print(f"figures: {paths.figure1}, {paths.figure3}")
     return EXIT_OK
 
@@ -497,6 +557,46 @@ def _distributed(args: argparse.Namespace, command: Any) -> int:
         distributed.release_followers()
 
 
+def _message(err: BaseException) -> str:
+    """The one-line message of an input error; a full disk says so, and where."""
+    from swift_sampler._io import disk_full_error, is_disk_full
+
+    if is_disk_full(err):
+        where = getattr(err, "filename", None)
+        return str(disk_full_error(where, err)) if where else f"the disk is full: {err}"
+    return str(err)
+
+
+def _after_interrupt(args: argparse.Namespace) -> str:
+    """What to do after Ctrl-C, from what is on disk now (not what the command meant to do)."""
+    from swift_sampler.search.rundir import RunPaths
+
+    if args.command in ("search", "demo"):
+        if args.command == "search":
+            run_dir = args.run_dir or Path("runs") / args.config.stem
+            again = "rerun with --resume to continue"
+        else:
+            run_dir = args.run_dir
+            again = "rerun the same command to continue"
+        if RunPaths(run_dir).holds_search():
+            return f"{again} (the search in {run_dir} keeps its finished trials)"
+        return f"nothing was kept in {run_dir}; rerun the same command to start again"
+    if args.command == "train":
+        final = (args.out or args.sampler.parent) / "final.json"
+        try:
+            import json
+
+            partial = json.loads(final.read_text()).get("complete") is False
+        except (OSError, ValueError, AttributeError):
+            partial = False
+        if partial:
+            return f"the finished runs are kept in {final}; rerun the same command to continue"
+        return "nothing was saved; rerun the same command to start again"
+    if args.command == "worker":
+        return "the study keeps its finished trials; start the worker again to continue"
+    return "nothing was changed"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``swift-sampler`` console script; returns the exit code."""
     parser = build_parser()
@@ -517,10 +617,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # OSError: a path the user gave is missing, a directory, unwritable... (input, not a bug)
         if args.debug:  # the traceback, but still the exit code of bad input
             traceback.print_exc(file=sys.stderr)
-        print(f"swift-sampler: error: {err}", file=sys.stderr)
+        print(f"swift-sampler: error: {_message(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("swift-sampler: interrupted; rerun with --resume to continue", file=sys.stderr)
+        print(f"swift-sampler: interrupted; {_after_interrupt(args)}", file=sys.stderr)
         return 130
     except Exception as err:  # an internal error: say so, keep the traceback behind --debug
         if args.debug:

@@ -30,3 +30,12 @@ class SchemaVersionError(SpecError):
 
 class ConfigError(SwiftSamplerError, ValueError):
     """A configuration file or option is invalid; the message lists every problem found."""
+
+
+class RunFileError(SwiftSamplerError, ValueError):
+    """A file of a run directory (study, checkpoint, result, figure data) is damaged or
+    unreadable; the message names the file and says what to do."""
+
+
+class DiskFullError(SwiftSamplerError):
+    """A write failed because the filesystem is full; the message names where."""

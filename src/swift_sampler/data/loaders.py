@@ -11,11 +11,8 @@ loader is called, so importing this module stays cheap.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import random
-import tempfile
 import time
 import zipfile
 from importlib import resources
@@ -24,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from swift_sampler._io import new_file_mode
+from swift_sampler._io import atomic_path
 from swift_sampler.errors import InputDataError
 
 logger = logging.getLogger(__name__)
@@ -205,15 +202,5 @@ def _read_mnist1d_cache(
 def _write_cache_atomic(path: Path, x: NDArray[np.float32], y: NDArray[np.int64]) -> None:
     """Write ``x``, ``y`` to ``path``: readers see either the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, new_file_mode())  # not mkstemp's 0600
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, x=x, y=y)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_path(path, suffix=".tmp") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, x=x, y=y)

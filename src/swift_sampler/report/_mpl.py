@@ -31,11 +31,13 @@ def new_figure(width: float, height: float) -> Figure:
 def save_png(figure: Figure, path: str | os.PathLike[str]) -> None:
     """Write ``figure`` as a PNG to ``path`` (its folder must exist).
 
-    The image is rendered in memory first, so a drawing error leaves no half-written file.
+    The image is rendered in memory first, so a drawing error leaves no half-written file, and
+    written atomically, so a full disk or a kill leaves the old figure (``DiskFullError``).
     """
+    from swift_sampler._io import write_bytes_atomic
+
     buffer = io.BytesIO()
     # Constrained layout can leave a title above the canvas when square (aspect-equal) axes sit
     # next to colorbars and an outside legend; a tight bounding box keeps every artist in.
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
-    with open(os.fspath(path), "wb") as file:
-        file.write(buffer.getbuffer())
+    write_bytes_atomic(path, buffer.getbuffer())

@@ -13,9 +13,10 @@ only on its theta and the seed.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from swift_sampler import distributed
-from swift_sampler.errors import ConfigError, InputDataError
+from swift_sampler._io import disk_full_error, is_disk_full
+from swift_sampler.errors import ConfigError, DiskFullError, InputDataError, RunFileError
 from swift_sampler.family import SamplerSpec, uniform_theta
 from swift_sampler.search.objective import InnerLoop, TrialScore
 from swift_sampler.search.outer import FinishedTrial, make_outer_loop, param_names
@@ -80,13 +82,18 @@ def _silent(description: str, total: int) -> ProgressBar:
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One finished trial as the search reports it."""
+    """One finished trial as the search reports it.
+
+    ``best_score`` is the best validation score of every trial finished when this one did,
+    those of an earlier, resumed run included.
+    """
 
     number: int
     slot: int
     theta: tuple[float, ...]
     score: float
     seconds: dict[str, float]
+    best_score: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -117,11 +124,108 @@ def storage_url(paths: RunPaths, config: Config, *, workers: int = 1) -> str:
     return config.search.storage or paths.default_storage(workers)
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for other storages or in-memory)."""
+    if not url.startswith("sqlite:///") or url in ("sqlite://", "sqlite:///:memory:"):
+        return None
+    return Path(url[len("sqlite:///") :].split("?", 1)[0])
+
+
+def _journal_file(url: str) -> Path | None:
+    """The file of a ``journal:///`` URL (None for other storages)."""
+    return Path(url[len("journal://") :]) if url.startswith("journal:///") else None
+
+
+def _damaged(db: Path, detail: str) -> RunFileError:
+    return RunFileError(
+        f"the study {db} is damaged ({detail}), so the search cannot be resumed from it; "
+        f"start a new search in another --run-dir (or move {db.name} and config.toml out of "
+        f"{db.parent}), or restore {db.name} from a backup"
+    )
+
+
+def check_sqlite_study(db: Path) -> None:
+    """Raises RunFileError if the SQLite file ``db`` exists but is not a sound database.
+
+    Catches a file that is not SQLite (a text file in its place), a truncated one and
+    overwritten pages (``PRAGMA quick_check``), before Optuna meets them mid-search.
+    """
+    if not db.exists():
+        return
+    if not db.is_file():
+        raise _damaged(db, "it is not a file")
+    with open(db, "rb") as handle:
+        header = handle.read(16)
+    if header and header != b"SQLite format 3\x00":
+        raise _damaged(db, "it is not an SQLite database")
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        raise _damaged(db, str(err)) from None
+    if rows != ["ok"]:
+        raise _damaged(db, "; ".join(str(r) for r in rows[:3]))
+
+
+_FULL_MESSAGES = ("database or disk is full", "disk is full")
+_DAMAGED_MESSAGES = ("malformed", "not a database", "file is encrypted")
+
+
+@contextmanager
+def storage_errors(url: str, paths: RunPaths) -> Iterator[None]:
+    """Turns the storage's errors for a full disk or a damaged SQLite file into ours.
+
+    Optuna reports both as ``StorageInternalError`` ("invalid data in the commit") with the
+    SQLite error as its cause; the message then says what happened and to which file.
+    """
+    try:
+        yield
+    except (DiskFullError, RunFileError, ConfigError):
+        raise
+    except Exception as err:
+        ours = _storage_error(err, url, paths)
+        if ours is None:
+            raise
+        raise ours from err
+
+
+def _storage_error(err: BaseException, url: str, paths: RunPaths) -> Exception | None:
+    """Our error for a storage error caused by a full disk or a damaged SQLite file."""
+    db = _sqlite_file(url)
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        text = str(cause).lower()
+        if is_disk_full(cause) or (
+            isinstance(cause, sqlite3.Error) and any(m in text for m in _FULL_MESSAGES)
+        ):
+            return disk_full_error(db or _journal_file(url) or paths.root / "study", cause)
+        if (
+            db is not None
+            and isinstance(cause, sqlite3.DatabaseError)
+            and any(m in text for m in _DAMAGED_MESSAGES)
+        ):
+            return _damaged(db, str(cause).splitlines()[0])
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def open_study(paths: RunPaths, config: Config, *, create: bool, workers: int = 1) -> optuna.Study:
-    """Opens (or creates) the run's study and checks it belongs to this config."""
+    """Opens (or creates) the run's study and checks it belongs to this config.
+
+    Raises:
+        RunFileError: if the study is an SQLite file that is damaged.
+    """
     import optuna
 
     url = storage_url(paths, config, workers=workers)
+    db = _sqlite_file(url)
+    if db is not None:
+        check_sqlite_study(db)
     if not url.startswith(("sqlite://", "postgresql", "mysql", "journal:///")):
         raise ConfigError(
             f"search.storage must be an Optuna storage URL (sqlite:///..., postgresql://..., "
@@ -133,6 +237,9 @@ def open_study(paths: RunPaths, config: Config, *, create: bool, workers: int = 
         try:
             existing = optuna.get_all_study_names(storage)
         except Exception as err:  # SQLAlchemy / driver errors for a bad URL
+            ours = _storage_error(err, url, paths)
+            if ours is not None:
+                raise ours from err
             raise ConfigError(f"cannot open the study storage {url!r}: {err}") from None
         if name in existing:
             raise ConfigError(
@@ -315,7 +422,7 @@ def run_search(
             f"{workers} workers cannot share the SQLite study {url} (it locks under concurrent "
             "writers); use a journal:/// or PostgreSQL storage, or start a new run directory"
         )
-    has_study = paths.config.exists() or paths.study_db.exists() or paths.study_journal.exists()
+    has_study = paths.holds_search()
     if resume and not has_study:
         raise ConfigError(f"nothing to resume in {paths.root}: it holds no search")
     if not resume and has_study:
@@ -323,6 +430,15 @@ def run_search(
             f"{paths.root} already holds a search; pass --resume to continue it or choose "
             "another run directory"
         )
+    db = _sqlite_file(url)
+    if resume and db is not None:
+        if not db.exists():  # opening it would create an empty one, which blocks a restart
+            raise RunFileError(
+                f"the study {db} is missing, so the search in {paths.root} cannot be resumed; "
+                f"restore {db.name} from a backup, or start a new search in another --run-dir "
+                f"(or move config.toml out of {paths.root})"
+            )
+        check_sqlite_study(db)  # before the data is loaded: fail fast
     # Everything that can fail on bad input (data, model, spec) is built before the run
     # directory is touched, so a bad config leaves nothing behind.
     experiment = experiment or build_experiment(config)
@@ -331,16 +447,19 @@ def run_search(
         raise ConfigError(f"run directory {paths.root} exists and is not a directory")
     created = not paths.root.exists()
     paths.root.mkdir(parents=True, exist_ok=True)
-    with locked(paths):
+    with locked(paths), storage_errors(url, paths):
         try:
             study = open_study(paths, config, create=not resume, workers=workers)
             if not paths.config.exists():
                 write_text(paths.config, config.to_toml())
-        except BaseException:
-            if created:  # nothing of value was written yet: leave no half-made run behind
-                for name in (paths.lock, paths.study_db, paths.config):
-                    name.unlink(missing_ok=True)
-                paths.root.rmdir()
+        except BaseException as err:
+            # Interrupted (Ctrl-C) or failed while creating the study: nothing of value was
+            # written yet, so leave no half-made run behind; a rerun starts it afresh (a study
+            # file without config.toml, or the reverse, could be neither resumed nor restarted).
+            if not resume:
+                # A ConfigError here may be "that study exists": never delete another's study.
+                external = not isinstance(err, ConfigError)
+                _undo_creation(paths, config, url, remove_root=created, external=external)
             raise
         _fail_stale(study)
         dim = spec0.num_params
@@ -382,6 +501,7 @@ def run_search(
                     theta=tuple(float(x) for x in theta),
                     score=score.score,
                     seconds=seconds,
+                    best_score=max([score.score, *(float(t.value or 0.0) for t in finished)]),
                 )
                 logger.debug("trial %d: val %.4f", slot, score.score)
                 if on_trial is not None:
@@ -397,6 +517,39 @@ def run_search(
         else:
             write_npz(paths.figure1_data, arrays)
     return result
+
+
+def _undo_creation(
+    paths: RunPaths, config: Config, url: str, *, remove_root: bool, external: bool
+) -> None:
+    """Deletes what an interrupted study creation left: the study files, config.toml, with
+    ``external`` an external storage's study of this very config that has no trial yet, the
+    lock file, and the run directory itself if this call created it and it is empty."""
+    with suppress(Exception):
+        if (
+            external
+            and _sqlite_file(url) != paths.study_db.resolve()
+            and not url.startswith(f"journal:///{paths.study_journal.resolve()}")
+        ):
+            import optuna
+
+            name = config.search.study_name
+            storage = _storage(url)
+            study = optuna.load_study(study_name=name, storage=storage)
+            mine = study.user_attrs.get("fingerprint") == config.fingerprint()
+            if mine and not study.get_trials(deepcopy=False):
+                optuna.delete_study(study_name=name, storage=storage)
+    for path in (
+        paths.study_db,
+        paths.root / "study.db-journal",
+        paths.study_journal,
+        paths.root / "study.journal.lock",
+        paths.config,
+        paths.lock,
+    ):
+        path.unlink(missing_ok=True)
+    if remove_root and not any(paths.root.iterdir()):
+        paths.root.rmdir()
 
 
 def _parallel(
@@ -417,7 +570,9 @@ def _parallel(
     seen = {t.number for t in _finished(study, dim)}
 
     def poll() -> None:
-        for t in _finished(study, dim):
+        finished = _finished(study, dim)
+        best = max((float(t.value or 0.0) for t in finished), default=float("nan"))
+        for t in finished:
             if t.number in seen:
                 continue
             seen.add(t.number)
@@ -430,6 +585,7 @@ def _parallel(
                         theta=tuple(float(x) for x in _theta_of(t, dim)),
                         score=float(t.value or 0.0),
                         seconds=dict(t.user_attrs.get("seconds", {})),
+                        best_score=best,
                     )
                 )
 
@@ -482,15 +638,17 @@ def search_result(study: optuna.Study, config: Config, paths: RunPaths) -> Searc
     finished = _finished(study, dim)
     if not finished:
         raise ConfigError(f"the study in {paths.root} has no finished trial")
+    scores = [float(t.value) for t in finished]  # type: ignore[arg-type]
     records = tuple(
         TrialRecord(
             number=t.number,
             slot=int(t.user_attrs["slot"]),
             theta=tuple(float(x) for x in _theta_of(t, dim)),
-            score=float(t.value),  # type: ignore[arg-type]
+            score=scores[i],
             seconds=dict(t.user_attrs.get("seconds", {})),
+            best_score=max(scores[: i + 1]),
         )
-        for t in finished
+        for i, t in enumerate(finished)
     )
     best = max(records, key=lambda r: (r.score, -r.slot))
     spec = spec0.with_theta(

@@ -57,6 +57,19 @@ class ArmRun:
             "seconds": self.seconds,
         }
 
+    @classmethod
+    def from_summary(cls, data: dict[str, Any]) -> ArmRun:
+        """The run back from its ``summary()`` (as saved in final.json)."""
+        return cls(
+            arm=str(data["arm"]),
+            seed=int(data["seed"]),
+            test_top1=[float(x) for x in data["test_top1"]],
+            val_top1=[float(x) for x in data["val_top1"]],
+            train_loss=[float(x) for x in data["train_loss"]],
+            noisy_share=[float(x) for x in data["noisy_share"]],
+            seconds=float(data["seconds"]),
+        )
+
 
 def train_arm(
     trainer: Trainer,
@@ -112,18 +125,27 @@ def final_training(
     uniform: bool = True,
     noise_mask: np.ndarray | None = None,
     on_epoch: Callable[[str, int, int], None] | None = None,
+    done: Sequence[ArmRun] = (),
+    on_run: Callable[[list[ArmRun]], None] | None = None,
 ) -> list[ArmRun]:
     """Trains the sampler arm (and the uniform arm) for every seed.
 
     Args:
         on_epoch: called with ``(arm, seed, epoch)`` after each epoch.
+        done: runs already finished (by an interrupted call): kept, not trained again.
+        on_run: called with every finished run so far after each one, so the caller can
+            save them; what it raises stops the training.
     """
+    finished = {(r.arm, r.seed): r for r in done}
     runs = []
     for seed in seeds:
         arms: list[tuple[str, SamplerSpec | None]] = [("swift", spec)]
         if uniform:
             arms.append(("uniform", None))
         for arm, arm_spec in arms:
+            if (arm, seed) in finished:
+                runs.append(finished[(arm, seed)])
+                continue
 
             def tick(epoch: int, arm: str = arm, seed: int = seed) -> None:
                 if on_epoch is not None:
@@ -147,6 +169,8 @@ def final_training(
                 summary["test_at_best_val"],
             )
             runs.append(run)
+            if on_run is not None:
+                on_run(list(runs))
     return runs
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from swift_sampler._io import new_file_mode
+from swift_sampler._io import write_bytes_atomic
 from swift_sampler.errors import InputDataError
 
 __all__ = ["file_sha256", "load_checkpoint", "save_checkpoint"]
@@ -28,21 +28,19 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> str:
     """Writes ``state`` (tensors, numbers, strings, lists and dicts of them) atomically.
 
+    Raises:
+        DiskFullError: if the filesystem is full (the old file, if any, is kept).
+
     Returns:
         The SHA-256 of the file written.
     """
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, new_file_mode())  # not mkstemp's 0600
-        torch.save(state, tmp)
-        digest = file_sha256(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return digest
+    # Serialised in memory first: torch's own file writer turns ENOSPC into an opaque
+    # "unexpected pos" RuntimeError, while a plain write raises the OSError that says why.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getbuffer()
+    write_bytes_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_checkpoint(

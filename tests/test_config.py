@@ -142,6 +142,7 @@ def test_int_for_float_is_accepted_and_equals_the_float() -> None:
         ("train", "lr", True),
         ("final", "seeds", [0, True]),
         ("final", "uniform", 1),
+        ("search", "shared_fraction", True),
     ],
 )
 def test_bool_is_not_a_number(section: str, key: str, value: Any) -> None:
@@ -178,6 +179,10 @@ def test_rule_and_value_in_message() -> None:
         ("sampler", "features", "loss"),
         ("sampler", "features", ["loss", "loss"]),
         ("search", "startup_trials", -1),
+        ("search", "shared_fraction", 0),
+        ("search", "shared_fraction", 1.0),
+        ("search", "shared_epochs", 0),
+        ("search", "finetune_epochs", 0),
         ("search", "finetune_schedule", "head"),
         ("search", "study_name", ""),
         ("final", "seeds", []),

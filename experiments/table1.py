@@ -312,7 +312,7 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
                 first += [
                     train(dataset, setting, method, s, args.trials, None) for s in args.seeds
                 ]
-        for name in PRACTICAL:
+        for name in _practical_in(noise):
             first += [practical(dataset, setting, name, select, args.trials, r) for r in RATE_GRID]
         done.update(run_jobs(first, processes=args.jobs))
         # Phase 2: the chosen values and the found samplers on the reported seeds.
@@ -321,7 +321,7 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
             best = _choose({f: done[_key(dataset, setting, method, select, f)] for f in grid})
             chosen[(dataset, setting, method)] = best
             second += [train(dataset, setting, method, s, args.trials, best) for s in args.seeds]
-        for name in PRACTICAL:
+        for name in _practical_in(noise):
             best = _choose(
                 {r: done[_practical_key(dataset, setting, name, select, r)] for r in RATE_GRID}
             )
@@ -337,6 +337,12 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
         if on_pair is not None:
             on_pair(summary)
     return summary
+
+
+def _practical_in(noise: float) -> list[str]:
+    """The practical variants run in a setting: only with noise. Without it no target compares
+    SS with them (only with uniform), and their rate grid is the costliest part of a setting."""
+    return list(PRACTICAL) if noise > 0 else []
 
 
 def _choose(runs: dict[float, dict[str, Any]]) -> float:
@@ -417,6 +423,8 @@ def summarise(
     ):
         noise_type, noise = SETTINGS[setting]
         for method in METHODS:
+            if method in PRACTICAL and method not in _practical_in(noise):
+                continue  # not run without noise
             value = chosen.get((dataset, setting, method))
             runs = _runs(dataset, setting, method, list(args.seeds), done, chosen)
             at_best_val = [100 * r["test_at_best_val"] for r in runs]
@@ -510,6 +518,9 @@ def markdown(summary: dict[str, Any], command: str) -> str:
             cells, wall = [], 0.0
             for setting in settings:
                 r = _row(rows, dataset, setting, method)
+                if r is None:
+                    cells.append("- (not run)")
+                    continue
                 cell = (
                     f"{r['last_mean']:.1f} ± {r['last_std']:.1f} / "
                     f"{r['at_best_val_mean']:.1f} ± {r['at_best_val_std']:.1f}"
@@ -538,8 +549,9 @@ def figure(summary: dict[str, Any], path: Path) -> None:
         settings = list(dict.fromkeys((r["noise_type"], r["noise"]) for r in mine))
         width = 0.8 / len(METHODS)
         for j, method in enumerate(METHODS):
-            values = [_row(rows, dataset, s, method) for s in settings]
-            x = np.arange(len(settings)) + j * width
+            found = [(i, _row(rows, dataset, s, method)) for i, s in enumerate(settings)]
+            values = [v for _, v in found if v is not None]
+            x = np.array([i for i, v in found if v is not None]) + j * width
             bars = ax.bar(
                 x,
                 [v["last_mean"] for v in values],
@@ -592,11 +604,11 @@ def targets(summary: dict[str, Any]) -> list[str]:
                 continue
             name = f"{dataset} {setting[0]} {setting[1]:.0%}"
             for column, label in COLUMNS:
+                others = [(m, _row(rows, dataset, setting, m)) for m in SAME_INFORMATION]
                 beaten = [
-                    f"{LABELS[m]} {_row(rows, dataset, setting, m)[column]:.1f}"
-                    for m in SAME_INFORMATION
-                    if m != "ss_cgf"
-                    and _above(_row(rows, dataset, setting, m)[column], ss[column])
+                    f"{LABELS[m]} {r[column]:.1f}"
+                    for m, r in others
+                    if m != "ss_cgf" and r is not None and _above(r[column], ss[column])
                 ]
                 verdict = "met" if not beaten else "MISSED, above it: " + ", ".join(beaten)
                 out.append(

@@ -107,7 +107,8 @@ def test_search_train_report_end_to_end(tmp_path: Path) -> None:
         assert run["last"] == run["test_top1"][-1]
         # The epoch is chosen on validation (the first best), never on the test curve.
         epoch = run["val_top1"].index(max(run["val_top1"]))
-        assert run["best_val_epoch"] == epoch and run["test_at_best_val"] == run["test_top1"][epoch]
+        assert run["best_val_epoch"] == epoch
+        assert run["test_at_best_val"] == run["test_top1"][epoch]
         assert "best" not in run and "best_mean" not in final["arms"][arm]
     uniform = final["arms"]["uniform"]["runs"][0]["noisy_share"]
     assert uniform == pytest.approx([0.3] * 6, abs=1e-3)

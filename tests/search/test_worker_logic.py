@@ -102,7 +102,7 @@ def test_a_trial_claimed_by_a_worker_that_died_at_once_is_requeued(study: optuna
 def test_a_score_told_after_the_trial_was_failed_is_dropped(
     study: optuna.Study, digits_inner
 ) -> None:
-    from swift_sampler.search.driver import evaluate_and_tell
+    from swift_sampler.search.study import evaluate_and_tell
 
     inner, spec = digits_inner
     trial = _claimed(study, 0)

@@ -50,6 +50,13 @@ import numpy as np
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search.outer import make_outer_loop, param_names
+from swift_sampler.search.study import (
+    evaluate_and_tell,
+    outer_history,
+    search_result,
+    theta_of,
+    write_outputs,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -433,8 +440,6 @@ def _theta_of_claim(
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState
 
-    from swift_sampler.search.driver import _history, _theta_of
-
     names = param_names(dim)
     frozen = study._storage.get_trial(trial._trial_id)
     fixed = frozen.system_attrs.get("fixed_params", {})
@@ -442,10 +447,10 @@ def _theta_of_claim(
         return np.array([trial.suggest_float(n, 0.0, 1.0) for n in names])
     slot = _slot(trial)
     finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    history = _history(sorted(finished, key=lambda t: t.number), dim)
+    history = outer_history(sorted(finished, key=lambda t: t.number), dim)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     pending = [
-        _theta_of(t, dim)
+        theta_of(t, dim)
         for t in running
         if t.number != trial.number and set(names) <= set(t.params)
     ]
@@ -477,7 +482,6 @@ def trial_loop(
     """
     from optuna.exceptions import UpdateFinishedTrialError
 
-    from swift_sampler.search.driver import evaluate_and_tell
     from swift_sampler.search.setup import template_spec
 
     options = options or WorkerOptions()
@@ -821,7 +825,6 @@ def join_study(
         ``{"scored": trials this worker scored, "shared_start": "trained" or "loaded",
         "best_score": ..., "best_theta": [...]}``.
     """
-    from swift_sampler.search.driver import search_result, write_outputs
     from swift_sampler.search.rundir import RunPaths, write_text
     from swift_sampler.search.setup import build_experiment, build_inner_loop
 

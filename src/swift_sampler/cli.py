@@ -157,10 +157,13 @@ def _pct(value: float) -> str:
 
 
 def _print_trial(record: Any, total: int, best: list[float]) -> None:
-    best[0] = max(best[0], record.score)
+    pruned = getattr(record, "state", "COMPLETE") == "PRUNED"
+    if not pruned:
+        best[0] = max(best[0], record.score)
+    note = f", pruned after {record.epochs} epochs" if pruned else ""
     print(
         f"trial {record.slot + 1:3d}/{total}  val {_pct(record.score):>6s}  "
-        f"best {_pct(best[0]):>6s}  ({sum(record.seconds.values()):.1f} s)",
+        f"best {_pct(best[0]):>6s}  ({sum(record.seconds.values()):.1f} s{note})",
         flush=True,
     )
 
@@ -174,7 +177,9 @@ def _search(
     print(
         f"search: {config.search.trials} trials, outer loop {config.search.outer}, "
         f"{config.sampler.transform}, E_s = {config.search.shared_epochs}, "
-        f"E_o = {config.search.finetune_epochs}; run directory {run_dir}"
+        f"E_o = {config.search.finetune_epochs}"
+        + (f", pruner {config.search.pruner}" if config.search.pruner != "none" else "")
+        + f"; run directory {run_dir}"
         + (f"; {workers} workers x {threads} threads" if workers > 1 else ""),
         flush=True,
     )

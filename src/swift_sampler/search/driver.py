@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +26,7 @@ from swift_sampler.errors import ConfigError, InputDataError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search.objective import InnerLoop
 from swift_sampler.search.outer import make_outer_loop, param_names
+from swift_sampler.search.pruning import Pruning, check_pruning
 from swift_sampler.search.rundir import RunPaths, locked, write_npz, write_text
 from swift_sampler.search.setup import (
     Experiment,
@@ -38,7 +40,9 @@ from swift_sampler.search.study import (
     evaluate_and_tell,
     finished_trials,
     outer_history,
+    prepare_shared_features,
     search_result,
+    stopping_rule_met,
     theta_of,
     write_outputs,
 )
@@ -229,6 +233,7 @@ def run_search(
         )
     if workers > 1 and experiment is not None:
         raise ConfigError("parallel workers build their experiment from the config")
+    check_pruning(config, workers=workers, world_size=distributed.world_size())
     url = storage_url(paths, config, workers=workers)
     if workers > 1 and url.startswith("sqlite"):
         raise ConfigError(
@@ -267,6 +272,8 @@ def run_search(
         s = config.search
         inner = build_inner_loop(config, experiment.trainer)
         _shared_start(paths, study, inner, progress)
+        prepare_shared_features(study, inner, paths, spec0)
+        pruning = Pruning.from_config(config)
         outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
         finished = finished_trials(study, dim)
         bar = progress("trials", s.trials)
@@ -276,7 +283,7 @@ def run_search(
             if workers > 1 and len(finished) < s.trials:
                 _parallel(study, config, paths, url, workers, threads_per_worker, bar, on_trial)
                 finished = finished_trials(study, dim)
-            while len(finished) < s.trials:
+            while len(finished) < s.trials and not _stopped(finished, config):
                 slot = len(finished)
                 used = {int(t.user_attrs["slot"]) for t in finished}
                 if slot in used:  # a parallel run numbered its slots by trial number
@@ -290,7 +297,14 @@ def run_search(
                 trial = _start_trial(study, theta, slot, attrs, config)
                 outer_seconds = time.perf_counter() - t0
                 score, seconds = evaluate_and_tell(
-                    study, trial, inner, spec0.with_theta(theta), outer_seconds
+                    study,
+                    trial,
+                    inner,
+                    spec0.with_theta(theta),
+                    outer_seconds,
+                    pruning=pruning,
+                    # slot k's pruner sees slots 0..k-1, whatever was killed and re-run
+                    competitors=partial(list, finished),
                 )
                 t1 = time.perf_counter()
                 finished = finished_trials(study, dim)
@@ -302,6 +316,8 @@ def run_search(
                     theta=tuple(float(x) for x in theta),
                     score=score.score,
                     seconds=seconds,
+                    state="PRUNED" if score.pruned else "COMPLETE",
+                    epochs=score.epochs,
                 )
                 logger.debug("trial %d: val %.4f", slot, score.score)
                 if on_trial is not None:
@@ -317,6 +333,19 @@ def run_search(
         else:
             write_npz(paths.figure1_data, arrays)
     return result
+
+
+def _stopped(finished: list[optuna.trial.FrozenTrial], config: Config) -> bool:
+    """The stopping rule (``search.patience``) on the finished trials, by slot."""
+    from optuna.trial import TrialState
+
+    s = config.search
+    return stopping_rule_met(
+        [t.value if t.state == TrialState.COMPLETE else None for t in finished],
+        startup=s.startup_trials,
+        patience=s.patience,
+        min_improvement=s.min_improvement,
+    )
 
 
 def _parallel(
@@ -348,6 +377,8 @@ def _parallel(
                         theta=tuple(float(x) for x in theta_of(t, dim)),
                         score=float(t.value or 0.0),
                         seconds=dict(t.user_attrs.get("seconds", {})),
+                        state=t.state.name,
+                        epochs=int(t.user_attrs.get("epochs", 0)),
                     )
                 )
 

@@ -50,10 +50,13 @@ import numpy as np
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search.outer import make_outer_loop, param_names
+from swift_sampler.search.pruning import Pruning, check_pruning
 from swift_sampler.search.study import (
     evaluate_and_tell,
     outer_history,
+    prepare_shared_features,
     search_result,
+    stopping_rule_met,
     theta_of,
     write_outputs,
 )
@@ -283,7 +286,7 @@ def enqueue_uniform(study: optuna.Study, config: Config, dim: int, num_features:
     """Queues the uniform trial (slot 0) unless it is finished, running or queued already."""
     from optuna.trial import TrialState
 
-    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     if any(t.user_attrs.get("slot") == 0 for t in study.get_trials(deepcopy=False, states=states)):
         return
     theta = uniform_theta(num_features, dim // num_features - 1)
@@ -298,10 +301,14 @@ def _slot(trial: Any) -> int:
     return int(trial.user_attrs.get("slot", trial.number))
 
 
-def _complete_slots(study: optuna.Study) -> set[int]:
-    from optuna.trial import TrialState
+def _done(trials: list[Any]) -> list[Any]:
+    """Finished trials (COMPLETE or PRUNED: a pruned trial is done, never requeued)."""
+    return [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
 
-    return {_slot(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+def _complete_slots(study: optuna.Study) -> set[int]:
+
+    return {_slot(t) for t in _done(study.get_trials(deepcopy=False))}
 
 
 NOT_REQUEUED = ("surplus", "duplicate", "error", "interrupted")
@@ -335,7 +342,7 @@ def taken_slots(trials: list[Any], now: datetime, options: WorkerOptions) -> set
     """Slots finished, running, queued, or owed a requeue (:func:`_owed`)."""
     from optuna.trial import TrialState
 
-    live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     return {_slot(t) for t in trials if t.state in live or _owed(t, trials, now, options)}
 
 
@@ -382,9 +389,14 @@ def _retire_leftovers(study: optuna.Study) -> None:
 
 
 def _claim(
-    study: optuna.Study, budget: int, options: WorkerOptions, heartbeat: _Heartbeat
+    study: optuna.Study,
+    budget: int,
+    options: WorkerOptions,
+    heartbeat: _Heartbeat,
+    stop: Callable[[list[Any]], bool] | None = None,
 ) -> optuna.Trial | None:
-    """A RUNNING trial to evaluate, or None once the budget of slots is finished.
+    """A RUNNING trial to evaluate, or None once the budget of slots is finished (or
+    ``stop(trials)``, the stopping rule, says the search may end).
 
     Queued trials (the uniform one, requeued ones) come first: ``ask`` pops them. A new trial
     whose slot would exceed the budget is recorded FAIL (``surplus``) and not evaluated; while
@@ -397,8 +409,8 @@ def _claim(
         _fail_stale(study)
         _fail_ownerless(study, options)
         trials = study.get_trials(deepcopy=False)
-        done = {_slot(t) for t in trials if t.state == TrialState.COMPLETE}
-        if len(done) >= budget:
+        done = {_slot(t) for t in _done(trials)}
+        if len(done) >= budget or (stop is not None and stop(trials)):
             _retire_leftovers(study)
             return None
         taken = taken_slots(trials, datetime.now(), options)
@@ -446,7 +458,7 @@ def _theta_of_claim(
     if set(names) <= set(frozen.params) | set(fixed):  # queued with its theta
         return np.array([trial.suggest_float(n, 0.0, 1.0) for n in names])
     slot = _slot(trial)
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    finished = _done(study.get_trials(deepcopy=False))
     history = outer_history(sorted(finished, key=lambda t: t.number), dim)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     pending = [
@@ -490,10 +502,24 @@ def trial_loop(
     dim = spec0.num_params
     s = config.search
     outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
+    pruning = Pruning.from_config(config)
+
+    def competitors() -> list[Any]:
+        return sorted(_done(study.get_trials(deepcopy=False)), key=lambda t: t.number)
+
+    def stop(trials: list[Any]) -> bool:
+        by_slot = sorted(_done(trials), key=_slot)
+        return stopping_rule_met(
+            [t.value if t.state.name == "COMPLETE" else None for t in by_slot],
+            startup=s.startup_trials,
+            patience=s.patience,
+            min_improvement=s.min_improvement,
+        )
+
     scored = 0
     while True:
         t0 = time.perf_counter()
-        trial = _claim(study, s.trials, options, heartbeat)
+        trial = _claim(study, s.trials, options, heartbeat, stop)
         if trial is None:
             return scored
         with heartbeat.keep(trial._trial_id):
@@ -507,6 +533,8 @@ def trial_loop(
                 inner,
                 spec0.with_theta(theta),
                 time.perf_counter() - t0,
+                pruning=pruning,
+                competitors=competitors,
                 worker=worker,
             )
         scored += 1
@@ -518,7 +546,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
     import torch
 
     from swift_sampler.search.rundir import RunPaths
-    from swift_sampler.search.setup import build_experiment, build_inner_loop
+    from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -527,6 +555,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
     experiment = build_experiment(config)
     inner = build_inner_loop(config, experiment.trainer)
     inner.load_shared_start(paths.shared, study.user_attrs["shared_sha256"])
+    prepare_shared_features(study, inner, paths, template_spec(config))
     trial_loop(study, config, inner, worker=index)
 
 
@@ -826,11 +855,12 @@ def join_study(
         "best_score": ..., "best_theta": [...]}``.
     """
     from swift_sampler.search.rundir import RunPaths, write_text
-    from swift_sampler.search.setup import build_experiment, build_inner_loop
+    from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
 
     options = options or WorkerOptions()
     storage = make_storage(url, options)
     study, config = _open_or_create(storage, url, study_name, config)
+    check_pruning(config, workers=2)  # a study others may join: trials run in parallel
     experiment = build_experiment(config)
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -839,6 +869,7 @@ def join_study(
     inner = build_inner_loop(config, experiment.trainer)
     heartbeat = _Heartbeat(storage, options.heartbeat)
     how = _shared_start(study, storage, inner, paths, config, options, heartbeat)
+    prepare_shared_features(study, inner, paths, template_spec(config))
     scored = trial_loop(study, config, inner, worker=worker or _owner(), options=options)
     result = search_result(study, config, paths)
     write_outputs(result, study, config)

@@ -144,9 +144,9 @@ def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:
 
 
 def test_a_pruner_needs_a_rung_before_the_last_epoch() -> None:
-    with pytest.raises(ConfigError, match="needs search.finetune_epochs >= 2"):
+    with pytest.raises(ConfigError, match=r"needs search\.finetune_epochs >= 2"):
         parse_config({"search": {"pruner": "hyperband", "finetune_epochs": 1}})
-    with pytest.raises(ConfigError, match=r"search.min_resource: must be < search.finetune_epochs"):
+    with pytest.raises(ConfigError, match=r"min_resource: must be < search\.finetune_epochs"):
         parse_config({"search": {"pruner": "successive_halving", "min_resource": 5}})
     with pytest.raises(ConfigError, match=r"search.patience: must be < search.trials \(10\)"):
         parse_config({"search": {"trials": 10, "startup_trials": 2, "patience": 10}})

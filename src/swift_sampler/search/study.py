@@ -115,6 +115,8 @@ def outer_history(trials: list[optuna.trial.FrozenTrial], dim: int) -> list[Fini
     for t in trials:
         score = float(t.value or 0.0)
         if t.state == TrialState.PRUNED:
+            if t.value is None and t.last_step is not None:
+                score = float(t.intermediate_values[t.last_step])
             score = min(score, floor)
         history.append(FinishedTrial(theta_of(t, dim), score, t.system_attrs))
     return history

@@ -317,3 +317,38 @@ def test_worker_refuses_sqlite_and_unknown_studies(tmp_path: Path, capsys) -> No
     assert main(bad) == EXIT_BAD_INPUT
     assert "grace (5.0 s) must be longer than the heartbeat" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # nothing half-made
+
+
+@pytest.mark.slow
+def test_postgres_workers_with_a_pruner_never_requeue_a_pruned_trial(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    config = _config(tmp_path, trials=8, shared=2, epochs=6)
+    config.write_text(config.read_text() + 'pruner = "successive_halving"\n')
+    study = "pruned"
+    a = _worker(tmp_path, postgres_url, study, "a", "--config", str(config))
+    b = _worker(tmp_path, postgres_url, study, "b", "--config", str(config))
+    try:
+        assert a.wait(timeout=300) == 0, (tmp_path / "a.log").read_text()
+        assert b.wait(timeout=300) == 0, (tmp_path / "b.log").read_text()
+    finally:
+        for p in (a, b):
+            p.kill()
+            p.wait()
+    trials = _trials(_reader(postgres_url), study)
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    slots = [t.user_attrs["slot"] for t in done]
+    assert sorted(slots) == sorted(set(slots)) and len(slots) == 8 and 0 in slots
+    pruned = [t for t in done if t.state == TrialState.PRUNED]
+    assert pruned, "the pruner stopped no trial"
+    for t in pruned:  # stored in PostgreSQL with the values it reported, never re-run
+        assert list(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+        assert t.value == t.intermediate_values[t.last_step]
+    copies = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    assert not copies & {t.number for t in pruned}
+    # FAIL only for claims past the budget, never a pruned slot's copy
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert all(t.user_attrs.get("surplus") or t.user_attrs.get("duplicate") for t in failed)
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["cost"]["trials_pruned"] == len(pruned)
+    assert result["cost"]["finetune_epochs_run"] == sum(t.user_attrs["epochs"] for t in done)

@@ -315,7 +315,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from swift_sampler.config import load_config
-    from swift_sampler.search.workers import WorkerOptions, join_study
+    from swift_sampler.search.cluster import join_study
+    from swift_sampler.search.workers import WorkerOptions
 
     config = load_config(args.config) if args.config is not None else None
     options = WorkerOptions(heartbeat=args.heartbeat, grace=args.grace)

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from swift_sampler.search.workers import (
     WorkerOptions,
-    _fail_ownerless,
+    fail_ownerless,
     make_storage,
     redact,
     requeue,
@@ -88,9 +88,9 @@ def test_a_trial_claimed_by_a_worker_that_died_at_once_is_requeued(study: optuna
     options = WorkerOptions(heartbeat=0.1, grace=0.3, poll=0.1)
     orphan = study.ask()  # no heartbeat, no owner: the worker died right after claiming
     owned = _claimed(study, 1)
-    assert _fail_ownerless(study, options) == []  # within the grace period: maybe alive
+    assert fail_ownerless(study, options) == []  # within the grace period: maybe alive
     time.sleep(0.4)
-    assert _fail_ownerless(study, options) == [orphan.number]
+    assert fail_ownerless(study, options) == [orphan.number]
     states = {t.number: t.state for t in study.get_trials()}
     assert states[orphan.number] == TrialState.FAIL
     assert states[owned.number] == TrialState.RUNNING  # an owned trial is left to heartbeats

@@ -342,3 +342,14 @@ def test_demo_fresh_refuses_a_directory_that_is_not_a_run(tmp_path: Path, capsys
     assert main(args) == EXIT_BAD_INPUT
     assert "deletes run directories only" in capsys.readouterr().err
     assert (precious / "thesis.txt").read_text() == "years of work"
+
+
+def test_a_pruner_without_a_rung_exits_2_and_creates_nothing(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path, finetune=1, extra='pruner = "successive_halving"\npatience = 9')
+    run_dir = tmp_path / "run"
+    assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "2 problems" in err
+    assert "search.pruner: 'successive_halving' needs search.finetune_epochs >= 2" in err
+    assert "search.patience: must be < search.trials (5)" in err
+    assert not run_dir.exists()

@@ -252,3 +252,19 @@ def test_the_stopping_rule_ends_the_search_before_its_budget(tmp_path: Path) -> 
     # Resuming a stopped search runs nothing more.
     again = run_search(parse_config(data), tmp_path / "run", resume=True)
     assert [t.slot for t in again.trials] == [0, 1, 2, 3, 4]
+
+
+def test_reporting_every_epoch_leaves_the_score_unchanged_and_a_stop_cuts_it(
+    digits, tmp_path: Path
+) -> None:
+    inner = InnerLoop(_trainer(digits), shared_epochs=2, finetune_epochs=3)
+    inner.train_shared_start(tmp_path / "shared.pt")
+    spec = SamplerSpec(theta=np.random.default_rng(2).random(10))
+    plain = inner.evaluate(spec)
+    seen: list[tuple[int, float]] = []
+    watched = inner.evaluate(spec, report=lambda step, value: seen.append((step, value)) or False)
+    assert watched.score == plain.score and watched.epochs == plain.epochs == 3
+    assert [s for s, _ in seen] == [1, 2, 3] and seen[-1][1] == plain.score
+    assert not watched.pruned
+    stopped = inner.evaluate(spec, report=lambda step, value: step == 1)
+    assert stopped.pruned and stopped.epochs == 1 and stopped.score == seen[0][1]

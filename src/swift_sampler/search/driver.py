@@ -7,7 +7,14 @@ with ``resume=True`` keeps every finished trial, re-runs the one that was runnin
 FAIL and its slot proposed again), reuses the shared checkpoint after checking its hash, and
 ends with the same best theta as an uninterrupted run: the proposal for slot k depends only on
 the finished trials of slots 0..k-1 and the seed (see ``search.outer``), and a trial's score
-only on its theta and the seed.
+only on its theta and the seed. With a pruner (``search.pruner``) "finished" means COMPLETE or
+PRUNED, and whether slot k is pruned depends only on its own intermediate values and the
+finished trials of slots 0..k-1 (``search.pruning``), so the same holds. The stopping rule
+(``search.patience``) reads the same finished trials, so a resumed search stops where an
+uninterrupted one does.
+
+Module layout: this driver imports ``search.workers`` (parallel trials) and ``search.study``
+(the records both read and write); neither imports the driver.
 """
 
 from __future__ import annotations

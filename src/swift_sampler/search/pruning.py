@@ -13,6 +13,11 @@ is a hash of its number in that study, so it is its slot). The rung records the 
 for the running trial are copied back to the persistent trial.
 
 A candidate is never pruned at its last epoch: that epoch is paid for, its score is final.
+
+Every outer loop works with a pruner: the outer loops see pruned trials through
+``search.study.outer_history`` (the last intermediate value, capped at the worst COMPLETE
+score), so GP, TPE, CMA-ES, QMC, random and RL need nothing of their own. What is refused
+(:func:`check_pruning`): Hyperband with parallel workers, and any pruner under torchrun.
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def test_search_train_report_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pruner", ["none", "successive_halving"])
+@pytest.mark.parametrize("pruner", ["none", "successive_halving", "hyperband"])
 def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(
     tmp_path: Path, pruner: str
 ) -> None:

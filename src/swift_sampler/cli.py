@@ -228,6 +228,12 @@ def _cost_line(cost: dict[str, float]) -> str:
         f"{cost['finetune_s']:.0f} s, feature passes {cost['features_s']:.0f} s, evaluation "
         f"{cost['eval_s']:.0f} s, outer loop {cost['outer_s']:.1f} s); one full training is "
         f"{cost['full_training_epochs']:.0f} epochs"
+        + (
+            f"; epochs trained {cost['shared_epochs_run'] + cost['finetune_epochs_run']:.0f} "
+            f"({cost['trials_pruned']:.0f} trials pruned)"
+            if "finetune_epochs_run" in cost
+            else ""
+        )
     )
 
 
@@ -354,7 +360,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     result = read_json(paths.result)
     _draw_search_figures(paths.root)
     done = [t for t in result["trials"] if t["state"] == "COMPLETE"]
-    print(f"run {paths.root}: {len(done)} finished trials, outer loop {result['outer']}")
+    pruned = [t for t in result["trials"] if t["state"] == "PRUNED"]
+    print(
+        f"run {paths.root}: {len(done)} finished trials"
+        + (f" and {len(pruned)} pruned" if pruned else "")
+        + f", outer loop {result['outer']}"
+    )
     print(f"best theta {[round(x, 4) for x in result['best']['theta']]}")
     print(f"best validation score {_pct(result['best']['val_score'])}")
     print(_cost_line(result["cost"]))

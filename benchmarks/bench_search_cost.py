@@ -8,6 +8,7 @@ Run (the full benchmark takes hours on a CPU; run it on a free machine):
     .venv/bin/python benchmarks/bench_search_cost.py --configs demo
     .venv/bin/python benchmarks/bench_search_cost.py --smoke               # ~1-2 min
     .venv/bin/python benchmarks/bench_search_cost.py --swift reduction_factor=4 patience=8
+    .venv/bin/python benchmarks/bench_search_cost.py --configs demo --variants swift
 
 For each config the two searches run on the same data, seed (``search.seed = 0``) and
 protocol; they differ only in the ``[search]`` keys of the swift variant (default: Optuna's
@@ -76,10 +77,8 @@ def _variants(name: str, swift: dict[str, Any], seeds: list[int]) -> dict[str, A
     raw.setdefault("final", {})["seeds"] = seeds
     full = {**raw, "search": {**raw["search"], "pruner": "none", "patience": 0}}
     fast = {**raw, "search": {**raw["search"], **swift}}
-    if name == "smoke":  # the tiny config's 6 trials leave no room for patience 10
-        fast["search"].setdefault("patience", 0)
-        if fast["search"]["patience"] >= fast["search"]["trials"]:
-            fast["search"]["patience"] = 2
+    if fast["search"].get("patience", 0) >= fast["search"]["trials"]:
+        fast["search"]["patience"] = 2  # the smoke's 6 trials leave no room for patience 10
     return {
         "full": parse_config(full, source=f"{name} full"),
         "swift": parse_config(fast, source=f"{name} swift"),
@@ -154,6 +153,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="configs/digits-tiny.toml only")
     parser.add_argument("--swift", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument(
+        "--variants", nargs="+", default=["full", "swift"], choices=["full", "swift"]
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_search_cost")
     args = parser.parse_args()
@@ -170,6 +172,8 @@ def main() -> None:
     rows = []
     for name in names:
         for variant, config in _variants(name, swift, args.seeds).items():
+            if variant not in args.variants:
+                continue
             row = _one(name, variant, config, args.out)
             rows.append(row)
             f = row["final"]
@@ -183,7 +187,8 @@ def main() -> None:
                 flush=True,
             )
     summary = {}
-    for name in names:
+    both = set(args.variants) == {"full", "swift"}
+    for name in names if both else []:
         full, fast = (
             next(r for r in rows if r["config"] == name and r["variant"] == v)
             for v in ("full", "swift")
@@ -197,7 +202,8 @@ def main() -> None:
             - full["final"]["test_at_best_val_mean"],
         }
         print(f"{name}: {json.dumps(summary[name])}")
-    target = args.out / f"bench_search_cost{'_smoke' if args.smoke else ''}.json"
+    suffix = ("_smoke" if args.smoke else "") + ("" if both else f"_{args.variants[0]}")
+    target = args.out / f"bench_search_cost{suffix}.json"
     target.write_text(
         json.dumps(
             {"swift": swift, "seeds": args.seeds, "rows": rows, "summary": summary}, indent=2

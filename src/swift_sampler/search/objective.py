@@ -121,6 +121,7 @@ class InnerLoop:
         self.seed = seed
         self._shared: dict[str, object] | None = None
         self._first_features: tuple[tuple[str, ...], np.ndarray] | None = None
+        self._first_u: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 
     def windows(self) -> list[tuple[float, float]]:
         """The schedule window (start, end), in epochs, of each fine-tune epoch."""
@@ -150,6 +151,7 @@ class InnerLoop:
         seconds = time.perf_counter() - start
         digest = "" if path is None else save_checkpoint(self.trainer.state_dict(state), path)
         self._shared = copy.deepcopy(self.trainer.state_dict(state))
+        self._first_features, self._first_u = None, {}  # they belonged to another start
         logger.info(
             "shared start: %d epochs in %.1f s, sha256 %s", self.shared_epochs, seconds, digest
         )
@@ -171,6 +173,7 @@ class InnerLoop:
             )
         self._shared = saved
         self._first_features = None
+        self._first_u = {}
 
     def prepare_shared_features(
         self, columns: tuple[str, ...], path: Path | None, shared_sha256: str
@@ -198,6 +201,7 @@ class InnerLoop:
                     str(c) for c in saved["columns"]
                 ) == tuple(columns):
                     self._first_features = (tuple(columns), np.array(saved["features"]))
+                    self._first_u = {}
                     logger.info("reusing the shared start's features %s", path)
                     return 0.0
             logger.warning("%s belongs to another shared start; computing it again", path)
@@ -205,6 +209,7 @@ class InnerLoop:
         features = self.trainer.features(self.shared_state(), columns)
         seconds = time.perf_counter() - t0
         self._first_features = (tuple(columns), features)
+        self._first_u = {}
         if path is not None:
             write_npz(
                 path,
@@ -231,6 +236,13 @@ class InnerLoop:
         from swift_sampler.search.final import figure1_arrays
 
         return figure1_arrays(self.trainer, self.shared_state(), spec, noise_mask)
+
+    def _first_transformed(self, spec: SamplerSpec, features: np.ndarray) -> np.ndarray:
+        """``(n, M)`` transformed shared-start features of ``spec``'s transform, fitted once."""
+        key = (spec.transform, tuple(spec.features))
+        if key not in self._first_u:
+            self._first_u[key], _ = spec.transform_features(features)
+        return self._first_u[key]
 
     def evaluate(
         self,
@@ -262,13 +274,18 @@ class InnerLoop:
             for j, window in enumerate(self.windows()):
                 t0 = time.perf_counter()
                 if j == 0 and first is not None and first[0] == tuple(spec.columns):
-                    features = first[1]  # the shared start's, computed once per search
+                    # The shared start's features and fitted transforms, made once per search;
+                    # only theta's weights are this candidate's own.
+                    u = self._first_transformed(spec, first[1])
+                    tau = spec.weights(u)
+                    sampler = SwiftSampler(tau / tau.sum(), seed=self.seed)
+                    sampler.spec = spec
                 else:
                     features = self.trainer.features(state, spec.columns)
-                if sampler is None:
-                    sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
-                else:
-                    sampler.update(features)
+                    if sampler is None:
+                        sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
+                    else:
+                        sampler.update(features)
                 t1 = time.perf_counter()
                 self.trainer.train_epoch(state, sampler, schedule_window=window)
                 t2 = time.perf_counter()

@@ -110,7 +110,7 @@ def _final(config: Any, spec: Any) -> dict[str, Any]:
             experiment.trainer,
             spec,
             seed=seed,
-            shared_epochs=config.search.shared_epochs,
+            shared_epochs=config.epochs_split[0],
             noise_mask=experiment.noise_mask,
         ).summary()
         runs.append({k: run[k] for k in ("seed", "last", "test_at_best_val", "best_val_epoch")})

@@ -1,15 +1,16 @@
 """Table 2 at small scale: does a sampler searched on one network help another?
 
-Run: .venv/bin/python experiments/transfer.py [--jobs 2] [--seeds 0 1 2] [--width 32]
+Run: .venv/bin/python experiments/transfer.py [--jobs 2] [--seeds 1 2 3] [--width 32]
 
 MNIST-5k, 40% symmetric noise, the demo's 20-epoch recipe. Source network: the small CNN
 (width 16); its SS(cgf) sampler is Table 1's search for this setting (the same cached job).
 Target network: the same CNN twice as wide (``--width``, 4x the convolution parameters). The
-target is trained from scratch with seeds 0, 1, 2 under (a) uniform sampling, (b) the sampler
+target is trained from scratch with seeds 1, 2, 3 under (a) uniform sampling, (b) the sampler
 transferred from the source network (only its 10 numbers move; its features come from the
 target network as it trains), (c) a sampler searched on the target network itself (same
-budget). Test Top-1 at the last and the best epoch, mean and std over seeds; the cost of (c)'s
-search is what transfer saves.
+budget; both searches select on seed 0, which is never reported). Test Top-1 at the last epoch
+and at the best-validation epoch, mean and std over seeds; the cost of (c)'s search is what
+transfer saves.
 """
 
 from __future__ import annotations
@@ -79,12 +80,14 @@ def target_train_job(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--dataset", default="mnist5k", choices=list(table1.DATASETS))
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
+    if 0 in args.seeds:
+        parser.error("seed 0 is the seed both searches select on: report other --seeds")
     noise_type, noise = table1.SETTINGS[SETTING]
     base = {"dataset": args.dataset, "noise_type": noise_type, "noise": noise}
     source = table1.search(args.dataset, SETTING, "ss_cgf", args.trials)
@@ -118,7 +121,7 @@ def main() -> None:
     for arm in labels:
         runs = [done[f"train-{arm.split()[0]}-width{args.width}-s{s}"] for s in args.seeds]
         last = mean_std(100 * r["last"] for r in runs)
-        best = mean_std(100 * r["best"] for r in runs)
+        at_val = mean_std(100 * r["test_at_best_val"] for r in runs)
         cost = 0.0
         if arm == "searched on target":
             cost = done[target.key]["cost"]["total_s"]
@@ -130,8 +133,8 @@ def main() -> None:
                 "seeds": list(args.seeds),
                 "last_mean": last[0],
                 "last_std": last[1],
-                "best_mean": best[0],
-                "best_std": best[1],
+                "at_best_val_mean": at_val[0],
+                "at_best_val_std": at_val[1],
                 "search_s": cost,
                 "train_s": sum(r["seconds"] for r in runs) / len(runs),
             }
@@ -144,14 +147,14 @@ def main() -> None:
         f"{noise:.0%} {noise_type} noise; source: CNN width 16 (Table 1's SS(cgf) search); "
         f"target: CNN width {args.width}; seeds {args.seeds}; test Top-1 (%), mean ± std.",
         "",
-        "| target trained with | last epoch | best epoch | search (s) on | one training (s) |",
+        "| target trained with | last epoch | at best val | search (s) on | one training (s) |",
         "|---|---|---|---|---|",
     ]
     where = {"uniform": "-", "transferred": "source (CNN-16)", "searched on target": "target"}
     for r in rows:
         lines.append(
             f"| {r['arm']} | {r['last_mean']:.1f} ± {r['last_std']:.1f} | "
-            f"{r['best_mean']:.1f} ± {r['best_std']:.1f} | {r['search_s']:.0f} "
+            f"{r['at_best_val_mean']:.1f} ± {r['at_best_val_std']:.1f} | {r['search_s']:.0f} "
             f"({where[r['arm']]}) | {r['train_s']:.0f} |"
         )
     text = "\n".join(lines)

@@ -92,3 +92,72 @@ def test_demo_with_a_bad_config_exits_2(tmp_path: Path, capsys) -> None:
     assert main(["demo", "--config", str(config), "--run-dir", str(tmp_path / "d")]) == 2
     assert "train.epochs" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_help_prints_percent_signs_once(capsys) -> None:
+    for argv in (["demo", "--help"], ["--help"]):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 0
+        out = capsys.readouterr().out
+        assert "40% " in out and "%%" not in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--debug", "--threads", "3", "search", "c.toml"],
+        ["search", "c.toml", "--debug", "--threads", "3"],
+        ["--threads", "1", "search", "c.toml", "--threads", "3", "--debug"],  # the last wins
+    ],
+)
+def test_debug_and_threads_work_before_and_after_the_command(argv: list[str]) -> None:
+    args = cli.build_parser().parse_args(argv)
+    assert (args.debug, args.threads) == (True, 3)
+    plain = cli.build_parser().parse_args(["search", "c.toml"])
+    assert (plain.debug, plain.threads) == (False, None)
+
+
+def test_threads_after_the_command_is_checked(capsys) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["report", "d", "--threads", "0"])
+    assert exit.value.code == 2
+    assert "expected a positive integer, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_of_bad_input_and_still_exits_2(
+    tmp_path: Path, capsys, where: str
+) -> None:
+    argv = ["report", str(tmp_path)]
+    argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "holds no result.json" in err
+
+
+def test_debug_with_bad_input_exits_2_in_a_real_process(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "swift_sampler.cli", "report", str(tmp_path), "--debug"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" in run.stderr
+    assert run.stderr.rstrip().endswith("holds no result.json: is it a run directory?")
+
+
+def test_the_cost_line_shows_set_up_apart_from_the_shared_start() -> None:
+    cost = {
+        "total_s": 4.0,
+        "total_epochs": 160.0,
+        "setup_s": 2.7,
+        "shared_start_s": 0.05,
+        "finetune_s": 0.5,
+        "features_s": 0.2,
+        "eval_s": 0.1,
+        "outer_s": 0.45,
+        "full_training_epochs": 6.0,
+    }
+    line = cli._cost_line(cost)
+    assert "set-up 2.7 s, shared start 0.1 s," in line

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from swift_sampler import config as config_module
@@ -91,7 +92,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 38  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 39  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -290,8 +291,13 @@ def test_five_kinds_of_problem_in_one_error(tmp_path: Path) -> None:
             "search.startup_trials: must be <= search.trials (5), got 8",
         ),
         (
-            {"train": {"epochs": 15}},
+            {"train": {"epochs": 15}, "search": {"shared_epochs": 15}},
             "search.shared_epochs: must be < train.epochs (15), got 15",
+        ),
+        (
+            {"train": {"epochs": 1}},
+            "train.epochs: a search needs at least 2 epochs (a shared start, then the "
+            "fine-tunes), got 1",
         ),
         (
             {"search": {"finetune_schedule": "tail", "finetune_epochs": 6}},
@@ -321,8 +327,31 @@ def test_cross_field_rules(data: dict[str, Any], expected: str) -> None:
 
 
 def test_compressed_schedule_does_not_need_room_after_shared_epochs() -> None:
-    config = parse_config({"search": {"shared_epochs": 19, "finetune_epochs": 16}})
+    config = parse_config(
+        {"search": {"shared_epochs": 19, "finetune_epochs": 16, "finetune_schedule": "compressed"}}
+    )
     assert config.search.finetune_schedule == "compressed"
+
+
+@pytest.mark.parametrize(
+    ("raw", "split"),
+    [
+        ({}, (15, 5)),
+        ({"train": {"epochs": 40}}, (30, 10)),
+        ({"train": {"epochs": 60}, "search": {"shared_fraction": 0.4}}, (24, 36)),
+        ({"train": {"epochs": 8}}, (6, 2)),
+        ({"train": {"epochs": 2}}, (1, 1)),
+        ({"train": {"epochs": 40}, "search": {"shared_epochs": 12}}, (12, 28)),
+        ({"train": {"epochs": 40}, "search": {"finetune_epochs": 4}}, (30, 4)),
+    ],
+)
+def test_the_default_protocol_scales_with_the_schedule(raw: Any, split: Any) -> None:
+    # E_s is a share of the schedule and E_o the exact rest of it, unless given in epochs.
+    config = parse_config(raw)
+    assert config.epochs_split == split
+    assert (config.search.shared_epochs, config.search.finetune_epochs) == split
+    assert config.search.finetune_schedule == "tail"
+    assert parse_config(config.to_dict()) == config  # the resolved values round-trip
 
 
 def test_cross_field_rule_is_skipped_when_a_key_already_failed() -> None:
@@ -421,3 +450,13 @@ def test_final_seeds_must_not_replay_the_selection_seed() -> None:
     with pytest.raises(ConfigError, match=r"e.g. \[6, 7, 8\], got \[1, 5\]"):
         parse_config({"search": {"seed": 5}, "final": {"seeds": [1, 5]}})
     assert parse_config({"search": {"seed": 5}, "final": {"seeds": [0, 6]}}).final.seeds == (0, 6)
+
+
+def test_numbers_too_large_for_a_float_and_numpy_integers() -> None:
+    # An int too large for a float is a bad value (it was an OverflowError, exit 1).
+    assert _problems({"train": {"lr": 10**400}})[0].startswith(
+        "train.lr: must be a finite number > 0, got 1000"
+    )
+    config = parse_config({"train": {"epochs": np.int64(30)}, "search": {"trials": np.int32(9)}})
+    assert config.train.epochs == 30 and type(config.train.epochs) is int
+    assert config.search.trials == 9

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -193,10 +195,40 @@ def test_bad_probabilities_are_rejected(p: np.ndarray, message: str) -> None:
 def test_bad_rank_arguments_are_rejected() -> None:
     with pytest.raises(InputDataError, match="rank must be in"):
         draw_indices(np.ones(3), 3, num_replicas=2, rank=2)
-    with pytest.raises(InputDataError, match="num_replicas must be >= 1"):
+    with pytest.raises(InputDataError, match="num_replicas must be a positive integer, got 0"):
         draw_indices(np.ones(3), 3, num_replicas=0)
-    with pytest.raises(InputDataError, match="seed and epoch"):
+    with pytest.raises(InputDataError, match="seed must be a non-negative integer, got -1"):
         draw_indices(np.ones(3), 3, seed=-1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_samples": 2.5}, "num_samples must be a non-negative integer, got 2.5"),
+        ({"num_samples": "3"}, "num_samples must be a non-negative integer, got '3'"),
+        ({"num_samples": True}, "num_samples must be a non-negative integer, got True"),
+        ({"num_samples": -1}, "num_samples must be a non-negative integer, got -1"),
+        ({"seed": 1.5}, "seed must be a non-negative integer, got 1.5"),
+        ({"epoch": "2"}, "epoch must be a non-negative integer, got '2'"),
+        ({"rank": 0.0}, "rank must be a non-negative integer, got 0.0"),
+        ({"num_replicas": None}, "num_replicas must be a positive integer, got None"),
+        ({"replacement": "yes"}, "replacement must be a bool, got 'yes'"),
+    ],
+)
+def test_argument_types_are_input_errors(kwargs: dict, message: str) -> None:
+    # Every bad argument is an InputDataError (a SwiftSamplerError), never a raw TypeError.
+    args = {"num_samples": 3, **kwargs}
+    with pytest.raises(InputDataError, match=re.escape(message)):
+        draw_indices(np.ones(3), **args)
+
+
+def test_numpy_and_tensor_integers_are_integers() -> None:
+    p = np.array([1.0, 2.0, 3.0])
+    expected = draw_indices(p, 4, seed=2, epoch=1, num_replicas=2, rank=1)
+    got = draw_indices(
+        p, np.int64(4), seed=np.uint8(2), epoch=torch.tensor(1), num_replicas=np.int32(2), rank=1
+    )
+    np.testing.assert_array_equal(got, expected)
 
 
 @settings(max_examples=60, deadline=None)

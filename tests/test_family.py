@@ -139,13 +139,19 @@ def test_other_schema_version_is_a_clear_error(tmp_path) -> None:
     ("kwargs", "message"),
     [
         ({"theta": [0.5] * 9}, "10 entries"),
-        ({"theta": [0.5] * 9 + [1.5]}, r"theta\[9\] = 1\.5"),
-        ({"theta": [0.5] * 9 + [float("nan")]}, r"theta\[9\] = nan"),
-        ({"features": ("loss", "entropy")}, "unknown feature 'entropy'"),
-        ({"transform": "rank"}, "unknown transform 'rank'"),
-        ({"num_segments": 0}, "num_segments must be >= 1"),
-        ({"lipschitz": -1.0}, "lipschitz"),
-        ({"eps": 0.0}, "eps"),
+        (
+            {"theta": [0.5] * 9 + [1.5]},
+            r"theta\[9\]: must be a finite number in \[0, 1\], got 1\.5",
+        ),
+        ({"theta": [0.5] * 9 + [float("nan")]}, r"theta\[9\]: .* got nan"),
+        (
+            {"features": ("loss", "entropy")},
+            "features: must be a non-empty list of distinct names .* got \\('loss', 'entropy'\\)",
+        ),
+        ({"transform": "rank"}, "transform: must be one of \\['cdf', 'cgf'\\], got 'rank'"),
+        ({"num_segments": 0}, "num_segments: must be an integer >= 1, got 0"),
+        ({"lipschitz": -1.0}, "lipschitz: must be a finite number > 0, got -1.0"),
+        ({"eps": 0.0}, r"eps: must be a finite number in \(0, 1\), got 0.0"),
         ({"features": ("loss", "grad_norm")}, "grad_norm is the weight"),
     ],
 )
@@ -190,9 +196,9 @@ def test_mapping_with_a_missing_column() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"theta": 5}, "theta must be a list, got 5"),
-        ({"theta": ["a"] * 10}, "theta must hold numbers"),
-        ({"features": 7}, "features must be a list, got 7"),
+        ({"theta": 5}, r"theta: must be a list of numbers in \[0, 1\], got 5"),
+        ({"theta": ["a"] * 10}, r"theta\[0\]: must be a finite number in \[0, 1\], got 'a'"),
+        ({"features": 7}, "features: must be a non-empty list .*, got 7"),
     ],
 )
 def test_malformed_spec_files_are_spec_errors(tmp_path, change: dict, message: str) -> None:
@@ -202,3 +208,60 @@ def test_malformed_spec_files_are_spec_errors(tmp_path, change: dict, message: s
         SamplerSpec.load(path)
     with pytest.raises(SpecError, match="cannot read sampler file"):
         SamplerSpec.load(tmp_path)  # a directory
+
+
+@pytest.mark.parametrize(
+    ("change", "shown"),
+    [
+        (
+            {"theta": [10**400] + [0.5] * 9},
+            "theta[0]: must be a finite number in [0, 1], got 1000",
+        ),
+        ({"eps": None}, "eps: must be a finite number in (0, 1), got None"),
+        ({"metadata": None}, "metadata: must be a JSON object (a mapping with string keys), got"),
+        ({"metadata": [1, 2]}, "metadata: must be a JSON object"),
+        ({"features": [["loss"], "er"]}, "features: must be a non-empty list of distinct names"),
+        ({"lipschitz": True}, "lipschitz: must be a finite number > 0, got True"),
+        ({"num_segments": True}, "num_segments: must be an integer >= 1, got True"),
+        ({"num_segments": 4.0}, "num_segments: must be an integer >= 1, got 4.0"),
+        ({"eps": "1e-6"}, "eps: must be a finite number in (0, 1), got '1e-6'"),
+        ({"transform": None}, "transform: must be one of ['cdf', 'cgf'], got None"),
+    ],
+)
+def test_hostile_spec_files_name_the_field_and_value(tmp_path, change: dict, shown: str) -> None:
+    # The same rules as the TOML config's [sampler] section: bools and null are not numbers,
+    # and a number too large for a float is refused, not an OverflowError.
+    path = tmp_path / "sampler.json"
+    path.write_text(json.dumps({**SamplerSpec().to_dict(), **change}))
+    with pytest.raises(SpecError) as info:
+        SamplerSpec.load(path)
+    assert shown in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_a_boolean_schema_version_is_not_version_1(tmp_path) -> None:
+    path = tmp_path / "sampler.json"
+    path.write_text(json.dumps({**SamplerSpec().to_dict(), "schema_version": True}))
+    with pytest.raises(SchemaVersionError, match="schema version True is not supported"):
+        SamplerSpec.load(path)
+
+
+def test_nan_in_a_spec_file_is_not_json(tmp_path) -> None:
+    path = tmp_path / "sampler.json"
+    path.write_text(json.dumps(SamplerSpec().to_dict()).replace("1e-06", "NaN"))
+    with pytest.raises(SpecError, match="not valid JSON: NaN is not a JSON value"):
+        SamplerSpec.load(path)
+
+
+def test_spec_fields_are_checked_in_the_constructor_too() -> None:
+    with pytest.raises(SpecError, match="eps: must be a finite number in \\(0, 1\\), got None"):
+        SamplerSpec(eps=None)  # type: ignore[arg-type]
+    # Every problem is listed, each with its field.
+    with pytest.raises(SpecError, match=r"lipschitz: .*; eps: "):
+        SamplerSpec(lipschitz=float("inf"), eps=2.0)
+    # NumPy scalars are numbers and integers like Python's.
+    spec = SamplerSpec(num_segments=np.int64(3), lipschitz=np.float32(2.5), theta=np.full(8, 0.5))
+    assert spec.num_segments == 3 and type(spec.num_segments) is int
+    assert spec.lipschitz == 2.5 and type(spec.lipschitz) is float
+    assert spec.theta == (0.5,) * 8
+    assert SamplerSpec.from_dict(spec.to_dict()) == spec

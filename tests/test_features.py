@@ -208,3 +208,15 @@ def test_extract_features_fills_a_memory_mapped_table(digits, tmp_path) -> None:
     np.testing.assert_array_equal(np.load(tmp_path / "features.npy"), extract_features(model, ds))
     with pytest.raises(InputDataError, match="out must be a float32 array of shape"):
         extract_features(model, ds, out=np.empty((len(ds), 3), dtype=np.float32))
+
+
+def test_a_model_returning_a_tuple_is_a_clear_error(digits) -> None:
+    class TwoOutputs(_Net):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+            logits = super().forward(x)
+            return logits, logits.detach()
+
+    with pytest.raises(InputDataError, match="logits tensor, got tuple"):
+        extract_features(TwoOutputs(), _digits_dataset(digits))
+    with pytest.raises(InputDataError, match="logits must be a tensor, got list"):
+        compute_features([[0.0, 1.0, 2.0]], torch.tensor([0]))  # type: ignore[arg-type]

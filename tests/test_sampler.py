@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -8,8 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from swift_sampler import SamplerSpec, SwiftSampler, draw_indices, extract_features
 from swift_sampler.errors import InputDataError, SpecError
@@ -27,6 +29,7 @@ def test_drop_in_for_weighted_random_sampler_arguments() -> None:
 
 def test_epochs_are_reproducible_and_distinct() -> None:
     sampler = SwiftSampler(np.ones(500), seed=1)
+    sampler.set_epoch(0)
     first = list(sampler)
     assert list(sampler) == first  # same epoch, same draw
     sampler.set_epoch(1)
@@ -85,12 +88,12 @@ def test_update_errors() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"probabilities": [1.0, float("nan")]}, "entry 1 is nan"),
-        ({"probabilities": [0.0, 0.0]}, "must not all be zero"),
-        ({"probabilities": [1.0, 1.0], "num_samples": 0}, "num_samples must be a positive"),
-        ({"probabilities": [1.0, 1.0], "rank": 2, "num_replicas": 2}, "rank must be in"),
-        ({"probabilities": [1.0, 0.0], "num_samples": 2, "replacement": False}, "exceeds the 1"),
-        ({"probabilities": [1.0, 1.0], "seed": -3}, "seed must be"),
+        ({"weights": [1.0, float("nan")]}, "entry 1 is nan"),
+        ({"weights": [0.0, 0.0]}, "must not all be zero"),
+        ({"weights": [1.0, 1.0], "num_samples": 0}, "num_samples must be a positive"),
+        ({"weights": [1.0, 1.0], "rank": 2, "num_replicas": 2}, "rank must be in"),
+        ({"weights": [1.0, 0.0], "num_samples": 2, "replacement": False}, "exceeds the 1"),
+        ({"weights": [1.0, 1.0], "seed": -3}, "seed must be"),
     ],
 )
 def test_bad_arguments(kwargs: dict, message: str) -> None:
@@ -202,3 +205,173 @@ def test_ranks_under_torch_distributed_partition_the_draw(tmp_path) -> None:
     merged[0::2], merged[1::2] = outputs[0]["idx"], outputs[1]["idx"]
     np.testing.assert_array_equal(merged[:1001], full)
     assert merged[1001] == full[0]  # padded like DistributedSampler
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_samples": 2.5}, "num_samples must be a positive integer, got 2.5"),
+        ({"num_samples": "3"}, "num_samples must be a positive integer, got '3'"),
+        ({"num_samples": True}, "num_samples must be a positive integer, got True"),
+        ({"seed": np.float64(1.0)}, "seed must be a non-negative integer"),
+        ({"rank": "0"}, "rank must be a non-negative integer, got '0'"),
+        ({"generator": 42}, "generator must be a torch.Generator or None, got int"),
+        ({"generator": torch.Generator(), "seed": 1}, "a seed or a generator, not both"),
+    ],
+)
+def test_argument_types_are_input_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(InputDataError, match=re.escape(message)):
+        SwiftSampler([1.0, 2.0], **kwargs)
+    with pytest.raises(InputDataError, match=r"epoch must be a non-negative integer, got 1\.0"):
+        SwiftSampler([1.0]).set_epoch(1.0)  # type: ignore[arg-type]
+
+
+def test_numpy_integers_are_integers() -> None:
+    sampler = SwiftSampler(np.ones(10), num_samples=np.int64(3), seed=np.int32(4), rank=np.int8(0))
+    assert len(sampler) == 3 and type(sampler.num_samples) is int and sampler.seed == 4
+    sampler.set_epoch(np.int64(2))
+    assert list(sampler) == draw_indices(np.ones(10), 3, seed=4, epoch=2).tolist()
+
+
+# --- The drop-in promise: the usage patterns of WeightedRandomSampler (WRS) work the same.
+
+
+def _g(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+_WRS_CALLS = {
+    "four positional": lambda cls, w, g: cls(w, 20, True, g),
+    "generator keyword": lambda cls, w, g: cls(w, 20, replacement=True, generator=g),
+    "all keywords": lambda cls, w, g: cls(
+        weights=w, num_samples=20, replacement=True, generator=g
+    ),
+    "two positional": lambda cls, w, g: cls(w, 20),
+    "without replacement": lambda cls, w, g: cls(w, 3, False, g),
+}
+
+
+@pytest.mark.parametrize("call", list(_WRS_CALLS.values()), ids=list(_WRS_CALLS))
+@pytest.mark.parametrize("kind", ["list", "tensor", "array"])
+def test_accepts_every_weighted_random_sampler_call(call, kind: str) -> None:
+    raw = [0.0, 1.0, 2.0, 3.0]
+    w = {"list": raw, "tensor": torch.tensor(raw), "array": np.array(raw)}[kind]
+    theirs, ours = call(WeightedRandomSampler, w, _g(0)), call(SwiftSampler, w, _g(0))
+    drawn = list(ours)
+    assert len(ours) == len(theirs) == len(drawn) == len(list(theirs))
+    assert all(type(i) is int for i in drawn) and 0 not in drawn
+    # .weights: the same float64 tensor as WRS's.
+    assert ours.weights.dtype == theirs.weights.dtype == torch.float64
+    assert torch.equal(ours.weights, theirs.weights)
+    ours.weights[1] = 100.0  # a copy: the sampler does not change
+    assert ours.probabilities[1] == 1.0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda cls: cls(np.ones(300), 300),  # no seed, no generator
+        lambda cls: cls(np.ones(300), 300, generator=_g(1)),
+        lambda cls: cls(np.ones(300), 300, False),
+    ],
+    ids=["default", "generator", "without replacement"],
+)
+def test_a_loop_without_set_epoch_draws_afresh_every_pass_like_wrs(make) -> None:
+    for cls in (WeightedRandomSampler, SwiftSampler):
+        sampler = make(cls)
+        passes = [tuple(sampler) for _ in range(3)]
+        assert len(set(passes)) == 3, cls  # three different passes
+
+
+def test_passes_without_set_epoch_are_reproducible_and_agree_with_set_epoch() -> None:
+    w = np.linspace(0.1, 1.0, 50)
+    sampler = SwiftSampler(w, 40, seed=3)
+    # Pass k draws what set_epoch(k) would: the same on every rank, whatever the loop.
+    expected = [draw_indices(w, 40, seed=3, epoch=k).tolist() for k in range(3)]
+    peek = sampler.indices()  # looking does not start a pass
+    assert [list(sampler) for _ in range(3)] == expected
+    assert peek.tolist() == expected[0]
+    # Once set_epoch is called, the epoch picks the draw: every pass of an epoch is the same.
+    sampler.set_epoch(7)
+    assert list(sampler) == list(sampler) == draw_indices(w, 40, seed=3, epoch=7).tolist()
+
+
+def test_a_generator_seeds_the_stream_and_leaves_the_global_rng_alone() -> None:
+    w = np.linspace(0.1, 1.0, 50)
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()[1].copy()  # noqa: NPY002
+    a, b = SwiftSampler(w, 40, generator=_g(5)), SwiftSampler(w, 40, generator=_g(5))
+    peek = a.indices()
+    first = [list(a) for _ in range(3)]
+    assert first == [list(b) for _ in range(3)]  # same generator seed, same passes
+    assert peek.tolist() == first[0] and len({tuple(p) for p in first}) == 3
+    assert [list(SwiftSampler(w, 40, generator=_g(6))) for _ in range(3)] != first
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert (np.random.get_state()[1] == numpy_state).all()  # noqa: NPY002
+
+
+def test_draws_follow_the_weights_like_wrs() -> None:
+    w = [0.0, 1.0, 2.0, 3.0, 4.0]
+    n = 20_000
+    expected = n * np.array(w[1:]) / sum(w)
+    limit = stats.chi2.ppf(0.999, df=len(expected) - 1)  # fixed seeds: no flakiness
+    for cls in (WeightedRandomSampler, SwiftSampler):
+        counts = np.bincount(list(cls(w, n, True, _g(0))), minlength=len(w))
+        assert counts[0] == 0, cls
+        chi2 = float(((counts[1:] - expected) ** 2 / expected).sum())
+        assert chi2 < limit, (cls, chi2)
+
+
+_DIST_PASSES = textwrap.dedent(
+    """
+    import sys, json
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+    from swift_sampler import SwiftSampler
+    dist.init_process_group("gloo", init_method=sys.argv[1], rank=int(sys.argv[2]), world_size=2)
+    p = np.random.default_rng(0).random(1001)
+    seeded = SwiftSampler(p, seed=6)  # a plain loop: never set_epoch
+    generated = SwiftSampler(p, generator=torch.Generator().manual_seed(9))  # same on all ranks
+    out = {
+        "seeded": [list(seeded) for _ in range(2)],
+        "generated": [list(generated) for _ in range(2)],
+    }
+    print(json.dumps(out))
+    dist.destroy_process_group()
+    """
+)
+
+
+@pytest.mark.slow
+def test_ranks_agree_on_every_pass_without_set_epoch(tmp_path) -> None:
+    import json
+
+    init = f"file://{tmp_path / 'rendezvous'}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _DIST_PASSES, init, str(r)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for r in range(2)
+    ]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    p = np.random.default_rng(0).random(1001)
+    single = SwiftSampler(p, generator=torch.Generator().manual_seed(9))
+    for key, expected in (
+        ("seeded", [draw_indices(p, 1001, seed=6, epoch=k) for k in range(2)]),
+        ("generated", [np.array(list(single)) for _ in range(2)]),
+    ):
+        for k in range(2):
+            # The two ranks' stripes of pass k interleave to one global list: they agree.
+            merged = np.empty(1002, dtype=np.int64)
+            merged[0::2], merged[1::2] = outputs[0][key][k], outputs[1][key][k]
+            np.testing.assert_array_equal(merged[:1001], expected[k], err_msg=f"{key} {k}")
+        assert outputs[0][key][0] != outputs[0][key][1]  # and the passes differ

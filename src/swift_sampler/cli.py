@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,23 +39,40 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """--debug and --threads, given before the command or after it.
+
+    On the subcommands their default is SUPPRESS, so an option given before the command is not
+    overwritten by the subcommand's default.
+    """
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="show tracebacks and debug logs (bad input still exits 2)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=argparse.SUPPRESS if suppress else None,
+        help="torch threads (default: train.threads of the config, else min(cores, 2))",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="swift-sampler",
         description="Learn per-instance sampling probabilities with 10 parameters "
         "(Swift Sampler, NeurIPS 2024).",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    parser.add_argument(
-        "--threads",
-        type=_positive_int,
-        default=None,
-        help="torch threads (default: train.threads of the config, else min(cores, 2))",
-    )
+    _add_global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     search = commands.add_parser(
         "search",
+        parents=[common],
         help="search a sampler: shared start, short fine-tunes, Bayesian optimisation",
         description="Runs the Swift Sampler search of CONFIG into a run directory: the study "
         "(every trial), the shared checkpoint, result.json, sampler.json and the figures.",
@@ -72,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
+        parents=[common],
         help="train from scratch with a found sampler, and with uniform sampling",
         description="Final training with a sampler file: uniform for search.shared_epochs "
         "epochs, then the sampler with features refreshed every epoch; test Top-1 every epoch. "
@@ -86,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker",
+        parents=[common],
         help="join a search shared by many processes or machines (PostgreSQL, journal file)",
         description="Scores trials of the study NAME in the storage URL until its budget is "
         "finished. The first worker needs --config (the study stores it; later workers read it "
@@ -116,13 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds without a heartbeat before a trial counts as dead (default 60)",
     )
 
-    report = commands.add_parser("report", help="print a run's summary and redraw its figures")
+    report = commands.add_parser(
+        "report", parents=[common], help="print a run's summary and redraw its figures"
+    )
     report.add_argument("run_dir", type=Path)
 
     demo = commands.add_parser(
         "demo",
+        parents=[common],
         help="the main job: search + final training on MNIST-5k with 40%% label noise",
-        description="Searches a sampler on MNIST-5k with 40%% symmetric label noise, trains "
+        # A description is printed as written (only help strings are %-formatted).
+        description="Searches a sampler on MNIST-5k with 40% symmetric label noise, trains "
         "it and uniform sampling from scratch, and prints test Top-1 for both (configs/demo.toml"
         "). A rerun resumes the run directory and recomputes nothing already finished.",
     )
@@ -224,7 +248,8 @@ def _draw_search_figures(run_dir: Path) -> None:
 def _cost_line(cost: dict[str, float]) -> str:
     return (
         f"search cost {cost['total_s']:.0f} s = {cost['total_epochs']:.0f} training-epoch "
-        f"equivalents (shared start {cost['shared_start_s']:.0f} s, fine-tunes "
+        f"equivalents (set-up {cost.get('setup_s', 0.0):.1f} s, shared start "
+        f"{cost['shared_start_s']:.1f} s, fine-tunes "
         f"{cost['finetune_s']:.0f} s, feature passes {cost['features_s']:.0f} s, evaluation "
         f"{cost['eval_s']:.0f} s, outer loop {cost['outer_s']:.1f} s); one full training is "
         f"{cost['full_training_epochs']:.0f} epochs"
@@ -265,7 +290,7 @@ def _final(
             experiment.trainer,
             spec,
             seeds=seeds,
-            shared_epochs=config.search.shared_epochs,
+            shared_epochs=config.epochs_split[0],
             uniform=config.final.uniform,
             noise_mask=experiment.noise_mask,
             on_epoch=lambda arm, seed, epoch: bar.update(),
@@ -507,8 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[args.command](args)
     except (SwiftSamplerError, OSError) as err:
         # OSError: a path the user gave is missing, a directory, unwritable... (input, not a bug)
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, but still the exit code of bad input
+            traceback.print_exc(file=sys.stderr)
         print(f"swift-sampler: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

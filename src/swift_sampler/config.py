@@ -26,8 +26,6 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import math
-import numbers
 import os
 import tomllib
 from collections.abc import Mapping
@@ -35,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from swift_sampler._validate import as_int, as_real, short_repr
 from swift_sampler.errors import ConfigError
 
 __all__ = [
@@ -53,9 +52,11 @@ __all__ = [
     "SamplerConfig",
     "SearchConfig",
     "TrainSection",
+    "check_value",
     "default_config",
     "load_config",
     "parse_config",
+    "resolve_epochs",
 ]
 
 DatasetName = Literal["digits", "mnist5k", "mnist1d"]
@@ -135,14 +136,17 @@ class _Rule:
             return isinstance(value, bool), value
         if self.kind in ("int", "int_list"):
             # bool is an int subclass in Python, but `trials = true` is a mistake, not a 1.
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            integer = as_int(value)
+            if integer is None:
                 return False, value
-            return self._in_range(int(value)), int(value)
+            return self._in_range(integer), integer
         if self.kind == "float":
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            # A float, so `lr = 1` and `lr = 1.0` give equal configs; None for a bool, a
+            # non-number, inf, nan, or an int too large for a float (`lr = 1000...0`).
+            number = as_real(value)
+            if number is None:
                 return False, value
-            number = float(value)  # so `lr = 1` and `lr = 1.0` give equal configs
-            return math.isfinite(number) and self._in_range(number), number
+            return self._in_range(number), number
         ok = isinstance(value, str) and (value in self.choices if self.choices else value != "")
         return ok, value
 
@@ -150,7 +154,7 @@ class _Rule:
         """Returns ``(normalised value, None)``, or ``(None, problem)`` when the value is bad."""
         if value is None and self.optional:
             return None, None
-        problem = f"{self.describe()}, got {value!r}"
+        problem = f"{self.describe()}, got {short_repr(value)}"
         if self.kind not in ("str_list", "int_list"):
             ok, normalised = self._scalar(value)
             if ok:
@@ -282,11 +286,21 @@ class SearchConfig:
             ``>= 0`` and ``<= trials``.
         outer: Outer loop: ``gp``, ``random``, ``tpe``, ``cmaes``, ``qmc`` or ``rl``.
         seed: Seed of the outer loop, ``>= 0``.
+        shared_fraction: ``E_s`` as a share of ``train.epochs`` when ``shared_epochs`` is
+            unset, in ``(0, 1)``: the protocol scales with the schedule, so a 40-epoch run gets
+            the same protocol as a 20-epoch one.
         shared_epochs: ``E_s``, epochs of the shared uniform pre-training; ``< train.epochs``.
+            Unset: ``round(shared_fraction * train.epochs)``, kept inside
+            ``[1, train.epochs - 1]``.
         finetune_epochs: ``E_o``, epochs each candidate fine-tunes from the shared checkpoint.
-        finetune_schedule: ``compressed`` (the full learning-rate schedule squeezed into
-            ``E_o`` epochs) or ``tail`` (the schedule's epochs ``E_s .. E_s + E_o``, which must
-            fit in ``train.epochs``).
+            Unset: the rest of the schedule, ``train.epochs - E_s``.
+        finetune_schedule: ``tail`` (the schedule's epochs ``E_s .. E_s + E_o`` as they are,
+            which must fit in ``train.epochs``; the default: scoring on the real tail is what
+            separates a noise-filtering sampler from uniform, docs/results.md) or
+            ``compressed`` (the remaining schedule squeezed into ``E_o`` epochs).
+
+    A built :class:`Config` always holds the resolved ``shared_epochs`` and
+    ``finetune_epochs``.
         storage: Optuna storage URL, or ``None`` for SQLite in the run directory.
         study_name: Optuna study name, non-empty.
         pruner: ``none`` (every candidate fine-tunes all ``E_o`` epochs: the full-fidelity
@@ -308,9 +322,10 @@ class SearchConfig:
     startup_trials: int = 8
     outer: OuterLoop = "gp"
     seed: int = 0
-    shared_epochs: int = 15
-    finetune_epochs: int = 5
-    finetune_schedule: FinetuneSchedule = "compressed"
+    shared_fraction: float = 0.75
+    shared_epochs: int | None = None
+    finetune_epochs: int | None = None
+    finetune_schedule: FinetuneSchedule = "tail"
     storage: str | None = None
     study_name: str = "swift-sampler"
     pruner: PrunerName = "none"
@@ -377,8 +392,9 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "startup_trials": _Rule("int", low=0),
         "outer": _Rule("str", choices=OUTER_LOOPS),
         "seed": _SEED,
-        "shared_epochs": _COUNT,
-        "finetune_epochs": _COUNT,
+        "shared_fraction": _FRACTION,
+        "shared_epochs": dataclasses.replace(_COUNT, optional=True),
+        "finetune_epochs": dataclasses.replace(_COUNT, optional=True),
         "finetune_schedule": _Rule("str", choices=FINETUNE_SCHEDULES),
         "storage": _Rule("str", optional=True),
         "study_name": _Rule("str"),
@@ -404,6 +420,20 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
     },
 }
 """Keys (and their defaults) that the fingerprint leaves out while at the default."""
+
+
+def check_value(section: str, key: str, value: Any) -> tuple[Any, str | None]:
+    """Checks one value against the config's rule for ``section.key``.
+
+    Other files that hold the same settings (a sampler spec's ``features``, ``eps``...) are
+    checked with the same rules, so they accept and refuse the same values.
+
+    Returns:
+        ``(normalised value, None)``, or ``(None, problem)`` with the problem in words, e.g.
+        ``must be a finite number in (0, 1), got None``.
+    """
+    return _RULES[section][key].check(value)
+
 
 _Section = DataConfig | ModelConfig | TrainSection | SamplerConfig | SearchConfig | FinalConfig
 _SECTIONS: dict[str, type[_Section]] = {
@@ -431,6 +461,22 @@ class Config:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
+
+    def __post_init__(self) -> None:
+        s = self.search
+        shared, finetune = resolve_epochs(
+            self.train.epochs, s.shared_fraction, s.shared_epochs, s.finetune_epochs
+        )
+        if (shared, finetune) != (s.shared_epochs, s.finetune_epochs):
+            resolved = dataclasses.replace(s, shared_epochs=shared, finetune_epochs=finetune)
+            object.__setattr__(self, "search", resolved)
+
+    @property
+    def epochs_split(self) -> tuple[int, int]:
+        """``(E_s, E_o)``: the shared-start and fine-tune epochs, resolved."""
+        s = self.search
+        assert s.shared_epochs is not None and s.finetune_epochs is not None  # __post_init__
+        return s.shared_epochs, s.finetune_epochs
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Every field, defaults included, as plain JSON types (tuples become lists).
@@ -519,6 +565,19 @@ def _toml_string(text: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Parsing.
+
+
+def resolve_epochs(
+    epochs: int, shared_fraction: float, shared: int | None, finetune: int | None
+) -> tuple[int, int]:
+    """``(E_s, E_o)`` of a schedule of ``epochs``: the given values, or for unset ones
+    ``E_s = round(shared_fraction * epochs)`` inside ``[1, epochs - 1]`` and
+    ``E_o = epochs - E_s`` (the rest of the schedule; at least 1)."""
+    if shared is None:
+        shared = min(max(1, round(shared_fraction * epochs)), max(1, epochs - 1))
+    if finetune is None:
+        finetune = max(1, epochs - shared)
+    return shared, finetune
 
 
 def default_config() -> Config:
@@ -640,6 +699,12 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
 
     data, sampler, search = values["data"], values["sampler"], values["search"]
     epochs = values["train"]["epochs"]
+    # The resolved E_s and E_o, as the built Config holds them (a bad key has its default here).
+    derived = search["shared_epochs"] is None
+    search = dict(search)
+    search["shared_epochs"], search["finetune_epochs"] = resolve_epochs(
+        epochs, search["shared_fraction"], search["shared_epochs"], search["finetune_epochs"]
+    )
 
     if usable("data.val_fraction", "data.test_fraction"):
         val, test = data["val_fraction"], data["test_fraction"]
@@ -683,7 +748,12 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
             f"got {search['startup_trials']}"
         )
 
-    if usable("search.shared_epochs", "train.epochs") and search["shared_epochs"] >= epochs:
+    if usable("train.epochs") and derived and epochs < 2:
+        problems.append(
+            f"train.epochs: a search needs at least 2 epochs (a shared start, then the "
+            f"fine-tunes), got {epochs}"
+        )
+    elif usable("search.shared_epochs", "train.epochs") and search["shared_epochs"] >= epochs:
         problems.append(
             f"search.shared_epochs: must be < train.epochs ({epochs}), "
             f"got {search['shared_epochs']}"

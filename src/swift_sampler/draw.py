@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from swift_sampler import _draw
+from swift_sampler._validate import check_int
 from swift_sampler.errors import InputDataError
 
 __all__ = [
@@ -96,9 +97,12 @@ def per_rank_count(num_samples: int, num_replicas: int, *, drop_last: bool = Fal
     return -(-num_samples // num_replicas)
 
 
+def _check_seed_epoch(seed: int, epoch: int) -> tuple[int, int]:
+    return check_int(seed, "seed", low=0), check_int(epoch, "epoch", low=0)
+
+
 def _seed_words(seed: int, epoch: int, stream: int) -> list[int]:
-    if seed < 0 or epoch < 0:
-        raise InputDataError(f"seed and epoch must be >= 0, got seed={seed}, epoch={epoch}")
+    seed, epoch = _check_seed_epoch(seed, epoch)
     words = np.random.SeedSequence([seed, epoch, stream]).generate_state(4, np.uint64)
     return [int(w) for w in words]
 
@@ -125,8 +129,10 @@ def draw_global(
         ``(num_samples,)`` int64 indices in ``[0, n)``, in draw order.
     """
     p, _ = check_probabilities(probabilities)
-    if num_samples < 0:
-        raise InputDataError(f"num_samples must be >= 0, got {num_samples}")
+    num_samples = check_int(num_samples, "num_samples", low=0)
+    seed, epoch = _check_seed_epoch(seed, epoch)
+    if not isinstance(replacement, bool | np.bool_):
+        raise InputDataError(f"replacement must be a bool, got {replacement!r}")
     if replacement:
         return AliasTable(p).draw(num_samples, seed=seed, epoch=epoch)
     return _draw_without_replacement(p, num_samples, seed=seed, epoch=epoch)
@@ -157,8 +163,7 @@ class AliasTable:
 
     def draw(self, num_samples: int, *, seed: int = 0, epoch: int = 0) -> np.ndarray:
         """``(num_samples,)`` int64 i.i.d. indices, a function of ``(seed, epoch)`` only."""
-        if num_samples < 0:
-            raise InputDataError(f"num_samples must be >= 0, got {num_samples}")
+        num_samples = check_int(num_samples, "num_samples", low=0)
         out = np.empty(num_samples, dtype=np.int64)
         _draw.draw_alias(self._table, self.n, out, *_seed_words(seed, epoch, 0))
         return out
@@ -242,16 +247,17 @@ def draw_indices(
     p = np.asarray(probabilities)
     if num_samples is None:
         num_samples = int(p.shape[0]) if p.ndim == 1 else 0
-    _check_ranks(num_replicas, rank)
+    num_replicas, rank = _check_ranks(num_replicas, rank)
     indices = draw_global(p, num_samples, replacement=replacement, seed=seed, epoch=epoch)
     return stripe(indices, num_replicas=num_replicas, rank=rank, drop_last=drop_last)
 
 
-def _check_ranks(num_replicas: int, rank: int) -> None:
-    if num_replicas < 1:
-        raise InputDataError(f"num_replicas must be >= 1, got {num_replicas}")
-    if not 0 <= rank < num_replicas:
-        raise InputDataError(f"rank must be in [0, {num_replicas - 1}], got {rank}")
+def _check_ranks(num_replicas: int, rank: int) -> tuple[int, int]:
+    num_replicas = check_int(num_replicas, "num_replicas", low=1)
+    checked = check_int(rank, "rank", low=0)
+    if checked >= num_replicas:
+        raise InputDataError(f"rank must be in [0, {num_replicas - 1}], got {rank!r}")
+    return num_replicas, checked
 
 
 def stripe(
@@ -268,7 +274,7 @@ def stripe(
     Returns:
         ``(per_rank_count(k, W, drop_last=drop_last),)`` int64 indices.
     """
-    _check_ranks(num_replicas, rank)
+    num_replicas, rank = _check_ranks(num_replicas, rank)
     if num_replicas == 1:
         return indices
     count = per_rank_count(indices.size, num_replicas, drop_last=drop_last)

@@ -15,7 +15,6 @@ is the uniform sampler.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,10 +25,11 @@ import numpy as np
 import numpy.typing as npt
 
 from swift_sampler._io import write_text_atomic
+from swift_sampler._validate import as_real, short_repr
+from swift_sampler.config import check_value
 from swift_sampler.errors import InputDataError, SchemaVersionError, SpecError
-from swift_sampler.features import FEATURE_RANGES, check_feature_names
+from swift_sampler.features import FEATURE_RANGES
 from swift_sampler.transforms import (
-    TRANSFORMS,
     FittedTransform,
     TransformKind,
     fit_transform,
@@ -60,7 +60,10 @@ def uniform_theta(num_features: int = 2, num_segments: int = 4) -> np.ndarray:
 
 def check_theta(theta: npt.ArrayLike, *, num_features: int, num_segments: int) -> np.ndarray:
     """Returns theta as float64 after checking its length and that it lies in the unit box."""
-    t = np.asarray(theta, dtype=np.float64)
+    try:
+        t = np.asarray(theta, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise SpecError(f"theta must be numbers in [0, 1], got {short_repr(theta)}") from None
     expected = num_features * (num_segments + 1)
     if t.ndim != 1 or t.size != expected:
         raise SpecError(
@@ -149,39 +152,17 @@ class SamplerSpec:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        try:
-            features = check_feature_names(self.features)
-        except InputDataError as err:
-            raise SpecError(str(err)) from None
-        object.__setattr__(self, "features", features)
-        if self.transform not in TRANSFORMS:
-            raise SpecError(
-                f"unknown transform {self.transform!r}; known transforms: {list(TRANSFORMS)}"
-            )
-        if self.transform == "cgf" and "grad_norm" in features:
-            raise SpecError("with the cgf transform, grad_norm is the weight, not a feature")
-        if isinstance(self.num_segments, bool) or not isinstance(self.num_segments, int):
-            raise SpecError(f"num_segments must be an integer, got {self.num_segments!r}")
-        if self.num_segments < 1:
-            raise SpecError(f"num_segments must be >= 1, got {self.num_segments}")
-        if not (math.isfinite(self.lipschitz) and self.lipschitz > 0):
-            raise SpecError(f"lipschitz must be finite and > 0, got {self.lipschitz!r}")
-        if not (math.isfinite(self.eps) and 0 < self.eps < 1):
-            raise SpecError(f"eps must be in (0, 1), got {self.eps!r}")
-        if self.schema_version != SCHEMA_VERSION:
+        version = self.schema_version
+        if isinstance(version, bool) or version != SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"sampler spec schema version {self.schema_version!r} is not supported; "
+                f"sampler spec schema version {short_repr(version)} is not supported; "
                 f"this swift-sampler reads version {SCHEMA_VERSION}"
             )
-        theta = (
-            uniform_theta(len(features), self.num_segments)
-            if len(self.theta) == 0
-            else check_theta(
-                self.theta, num_features=len(features), num_segments=self.num_segments
-            )
-        )
-        object.__setattr__(self, "theta", tuple(float(x) for x in theta))
-        object.__setattr__(self, "metadata", dict(self.metadata))
+        values, problems = _check_fields(self)
+        if problems:
+            raise SpecError("invalid sampler spec: " + "; ".join(problems))
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     @property
     def num_params(self) -> int:
@@ -317,42 +298,27 @@ class SamplerSpec:
 
     @classmethod
     def from_dict(cls, state: Mapping[str, Any]) -> SamplerSpec:
-        """Builds a spec from ``to_dict``'s output, checking the schema version first."""
+        """Builds a spec from ``to_dict``'s output, checking the schema version first.
+
+        Every field is checked with the rules of the TOML config's ``[sampler]`` section
+        (``num_segments`` is ``sampler.segments``): bools are not numbers, ``null`` is not a
+        value, and each problem names its field and value.
+        """
         if not isinstance(state, Mapping):
             raise SpecError(f"a sampler spec must be a JSON object, got {type(state).__name__}")
         version = state.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if isinstance(version, bool) or version != SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"sampler spec schema version {version!r} is not supported; "
+                f"sampler spec schema version {short_repr(version)} is not supported; "
                 f"this swift-sampler reads version {SCHEMA_VERSION}"
             )
         known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(state) - known)
+        unknown = sorted(str(key) for key in set(state) - known)
         if unknown:
             raise SpecError(
                 f"unknown keys in sampler spec: {unknown}; known keys: {sorted(known)}"
             )
-        kwargs = dict(state)
-        problems = []
-        for key in ("features", "theta"):
-            value = kwargs.get(key, ())
-            if not isinstance(value, list | tuple):
-                problems.append(f"{key} must be a list, got {value!r}")
-            kwargs[key] = tuple(value) if isinstance(value, list | tuple) else ()
-        if problems:
-            raise SpecError("invalid sampler spec: " + "; ".join(problems))
-        if not all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in kwargs["theta"]
-        ):
-            raise SpecError(
-                f"invalid sampler spec: theta must hold numbers, got {state['theta']!r}"
-            )
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError) as err:
-            if isinstance(err, SpecError):
-                raise
-            raise SpecError(f"invalid sampler spec: {err}") from None
+        return cls(**{str(key): value for key, value in state.items()})
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the spec as JSON, atomically (a crash never leaves a half-written file)."""
@@ -368,11 +334,94 @@ class SamplerSpec:
         """
         target = Path(path)
         try:
-            state = json.loads(target.read_text())
+            state = json.loads(target.read_text(), parse_constant=_refuse_constant)
         except FileNotFoundError:
             raise SpecError(f"sampler file not found: {target}") from None
         except OSError as err:
             raise SpecError(f"cannot read sampler file {target}: {err}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
             raise SpecError(f"sampler file {target} is not valid JSON: {err}") from None
-        return cls.from_dict(state)
+        try:
+            return cls.from_dict(state)
+        except SpecError as err:  # the same type (SchemaVersionError stays one), with the file
+            raise type(err)(f"sampler file {target}: {err}") from None
+
+
+def _refuse_constant(name: str) -> float:
+    # Python's json reads NaN and Infinity, which are not JSON.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_CONFIG_KEYS = {
+    "features": "features",
+    "transform": "transform",
+    "num_segments": "segments",
+    "lipschitz": "lipschitz",
+    "eps": "eps",
+}
+"""Spec field -> key of the config's ``[sampler]`` section whose rule checks it."""
+
+
+def _check_fields(spec: SamplerSpec) -> tuple[dict[str, Any], list[str]]:
+    """Normalised field values of ``spec`` and the problems found, each naming its field."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, key in _CONFIG_KEYS.items():
+        value, problem = check_value("sampler", key, getattr(spec, name))
+        if problem is None:
+            values[name] = value
+        else:
+            problems.append(f"{name}: {problem}")
+    features = values.get("features")
+    if features is not None and values.get("transform") == "cgf" and "grad_norm" in features:
+        problems.append(
+            "features: with the cgf transform, grad_norm is the weight, not a feature, "
+            f"got {list(features)!r}"
+        )
+    theta, problem = _check_theta_field(
+        spec.theta, values.get("features"), values.get("num_segments")
+    )
+    if problem is None:
+        values["theta"] = theta
+    else:
+        problems.append(problem)
+    metadata = spec.metadata
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        problems.append(
+            f"metadata: must be a JSON object (a mapping with string keys), "
+            f"got {short_repr(metadata)}"
+        )
+    else:
+        try:
+            json.dumps(dict(metadata), allow_nan=False)
+        except (TypeError, ValueError) as err:
+            problems.append(f"metadata: must be JSON-serialisable ({err})")
+        values["metadata"] = dict(metadata)
+    return values, problems
+
+
+def _check_theta_field(
+    theta: Any, features: tuple[str, ...] | None, num_segments: int | None
+) -> tuple[tuple[float, ...], str | None]:
+    """Theta as floats, the uniform sampler's when empty; or a problem naming the field."""
+    if isinstance(theta, np.ndarray):
+        theta = theta.tolist()
+    if not isinstance(theta, list | tuple):
+        return (), f"theta: must be a list of numbers in [0, 1], got {short_repr(theta)}"
+    numbers = []
+    for i, item in enumerate(theta):
+        number = as_real(item)
+        if number is None or not 0.0 <= number <= 1.0:
+            return (), f"theta[{i}]: must be a finite number in [0, 1], got {short_repr(item)}"
+        numbers.append(number)
+    if features is None or num_segments is None:
+        return tuple(numbers), None  # the length cannot be checked; another problem is shown
+    if not numbers:
+        return tuple(float(x) for x in uniform_theta(len(features), num_segments)), None
+    expected = len(features) * (num_segments + 1)
+    if len(numbers) != expected:
+        return (), (
+            f"theta: must have M (S + 1) = {len(features)} x {num_segments + 1} = {expected} "
+            f"entries, got {len(numbers)}"
+        )
+    return tuple(numbers), None

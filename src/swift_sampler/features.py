@@ -126,6 +126,9 @@ def check_feature_names(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_outputs(logits: torch.Tensor, labels: torch.Tensor) -> None:
+    for name, value in (("logits", logits), ("labels", labels)):
+        if not isinstance(value, torch.Tensor):
+            raise InputDataError(f"{name} must be a tensor, got {type(value).__name__}")
     if logits.ndim != 2:
         raise InputDataError(f"logits must have shape (n, C), got {tuple(logits.shape)}")
     if labels.ndim != 1 or labels.shape[0] != logits.shape[0]:
@@ -336,6 +339,13 @@ def extract_features(
             for indices, batch in loader:
                 x, y = batch[0], batch[1]
                 logits = model(x.to(device, non_blocking=True))
+                if not isinstance(logits, torch.Tensor):
+                    # e.g. a model returning (logits, features) or a dict of outputs
+                    raise InputDataError(
+                        "the model must return a (b, C) logits tensor, got "
+                        f"{type(logits).__name__}; wrap it in a module that returns the "
+                        "logits alone"
+                    )
                 values = compute_features(logits, y.to(device, non_blocking=True), names)
                 rows = indices.numpy()
                 out[rows] = values.cpu().numpy()

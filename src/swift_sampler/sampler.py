@@ -1,8 +1,9 @@
 """``SwiftSampler``: a ``torch.utils.data.Sampler`` over learned sampling probabilities.
 
-A drop-in for ``WeightedRandomSampler`` (same first three arguments) that is also a
-``DistributedSampler``: each epoch's draw is a function of ``(seed, epoch)`` only, identical on
-every rank, and rank r keeps its stripe of it (see ``swift_sampler.draw``).
+A drop-in for ``WeightedRandomSampler`` (the same four arguments: ``weights``, ``num_samples``,
+``replacement``, ``generator``) that is also a ``DistributedSampler``: each epoch's draw is a
+function of ``(seed, epoch)`` only, identical on every rank, and rank r keeps its stripe of it
+(see ``swift_sampler.draw``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Sampler
 
+from swift_sampler._validate import check_int
 from swift_sampler.draw import (
     AliasTable,
     check_probabilities,
@@ -32,36 +34,55 @@ __all__ = ["SwiftSampler"]
 logger = logging.getLogger(__name__)
 
 
-def _distributed_defaults(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+def _distributed_defaults(num_replicas: Any, rank: Any) -> tuple[int, int]:
     initialised = torch.distributed.is_available() and torch.distributed.is_initialized()
     if num_replicas is None:
         num_replicas = torch.distributed.get_world_size() if initialised else 1
     if rank is None:
         rank = torch.distributed.get_rank() if initialised else 0
-    if num_replicas < 1:
-        raise InputDataError(f"num_replicas must be >= 1, got {num_replicas}")
-    if not 0 <= rank < num_replicas:
-        raise InputDataError(f"rank must be in [0, {num_replicas - 1}], got {rank}")
-    return num_replicas, rank
+    replicas = check_int(num_replicas, "num_replicas", low=1)
+    checked = check_int(rank, "rank", low=0)
+    if checked >= replicas:
+        raise InputDataError(f"rank must be in [0, {replicas - 1}], got {rank!r}")
+    return replicas, checked
 
 
 class SwiftSampler(Sampler[int]):
     """Draws dataset indices with per-instance probabilities, seeded per epoch, striped by rank.
 
-    Build it from probabilities (``SwiftSampler(weights)``, like ``WeightedRandomSampler``) or
-    from a learned spec and a feature table (``SwiftSampler.from_spec(spec, features)``); in the
-    latter case ``update(features)`` refits the transforms on fresh features and recomputes the
-    probabilities used from the next ``__iter__`` on.
+    Build it from weights (``SwiftSampler(weights, num_samples, replacement, generator)``,
+    exactly like ``WeightedRandomSampler``) or from a learned spec and a feature table
+    (``SwiftSampler.from_spec(spec, features)``); in the latter case ``update(features)``
+    refits the transforms on fresh features and recomputes the probabilities used from the
+    next ``__iter__`` on.
+
+    Which draw a pass (one ``__iter__``) gets:
+
+    - after ``set_epoch(e)``: the draw of ``(seed, e)``, the same in every pass of that epoch
+      and on every rank (as ``DistributedSampler``);
+    - without ``set_epoch`` (a plain loop written for ``WeightedRandomSampler``): pass k
+      (k = 0, 1, ...) draws what ``set_epoch(k)`` would, so every pass is fresh, as with
+      ``WeightedRandomSampler``, and every rank still agrees (all ranks count their passes);
+    - with a ``generator``: each pass first draws its seed from the generator (as
+      ``WeightedRandomSampler`` draws from it), so passes differ even within an epoch and the
+      generator's seed fixes the whole sequence. The global random state is never touched.
+      Under DDP, seed every rank's generator the same way (``torch.Generator().manual_seed(s)``
+      on every rank), or the ranks draw different global lists.
 
     Args:
-        probabilities: ``(n,)`` non-negative weights over the dataset (need not sum to one).
-        num_samples: global number of indices per epoch (over all ranks); defaults to n.
+        weights: ``(n,)`` non-negative weights over the dataset (need not sum to one); any
+            array-like, a tensor included.
+        num_samples: global number of indices per pass (over all ranks); defaults to n.
         replacement: draw i.i.d. (default) or without replacement.
-        seed: base seed, the same on every rank; epoch e uses ``(seed, e)``.
+        generator: a ``torch.Generator`` each pass draws its seed from (see above); give it
+            or ``seed``, not both.
+        seed: base seed, the same on every rank; epoch e uses ``(seed, e)``. Default 0.
         num_replicas: number of ranks; taken from ``torch.distributed`` when it is
             initialised, else 1.
         rank: this rank; taken from ``torch.distributed`` when it is initialised, else 0.
         drop_last: with several ranks, drop the tail of the global draw instead of padding it.
+
+    Integer arguments may be any integer-like value (``np.int64(3)``), not a bool.
 
     Example:
         >>> sampler = SwiftSampler([0.0, 1.0, 1.0, 2.0], num_samples=6, seed=3)
@@ -71,24 +92,35 @@ class SwiftSampler(Sampler[int]):
 
     def __init__(
         self,
-        probabilities: npt.ArrayLike,
+        weights: npt.ArrayLike | torch.Tensor,
         num_samples: int | None = None,
         replacement: bool = True,
+        generator: torch.Generator | None = None,
         *,
-        seed: int = 0,
+        seed: int | None = None,
         num_replicas: int | None = None,
         rank: int | None = None,
         drop_last: bool = False,
     ) -> None:
-        p, _ = check_probabilities(probabilities)
-        if num_samples is None:
-            num_samples = p.size
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise InputDataError(f"num_samples must be a positive integer, got {num_samples!r}")
-        if not isinstance(replacement, bool):
+        if isinstance(weights, torch.Tensor):
+            weights = weights.detach().cpu().numpy()
+        p, _ = check_probabilities(weights)
+        num_samples = (
+            p.size if num_samples is None else check_int(num_samples, "num_samples", low=1)
+        )
+        if not isinstance(replacement, bool | np.bool_):
             raise InputDataError(f"replacement must be a bool, got {replacement!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise InputDataError(f"seed must be a non-negative integer, got {seed!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise InputDataError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+            )
+        if generator is not None and seed is not None:
+            raise InputDataError(
+                "pass a seed or a generator, not both (the generator seeds every pass)"
+            )
+        seed = 0 if seed is None else check_int(seed, "seed", low=0)
+        if not isinstance(drop_last, bool | np.bool_):
+            raise InputDataError(f"drop_last must be a bool, got {drop_last!r}")
         if not replacement and num_samples > np.count_nonzero(p):
             raise InputDataError(
                 f"num_samples = {num_samples} exceeds the {np.count_nonzero(p)} instances with "
@@ -96,13 +128,16 @@ class SwiftSampler(Sampler[int]):
             )
         self.num_replicas, self.rank = _distributed_defaults(num_replicas, rank)
         self.num_samples = num_samples
-        self.replacement = replacement
+        self.replacement = bool(replacement)
+        self.generator = generator
         self.seed = seed
-        self.drop_last = drop_last
+        self.drop_last = bool(drop_last)
         self.epoch = 0
         self.spec: SamplerSpec | None = None
         self._probabilities = p
         self._alias: AliasTable | None = None  # built on first use, kept until update()
+        self._epoch_set = False  # set_epoch was called: the epoch, not the pass, picks the draw
+        self._passes = 0  # __iter__ calls so far, used while set_epoch has never been called
 
     @classmethod
     def from_spec(
@@ -122,7 +157,7 @@ class SwiftSampler(Sampler[int]):
                 column name to ``(n,)`` values.
             num_samples: see the class.
             replacement: see the class.
-            **kwargs: ``seed``, ``num_replicas``, ``rank``, ``drop_last``.
+            **kwargs: ``generator``, ``seed``, ``num_replicas``, ``rank``, ``drop_last``.
         """
         sampler = cls(spec.probabilities(features), num_samples, replacement, **kwargs)
         sampler.spec = spec
@@ -134,6 +169,14 @@ class SwiftSampler(Sampler[int]):
         view = self._probabilities.view()
         view.flags.writeable = False
         return view
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """``(n,)`` float64 tensor of the current weights, as ``WeightedRandomSampler.weights``.
+
+        A copy: changing it does not change the sampler (``update`` does).
+        """
+        return torch.tensor(self._probabilities, dtype=torch.float64)
 
     def update(self, features: np.ndarray | Mapping[str, npt.ArrayLike]) -> None:
         """Refits the transforms on fresh features; the next epoch samples from the result.
@@ -165,37 +208,62 @@ class SwiftSampler(Sampler[int]):
         self._alias = None
 
     def set_epoch(self, epoch: int) -> None:
-        """Sets the epoch; each epoch draws an independent, reproducible set of indices."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise InputDataError(f"epoch must be a non-negative integer, got {epoch!r}")
-        self.epoch = epoch
+        """Sets the epoch; each epoch draws an independent, reproducible set of indices.
+
+        From the first call on, the epoch picks the draw (every pass of an epoch draws the same
+        indices, unless a generator seeds each pass).
+        """
+        self.epoch = check_int(epoch, "epoch", low=0)
+        self._epoch_set = True
 
     def indices(self) -> np.ndarray:
-        """This rank's indices for the current epoch, as an int64 array.
+        """This rank's indices of the next pass, as an int64 array, without starting it.
 
-        Every rank computes the same global draw from ``(seed, epoch)`` and keeps its stripe.
-        With replacement, the alias table is built once and reused by every epoch until
-        ``update``.
+        Every rank computes the same global draw and keeps its stripe. With replacement, the
+        alias table is built once and reused by every pass until ``update``. With a generator,
+        the generator is left as it was (the next ``__iter__`` draws the same indices).
         """
+        seed, epoch = self._next_pass(advance=False)
+        return self._draw(seed, epoch)
+
+    def _next_pass(self, *, advance: bool) -> tuple[int, int]:
+        """The ``(seed, epoch)`` of the next pass; with ``advance``, that pass starts."""
+        epoch = self.epoch if self._epoch_set else self._passes
+        seed = self.seed
+        if self.generator is not None:
+            state = None if advance else self.generator.get_state()
+            # Like WeightedRandomSampler and RandomSampler: one int64 from the generator.
+            seed = int(
+                torch.empty((), dtype=torch.int64, device=self.generator.device)
+                .random_(generator=self.generator)
+                .item()
+            )
+            if state is not None:
+                self.generator.set_state(state)
+        if advance and not self._epoch_set:
+            self._passes += 1
+        return seed, epoch
+
+    def _draw(self, seed: int, epoch: int) -> np.ndarray:
         if self.replacement:
             if self._alias is None:
                 self._alias = AliasTable(self._probabilities)
-            full = self._alias.draw(self.num_samples, seed=self.seed, epoch=self.epoch)
+            full = self._alias.draw(self.num_samples, seed=seed, epoch=epoch)
         else:
             full = draw_global(
                 self._probabilities,
                 self.num_samples,
                 replacement=False,
-                seed=self.seed,
-                epoch=self.epoch,
+                seed=seed,
+                epoch=epoch,
             )
         return stripe(
             full, num_replicas=self.num_replicas, rank=self.rank, drop_last=self.drop_last
         )
 
     def __iter__(self) -> Iterator[int]:
+        indices = self._draw(*self._next_pass(advance=True))
         # Python ints are made a chunk at a time: n of them at once would cost ~36 bytes each.
-        indices = self.indices()
         chunk = 1 << 16
         return chain.from_iterable(
             indices[start : start + chunk].tolist() for start in range(0, indices.size, chunk)

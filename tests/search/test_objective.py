@@ -83,3 +83,19 @@ def test_loading_a_checkpoint_from_another_epoch_is_refused(digits, tmp_path: Pa
     other = InnerLoop(trainer, shared_epochs=1, finetune_epochs=2)
     with pytest.raises(ConfigError, match="is at epoch 2, expected 1"):
         other.load_shared_start(shared.path, shared.sha256)
+
+
+def test_a_changed_shared_checkpoint_is_refused_with_how_to_recover(
+    digits, tmp_path: Path
+) -> None:
+    inner = InnerLoop(_trainer(digits), shared_epochs=1, finetune_epochs=1)
+    shared = inner.train_shared_start(tmp_path / "shared.pt")
+    # Set-up (building the model and optimiser) is timed apart from the training epochs.
+    assert shared.setup_seconds > 0 and shared.seconds > 0
+    data = bytearray(shared.path.read_bytes())
+    data[-10] ^= 0xFF
+    shared.path.write_bytes(bytes(data))
+    with pytest.raises(InputDataError, match="SHA-256") as info:
+        inner.load_shared_start(shared.path, shared.sha256)
+    assert "restore the original shared.pt" in str(info.value)
+    assert "--fresh" in str(info.value) and "new run directory" in str(info.value)

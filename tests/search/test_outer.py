@@ -74,11 +74,51 @@ def test_unknown_outer_loop() -> None:
         make_outer_loop("bo", DIM)
 
 
-def test_rl_ignores_the_forced_uniform_trial() -> None:
-    # Trial 0 (theta_0 = 1, logit 13.8) must not steer the policy: only slots >= 1 count.
-    rest = _history(8, seed=4)
-    loop = make_outer_loop("rl", DIM, seed=0)
+def test_rl_starts_with_the_same_sobol_points_as_gp_and_tpe() -> None:
+    history = _history(5, seed=4)
+    rl = make_outer_loop("rl", DIM, seed=3, startup_trials=4)
+    for kind in ("gp", "tpe"):
+        model = make_outer_loop(kind, DIM, seed=3, startup_trials=4)
+        for slot in range(1, 5):
+            np.testing.assert_array_equal(
+                rl.suggest(history[:slot], slot)[0], model.suggest(history[:slot], slot)[0]
+            )
+
+
+def _logit(theta: np.ndarray) -> np.ndarray:
+    return np.log(theta) - np.log1p(-theta)
+
+
+def _policy_mean(history: list[FinishedTrial], startup: int) -> np.ndarray:
+    """Mean logit of 400 proposals for slots after the start-up (one draw per slot)."""
+    loop = make_outer_loop("rl", DIM, seed=0, startup_trials=startup)
+    draws = [loop.suggest(history, slot)[0] for slot in range(startup + 1, startup + 401)]
+    return _logit(np.array(draws)).mean(axis=0)
+
+
+def test_rl_policy_starts_at_the_best_startup_point() -> None:
     uniform = np.tile([1.0, 0.5, 0.5, 0.5, 0.5], 2)
-    good = loop.suggest([FinishedTrial(uniform, 1.0, {}), *rest], 9)[0]
-    bad = loop.suggest([FinishedTrial(uniform, -1.0, {}), *rest], 9)[0]
-    np.testing.assert_array_equal(good, bad)
+    startup = _history(4, seed=4)
+    best = max(startup, key=lambda t: t.score)
+    history = [FinishedTrial(uniform, -9.0, {}), *startup]
+    # sigma_init is the spread of each draw's logit: 400 draws put the mean within 0.2 of it.
+    np.testing.assert_allclose(_policy_mean(history, 4), _logit(best.theta), atol=0.2)
+    # The uniform trial best: its face value theta_0 = 1 is pulled inside the box (a logit of
+    # 13.8 could never move); the other coordinates start where it is.
+    history = [FinishedTrial(uniform, 9.0, {}), *startup]
+    expected = _logit(np.clip(uniform, 0.05, 0.95))
+    np.testing.assert_allclose(_policy_mean(history, 4), expected, atol=0.2)
+
+
+def test_rl_replays_only_the_trials_after_the_startup() -> None:
+    startup = [FinishedTrial(np.full(DIM, 0.5), 0.0, {}), *_history(4, seed=4)]
+    after = _history(8, seed=5)
+    loop = make_outer_loop("rl", DIM, seed=0, startup_trials=4)
+    base = loop.suggest([*startup, *after], 13)[0]
+    # A start-up point that is not the best does not enter the policy update...
+    assert max(startup, key=lambda t: t.score) is not startup[-1]
+    changed = [*startup[:-1], FinishedTrial(startup[-1].theta, -50.0, {}), *after]
+    np.testing.assert_array_equal(loop.suggest(changed, 13)[0], base)
+    # ...but a trial after it does.
+    flipped = [*startup, *[FinishedTrial(t.theta, -t.score, {}) for t in after]]
+    assert not np.allclose(loop.suggest(flipped, 13)[0], base)

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from swift_sampler import SamplerSpec
+from swift_sampler._io import new_file_mode
 from swift_sampler.cli import EXIT_BAD_INPUT, main
 
 TINY = """
@@ -97,7 +99,7 @@ def test_search_train_report_end_to_end(tmp_path: Path) -> None:
     assert result["best"]["theta"] == best["theta"]
     assert result["best"]["val_score"] == best["val_score"]
     cost = result["cost"]
-    parts = ("shared_start_s", "finetune_s", "features_s", "eval_s", "outer_s")
+    parts = ("setup_s", "shared_start_s", "finetune_s", "features_s", "eval_s", "outer_s")
     assert cost["total_s"] == pytest.approx(sum(cost[p] for p in parts))
     assert all(cost[p] > 0 for p in parts)
     spec = SamplerSpec.load(run_dir / "sampler.json")
@@ -234,6 +236,35 @@ def test_sampler_file_of_another_schema_version_exits_2(tmp_path: Path, capsys) 
     assert "schema version 99 is not supported" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"theta": [10**400] + [0.5] * 9}, "theta[0]"),  # was OverflowError, exit 1
+        ({"eps": None}, "eps"),
+        ({"metadata": [1, 2]}, "metadata"),
+        ({"lipschitz": True}, "lipschitz"),  # was accepted as 1.0
+    ],
+)
+def test_hostile_sampler_file_exits_2_naming_the_field(
+    tmp_path: Path, capsys, change: dict, field: str
+) -> None:
+    sampler = tmp_path / "sampler.json"
+    sampler.write_text(json.dumps({**SamplerSpec().to_dict(), **change}))
+    assert main(["train", str(_config(tmp_path)), "--sampler", str(sampler)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{field}: must be" in err and str(sampler) in err
+    assert not (tmp_path / "final.json").exists()
+
+
+def test_hostile_sampler_file_exits_2_in_a_real_process(tmp_path: Path) -> None:
+    sampler = tmp_path / "sampler.json"
+    sampler.write_text(json.dumps({**SamplerSpec().to_dict(), "features": [["loss"], "er"]}))
+    run = _cli("train", str(_config(tmp_path)), "--sampler", str(sampler))
+    assert run.returncode == EXIT_BAD_INPUT, run.stderr
+    assert "features: must be a non-empty list of distinct names" in run.stderr
+    assert "[['loss'], 'er']" in run.stderr and "Traceback" not in run.stderr
+
+
 @pytest.mark.slow
 def test_resume_refuses_a_changed_config_and_a_swapped_checkpoint(tmp_path: Path, capsys) -> None:
     config = _config(tmp_path, trials=2)
@@ -253,7 +284,8 @@ def test_resume_refuses_a_changed_config_and_a_swapped_checkpoint(tmp_path: Path
     data[-10] ^= 0xFF
     shared.write_bytes(bytes(data))
     assert main(["search", str(config), "--run-dir", str(run_dir), "--resume"]) == 2
-    assert "SHA-256" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "SHA-256" in err and "restore the original shared.pt" in err and "--fresh" in err
     assert sorted(p.name for p in run_dir.iterdir()) == before
 
 
@@ -267,6 +299,15 @@ def test_outer_loop_overhead_is_recorded_per_trial(tmp_path: Path) -> None:
         assert set(t["seconds"]) == {"finetune", "features", "eval", "outer"}
     thetas = np.array([t["theta"] for t in result["trials"]])
     assert len({tuple(r) for r in thetas}) == 3
+    # One-off set-up (model and optimiser, lazy imports) is its own part of the cost.
+    cost = result["cost"]
+    parts = ("setup_s", "shared_start_s", "finetune_s", "features_s", "eval_s", "outer_s")
+    assert cost["total_s"] == pytest.approx(sum(cost[p] for p in parts))
+    assert cost["setup_s"] > 0 and cost["setup_epochs"] > 0
+    # Every file of the run directory has the mode of a plain open() (not mkstemp's 0600).
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in run_dir.iterdir()}
+    assert {"shared.pt", "result.json", "sampler.json", "figure1.npz"} <= set(modes)
+    assert set(modes.values()) == {new_file_mode()}, modes
 
 
 @pytest.mark.parametrize(

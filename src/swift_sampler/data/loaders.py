@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from swift_sampler._io import new_file_mode
 from swift_sampler.errors import InputDataError
 
 logger = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ def _write_cache_atomic(path: Path, x: NDArray[np.float32], y: NDArray[np.int64]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, new_file_mode())  # not mkstemp's 0600
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, x=x, y=y)
             handle.flush()

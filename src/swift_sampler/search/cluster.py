@@ -208,6 +208,7 @@ def _shared_start(
             spec0 = template_spec(config)
             enqueue_uniform(study, config, spec0.num_params, len(spec0.features))
             study.set_user_attr("shared_seconds", shared.seconds)
+            study.set_user_attr("setup_seconds", shared.setup_seconds)
             study.set_user_attr("shared_epochs", shared.epochs)
             study.set_user_attr("epoch_seconds", shared.epoch_seconds)
             study.set_user_attr("shared_sha256", shared.sha256)  # last: the signal

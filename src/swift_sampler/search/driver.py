@@ -190,6 +190,7 @@ def _shared_start(
         bar.close()
     study.set_user_attr("shared_sha256", shared.sha256)
     study.set_user_attr("shared_seconds", shared.seconds)
+    study.set_user_attr("setup_seconds", shared.setup_seconds)
     study.set_user_attr("shared_epochs", shared.epochs)
     study.set_user_attr("epoch_seconds", shared.epoch_seconds)
 

@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from swift_sampler.errors import ConfigError, NonFiniteError
+from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.sampler import SwiftSampler
 from swift_sampler.train import Trainer, TrainState, load_checkpoint, save_checkpoint
@@ -56,9 +56,12 @@ class SharedStart:
 
     path: Path
     sha256: str
-    seconds: float
+    seconds: float  # the E_s training epochs and the save
     epochs: int
     epoch_seconds: float  # median seconds of one uniform training epoch (the cost unit)
+    # Building the fresh model and optimiser: one-off per process (the first optimiser pulls
+    # in lazy torch imports, ~1.6 s here), so it is counted apart from the shared start.
+    setup_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ class InnerLoop:
         """
         start = time.perf_counter()
         state = self.trainer.new_state(self.seed)
+        setup_seconds = time.perf_counter() - start
+        start = time.perf_counter()
         epoch_seconds = []
         for epoch in range(self.shared_epochs):
             t0 = time.perf_counter()
@@ -148,12 +153,16 @@ class InnerLoop:
             epoch_seconds.append(time.perf_counter() - t0)
             if on_epoch is not None:
                 on_epoch(epoch)
-        seconds = time.perf_counter() - start
         digest = "" if path is None else save_checkpoint(self.trainer.state_dict(state), path)
+        seconds = time.perf_counter() - start
         self._shared = copy.deepcopy(self.trainer.state_dict(state))
         self._first_features, self._first_u = None, {}  # they belonged to another start
         logger.info(
-            "shared start: %d epochs in %.1f s, sha256 %s", self.shared_epochs, seconds, digest
+            "shared start: %d epochs in %.1f s (set-up %.1f s), sha256 %s",
+            self.shared_epochs,
+            seconds,
+            setup_seconds,
+            digest,
         )
         return SharedStart(
             path=Path() if path is None else path,
@@ -161,15 +170,30 @@ class InnerLoop:
             seconds=seconds,
             epochs=self.shared_epochs,
             epoch_seconds=float(np.median(epoch_seconds)),
+            setup_seconds=setup_seconds,
         )
 
     def load_shared_start(self, path: Path, sha256: str) -> None:
-        """Loads a saved shared start, refusing a file whose hash differs from ``sha256``."""
-        saved = load_checkpoint(path, expected_sha256=sha256)
+        """Loads a saved shared start, refusing a file whose hash differs from ``sha256``.
+
+        Raises:
+            InputDataError: the file is not the one the study recorded (changed, replaced,
+                truncated); the message says how to recover.
+        """
+        # Every trial so far was scored from the recorded file: only it, or a new search,
+        # keeps the study's scores comparable.
+        recover = (
+            f"; restore the original {path.name} (the study records its SHA-256), or start the "
+            "search over in a new run directory (`swift-sampler demo --fresh` for the demo)"
+        )
+        try:
+            saved = load_checkpoint(path, expected_sha256=sha256)
+        except InputDataError as err:
+            raise InputDataError(f"{err}{recover}") from None
         if int(saved.get("epoch", -1)) != self.shared_epochs:
             raise ConfigError(
                 f"shared checkpoint {path} is at epoch {saved.get('epoch')}, "
-                f"expected {self.shared_epochs}"
+                f"expected {self.shared_epochs}{recover}"
             )
         self._shared = saved
         self._first_features = None

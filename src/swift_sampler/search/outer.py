@@ -8,8 +8,9 @@ used through a throwaway in-memory study rebuilt from the finished trials for ea
 ``(seed, slot)``; the persistent study only records.
 
 Slot 0 is always the uniform theta (the driver forces it). The model-based loops (gp, tpe,
-cmaes) start with ``startup_trials`` scrambled-Sobol points; ``qmc`` is Sobol all the way;
-``random`` draws uniformly from the box; ``rl`` is the REINFORCE policy of ``search.rl``.
+cmaes) and ``rl`` start with the same ``startup_trials`` scrambled-Sobol points; ``qmc`` is
+Sobol all the way; ``random`` draws uniformly from the box; ``rl`` is then the REINFORCE policy
+of ``search.rl``, started at the best start-up point.
 """
 
 from __future__ import annotations
@@ -179,13 +180,31 @@ def _ask_single_threaded(study: Any, dists: dict[str, Any]) -> Any:
         torch.set_num_threads(threads)
 
 
+RL_INIT_MARGIN = 0.05
+"""The REINFORCE policy's initial mean is the best start-up theta clipped to
+``[RL_INIT_MARGIN, 1 - RL_INIT_MARGIN]``: at a face of the box (the uniform trial's
+``theta_0 = 1``) the logit is 13.8 and a policy there could not move in 30 trials."""
+
+
 class _ReinforceAdapter:
+    """The REINFORCE agent with the same start as the model-based loops.
+
+    Slot 0 is the forced uniform theta and slots ``1..startup_trials`` are the same
+    scrambled-Sobol points as GP and TPE get. The policy then starts at the best of those
+    ``startup_trials + 1`` finished trials (the first entries of the history) and replays only
+    the trials after them: the start-up points are not draws from the policy, and their far
+    logits would swamp its first update.
+    """
+
     kind = "rl"
 
-    def __init__(self, dim: int, *, seed: int) -> None:
-        from swift_sampler.search.rl import ReinforceOuterLoop
+    def __init__(self, dim: int, *, seed: int, startup_trials: int, config: Any = None) -> None:
+        from swift_sampler.search.rl import ReinforceConfig
 
-        self.loop = ReinforceOuterLoop(dim, seed=seed)
+        self.dim = dim
+        self.seed = seed
+        self.startup_trials = startup_trials
+        self.config = config if config is not None else ReinforceConfig()
 
     def suggest(
         self,
@@ -193,18 +212,24 @@ class _ReinforceAdapter:
         slot: int,
         pending: Sequence[np.ndarray] = (),
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        from swift_sampler.search.rl import ReinforceOuterLoop
+
+        start = self.startup_trials + 1
+        if slot < start or not history:
+            return _sobol_point(self.dim, max(slot - 1, 0), self.seed), {}
+        first = history[:start]
+        best = max(range(len(first)), key=lambda i: first[i].score)  # ties: the earliest
+        init = np.clip(first[best].theta, RL_INIT_MARGIN, 1.0 - RL_INIT_MARGIN)
+        loop = ReinforceOuterLoop(self.dim, seed=self.seed, config=self.config, init_mean=init)
         # Draws are seeded by the slot, so parallel workers (distinct slots) never coincide.
-        # Trial 0 is the forced uniform theta, not a draw from the policy; its extreme logits
-        # (theta_0 = 1 clips to logit 13.8) would swamp the first policy update, so it is left
-        # out of the replay.
-        pairs = [(t.theta, t.score) for t in history[1:]]
-        return self.loop.suggest(pairs, slot), {}
+        pairs = [(t.theta, t.score) for t in history[start:]]
+        return loop.suggest(pairs, slot), {}
 
 
 def make_outer_loop(kind: str, dim: int, *, seed: int = 0, startup_trials: int = 8) -> OuterLoop:
     """Builds the outer loop named ``kind`` (one of ``OUTER_LOOPS``)."""
     if kind == "rl":
-        return _ReinforceAdapter(dim, seed=seed)
+        return _ReinforceAdapter(dim, seed=seed, startup_trials=startup_trials)
     if kind not in OUTER_LOOPS:
         raise ConfigError(f"unknown outer loop {kind!r}; known: {list(OUTER_LOOPS)}")
     return OptunaOuterLoop(kind, dim, seed=seed, startup_trials=startup_trials)

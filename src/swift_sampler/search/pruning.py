@@ -77,7 +77,7 @@ class Pruning:
             return None
         return cls(
             s.pruner,
-            max_resource=s.finetune_epochs,
+            max_resource=config.epochs_split[1],
             min_resource=s.min_resource,
             reduction_factor=s.reduction_factor,
         )

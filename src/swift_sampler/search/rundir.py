@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swift_sampler._io import write_text_atomic
+from swift_sampler._io import new_file_mode, write_text_atomic
 from swift_sampler.errors import ConfigError
 
 __all__ = [
@@ -133,6 +133,7 @@ def write_npz(path: Path, arrays: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, new_file_mode())  # not mkstemp's 0600
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
     except BaseException:

@@ -126,10 +126,11 @@ def follow_inner_loop(trainer: Trainer | None = None) -> None:
 
 def _inner_loop(config: Config, trainer: Trainer) -> InnerLoop:
     s = config.search
+    shared, finetune = config.epochs_split
     return InnerLoop(
         trainer,
-        shared_epochs=s.shared_epochs,
-        finetune_epochs=s.finetune_epochs,
+        shared_epochs=shared,
+        finetune_epochs=finetune,
         schedule=s.finetune_schedule,
         seed=s.seed,
     )

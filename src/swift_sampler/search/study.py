@@ -257,7 +257,7 @@ def search_result(study: optuna.Study, config: Config, paths: RunPaths) -> Searc
             score=float(t.value or 0.0),
             seconds=dict(t.user_attrs.get("seconds", {})),
             state=t.state.name,
-            epochs=int(t.user_attrs.get("epochs", config.search.finetune_epochs)),
+            epochs=int(t.user_attrs.get("epochs", config.epochs_split[1])),
         )
         for t in finished
     )
@@ -289,7 +289,9 @@ def _cost(
     shared = float(study.user_attrs.get("shared_seconds", 0.0))
     epoch = float(study.user_attrs.get("epoch_seconds", 0.0))
     shared_features = float(study.user_attrs.get("shared_features_seconds", 0.0))
+    # One-off set-up of the process that trained the shared start (absent in older runs).
     parts = {
+        "setup": float(study.user_attrs.get("setup_seconds", 0.0)),
         "shared_start": shared,
         "finetune": sum(r.seconds.get("finetune", 0.0) for r in records),
         # The shared start's features serve every trial's first epoch: counted once, here.

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from swift_sampler._io import new_file_mode
 from swift_sampler.errors import InputDataError
 
 __all__ = ["file_sha256", "load_checkpoint", "save_checkpoint"]
@@ -34,6 +35,7 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, new_file_mode())  # not mkstemp's 0600
         torch.save(state, tmp)
         digest = file_sha256(tmp)
         os.replace(tmp, target)

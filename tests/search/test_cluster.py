@@ -327,6 +327,17 @@ def test_worker_refuses_sqlite_and_unknown_studies(tmp_path: Path, capsys) -> No
     assert not (tmp_path / "run").exists()  # nothing half-made
 
 
+def test_worker_refuses_hyperband_before_touching_the_storage(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path, trials=8, shared=2, epochs=6)
+    config.write_text(config.read_text() + 'pruner = "hyperband"\n')
+    journal = tmp_path / "x.journal"
+    args = ["worker", "--study", "s", "--run-dir", str(tmp_path / "run")]
+    args += ["--storage", f"journal://{journal}", "--config", str(config)]
+    assert main(args) == EXIT_BAD_INPUT
+    assert "'hyperband' needs one trial at a time" in capsys.readouterr().err
+    assert not journal.exists() and not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_postgres_workers_with_a_pruner_never_requeue_a_pruned_trial(
     tmp_path: Path, postgres_url: str

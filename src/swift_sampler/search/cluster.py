@@ -254,9 +254,11 @@ def join_study(
     from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
 
     options = options or WorkerOptions()
+    if config is not None:  # refused before anything is created in the storage
+        check_pruning(config, workers=2)  # a study others may join: trials run in parallel
     storage = make_storage(url, options)
     study, config = _open_or_create(storage, url, study_name, config)
-    check_pruning(config, workers=2)  # a study others may join: trials run in parallel
+    check_pruning(config, workers=2)
     experiment = build_experiment(config)
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)

@@ -160,9 +160,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_search_cost")
     args = parser.parse_args()
 
+    import optuna
     import torch
 
     torch.set_num_threads(args.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per throwaway study else
     swift = dict(SWIFT_DEFAULTS)
     for item in args.swift:
         key, _, value = item.partition("=")

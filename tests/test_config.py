@@ -92,7 +92,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 34  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 39  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -107,9 +107,56 @@ def test_load_config_reads_a_file(tmp_path: Path) -> None:
 
 def test_fingerprint_is_sha256_of_canonical_json() -> None:
     config = default_config()
-    canonical = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
+    data = config.to_dict()
+    for key in ("pruner", "min_resource", "reduction_factor", "patience", "min_improvement"):
+        del data["search"][key]  # added later: left out at their defaults
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     assert config.fingerprint() == hashlib.sha256(canonical.encode()).hexdigest()
     assert len(config.fingerprint()) == 64
+    # A study stored before these keys existed (its config has none of them) still matches,
+    # and a config that sets one differs.
+    assert parse_config(data).fingerprint() == config.fingerprint()
+    pruned = parse_config({"search": {"pruner": "successive_halving"}})
+    assert pruned.fingerprint() != config.fingerprint()
+    patient = parse_config({"search": {"patience": 5}})
+    assert patient.fingerprint() not in (config.fingerprint(), pruned.fingerprint())
+
+
+def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:
+    bad = {
+        "search": {
+            "pruner": "hyperbnd",
+            "reduction_factor": 1,
+            "min_resource": 0,
+            "patience": -1,
+            "min_improvement": -0.1,
+        }
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad)
+    text = str(err.value)
+    assert "5 problems" in text
+    assert "search.pruner: must be one of ['none', 'successive_halving', 'hyperband']" in text
+    assert "did you mean 'hyperband'?" in text
+    assert "search.reduction_factor: must be an integer >= 2, got 1" in text
+    assert "search.min_resource: must be an integer >= 1, got 0" in text
+    assert "search.patience: must be an integer >= 0, got -1" in text
+    assert "search.min_improvement: must be a finite number >= 0, got -0.1" in text
+
+
+def test_a_pruner_needs_a_rung_before_the_last_epoch() -> None:
+    with pytest.raises(ConfigError, match=r"needs search\.finetune_epochs >= 2"):
+        parse_config({"search": {"pruner": "hyperband", "finetune_epochs": 1}})
+    with pytest.raises(ConfigError, match=r"min_resource: must be < search\.finetune_epochs"):
+        parse_config({"search": {"pruner": "successive_halving", "min_resource": 5}})
+    with pytest.raises(ConfigError, match=r"search.patience: must be < search.trials \(10\)"):
+        parse_config({"search": {"trials": 10, "startup_trials": 2, "patience": 10}})
+    ok = parse_config({"search": {"pruner": "successive_halving", "min_resource": 4}})
+    assert (ok.search.pruner, ok.search.min_resource, ok.search.reduction_factor) == (
+        "successive_halving",
+        4,
+        3,
+    )
 
 
 @pytest.mark.parametrize(

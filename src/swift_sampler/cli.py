@@ -181,11 +181,15 @@ def _pct(value: float) -> str:
 
 
 def _print_trial(record: Any, total: int, best: list[float]) -> None:
-    # record.best_score counts the trials of a resumed run too.
-    best[0] = max(best[0], record.score, record.best_score)
+    pruned = getattr(record, "state", "COMPLETE") == "PRUNED"
+    if not pruned:
+        best[0] = max(best[0], record.score)
+    # record.best_score counts the trials of a resumed run too (nan when none is complete).
+    best[0] = max(best[0], record.best_score)
+    note = f", pruned after {record.epochs} epochs" if pruned else ""
     print(
         f"trial {record.slot + 1:3d}/{total}  val {_pct(record.score):>6s}  "
-        f"best {_pct(best[0]):>6s}  ({sum(record.seconds.values()):.1f} s)",
+        f"best {_pct(best[0]):>6s}  ({sum(record.seconds.values()):.1f} s{note})",
         flush=True,
     )
 
@@ -199,7 +203,9 @@ def _search(
     print(
         f"search: {config.search.trials} trials, outer loop {config.search.outer}, "
         f"{config.sampler.transform}, E_s = {config.search.shared_epochs}, "
-        f"E_o = {config.search.finetune_epochs}; run directory {run_dir}"
+        f"E_o = {config.search.finetune_epochs}"
+        + (f", pruner {config.search.pruner}" if config.search.pruner != "none" else "")
+        + f"; run directory {run_dir}"
         + (f"; {workers} workers x {threads} threads" if workers > 1 else ""),
         flush=True,
     )
@@ -259,6 +265,12 @@ def _cost_line(cost: dict[str, float]) -> str:
         f"{cost['finetune_s']:.0f} s, feature passes {cost['features_s']:.0f} s, evaluation "
         f"{cost['eval_s']:.0f} s, outer loop {cost['outer_s']:.1f} s); one full training is "
         f"{cost['full_training_epochs']:.0f} epochs"
+        + (
+            f"; epochs trained {cost['shared_epochs_run'] + cost['finetune_epochs_run']:.0f} "
+            f"({cost['trials_pruned']:.0f} trials pruned)"
+            if "finetune_epochs_run" in cost
+            else ""
+        )
     )
 
 
@@ -394,7 +406,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from swift_sampler.config import load_config
-    from swift_sampler.search.workers import WorkerOptions, join_study
+    from swift_sampler.search.cluster import join_study
+    from swift_sampler.search.workers import WorkerOptions
 
     config = load_config(args.config) if args.config is not None else None
     options = WorkerOptions(heartbeat=args.heartbeat, grace=args.grace)
@@ -433,7 +446,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     final = read_final(paths.final) if paths.final.exists() else None
     _draw_search_figures(paths.root)
     done = [t for t in result["trials"] if t["state"] == "COMPLETE"]
-    print(f"run {paths.root}: {len(done)} finished trials, outer loop {result['outer']}")
+    pruned = [t for t in result["trials"] if t["state"] == "PRUNED"]
+    print(
+        f"run {paths.root}: {len(done)} finished trials"
+        + (f" and {len(pruned)} pruned" if pruned else "")
+        + f", outer loop {result['outer']}"
+    )
     print(f"best theta {[round(x, 4) for x in result['best']['theta']]}")
     print(f"best validation score {_pct(result['best']['val_score'])}")
     print(_cost_line(result["cost"]))

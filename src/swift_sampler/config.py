@@ -73,6 +73,8 @@ OuterLoop = Literal["gp", "random", "tpe", "cmaes", "qmc", "rl"]
 OUTER_LOOPS: tuple[str, ...] = get_args(OuterLoop)
 FinetuneSchedule = Literal["compressed", "tail"]
 FINETUNE_SCHEDULES: tuple[str, ...] = get_args(FinetuneSchedule)
+PrunerName = Literal["none", "successive_halving", "hyperband"]
+PRUNERS: tuple[str, ...] = get_args(PrunerName)
 
 DEFAULT_TEST_FRACTION = 0.2
 """Test share the data loader uses when ``data.test_fraction`` is unset (see ``load_dataset``)."""
@@ -301,6 +303,19 @@ class SearchConfig:
     ``finetune_epochs``.
         storage: Optuna storage URL, or ``None`` for SQLite in the run directory.
         study_name: Optuna study name, non-empty.
+        pruner: ``none`` (every candidate fine-tunes all ``E_o`` epochs: the full-fidelity
+            reference), ``successive_halving`` or ``hyperband`` (Optuna's pruners: the
+            validation score after each fine-tune epoch is an intermediate value and weak
+            candidates stop early; needs ``finetune_epochs >= 2``).
+        min_resource: Fine-tune epochs of the pruner's first rung, ``>= 1`` and
+            ``< finetune_epochs`` when a pruner is set.
+        reduction_factor: The pruner's ``eta``: about ``1/eta`` of the candidates reaching a
+            rung go on to the next, ``>= 2``.
+        patience: Stop the search early when ``patience`` trials after the start-up trials
+            have not raised the best score by more than ``min_improvement``; ``0`` (default)
+            runs all ``trials``, which stay the cap either way.
+        min_improvement: The improvement of the best validation score (accuracy in [0, 1])
+            that counts for ``patience``, ``>= 0``.
     """
 
     trials: int = 40
@@ -313,6 +328,11 @@ class SearchConfig:
     finetune_schedule: FinetuneSchedule = "tail"
     storage: str | None = None
     study_name: str = "swift-sampler"
+    pruner: PrunerName = "none"
+    min_resource: int = 1
+    reduction_factor: int = 3
+    patience: int = 0
+    min_improvement: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -378,12 +398,28 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "finetune_schedule": _Rule("str", choices=FINETUNE_SCHEDULES),
         "storage": _Rule("str", optional=True),
         "study_name": _Rule("str"),
+        "pruner": _Rule("str", choices=PRUNERS),
+        "min_resource": _COUNT,
+        "reduction_factor": _Rule("int", low=2),
+        "patience": _Rule("int", low=0),
+        "min_improvement": _Rule("float", low=0.0),
     },
     "final": {
         "seeds": _Rule("int_list", low=0),
         "uniform": _Rule("bool"),
     },
 }
+
+_ADDED_KEYS: dict[str, dict[str, Any]] = {
+    "search": {
+        "pruner": "none",
+        "min_resource": 1,
+        "reduction_factor": 3,
+        "patience": 0,
+        "min_improvement": 0.0,
+    },
+}
+"""Keys (and their defaults) that the fingerprint leaves out while at the default."""
 
 
 def check_value(section: str, key: str, value: Any) -> tuple[Any, str | None]:
@@ -459,9 +495,16 @@ class Config:
         """SHA-256 hex digest of the canonical JSON of :meth:`to_dict` (sorted keys).
 
         Two configs have the same fingerprint exactly when every field is equal, so a resumed
-        run can compare it with the one it stored and refuse a changed config.
+        run can compare it with the one it stored and refuse a changed config. Keys added
+        after studies were already stored (:data:`_ADDED_KEYS`) enter it only when they differ
+        from their default, so those studies still resume.
         """
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        data = self.to_dict()
+        for section, keys in _ADDED_KEYS.items():
+            for key, default in keys.items():
+                if data[section][key] == default:
+                    del data[section][key]
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def to_toml(self) -> str:
@@ -726,5 +769,25 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
             f"search.finetune_epochs: with search.finetune_schedule = 'tail', "
             f"search.shared_epochs + search.finetune_epochs must be <= train.epochs "
             f"({epochs}), got {shared} + {finetune} = {shared + finetune}"
+        )
+    if usable("search.pruner", "search.finetune_epochs", "search.min_resource") and (
+        search["pruner"] != "none"
+    ):
+        pruner, finetune = search["pruner"], search["finetune_epochs"]
+        if finetune < 2:
+            problems.append(
+                f"search.pruner: {pruner!r} needs search.finetune_epochs >= 2 (a pruner stops "
+                f"a candidate between fine-tune epochs), got {finetune}; set pruner = 'none'"
+            )
+        elif search["min_resource"] >= finetune:
+            problems.append(
+                f"search.min_resource: must be < search.finetune_epochs ({finetune}) with "
+                f"pruner = {pruner!r} (the first rung must come before the last epoch), "
+                f"got {search['min_resource']}"
+            )
+    if usable("search.patience", "search.trials") and search["patience"] >= search["trials"]:
+        problems.append(
+            f"search.patience: must be < search.trials ({search['trials']}) (0 turns the "
+            f"stopping rule off), got {search['patience']}"
         )
     return problems

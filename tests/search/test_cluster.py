@@ -149,14 +149,17 @@ def _kill_mid_trial(pid: int, running: Callable[[], FrozenTrial | None]) -> Froz
 
 
 def _check_finished_study(trials: list[FrozenTrial], budget: int, victim: FrozenTrial) -> None:
-    """Every slot scored once, the killed trial failed and re-run with its theta."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    """Every slot scored once (in full or pruned), the killed trial failed and re-run with its
+    theta, no pruned trial re-run."""
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     slots = [t.user_attrs["slot"] for t in done]
     assert sorted(slots) == sorted(set(slots)) and len(slots) == budget  # none lost or doubled
     assert 0 in slots
     thetas = {tuple(round(v, 9) for v in t.params.values()) for t in done}
     assert len(thetas) == budget  # no point evaluated twice
-    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.FAIL}
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL}
+    pruned = {t.number for t in trials if t.state == TrialState.PRUNED}
+    assert not pruned & {t.system_attrs.get("failed_trial") for t in trials}
     killed = next(t for t in trials if t.number == victim.number)
     assert killed.state == TrialState.FAIL
     reruns = [t for t in done if t.system_attrs.get("failed_trial") == victim.number]
@@ -253,8 +256,10 @@ def test_postgres_worker_takes_over_a_dead_shared_start(tmp_path: Path, postgres
 
 
 @pytest.mark.slow
-def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pruner", ["none", "successive_halving"])
+def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path, pruner: str) -> None:
     config = _config(tmp_path, trials=8)
+    config.write_text(config.read_text() + f'pruner = "{pruner}"\n')
     run_dir = tmp_path / "run"
     with open(tmp_path / "parent.log", "w") as log:
         parent = _popen(
@@ -304,6 +309,9 @@ def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path) -> None:
     _check_finished_study(trials, 8, victim)
     _check_result(run_dir, trials)
     assert "was killed (signal 9)" in (tmp_path / "parent.log").read_text()
+    if pruner != "none":
+        assert any(t.state == TrialState.PRUNED for t in trials)
+        assert (run_dir / "shared_features.npz").is_file()  # made once by the parent
 
 
 def test_worker_refuses_sqlite_and_unknown_studies(tmp_path: Path, capsys) -> None:
@@ -317,3 +325,49 @@ def test_worker_refuses_sqlite_and_unknown_studies(tmp_path: Path, capsys) -> No
     assert main(bad) == EXIT_BAD_INPUT
     assert "grace (5.0 s) must be longer than the heartbeat" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # nothing half-made
+
+
+def test_worker_refuses_hyperband_before_touching_the_storage(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path, trials=8, shared=2, epochs=6)
+    config.write_text(config.read_text() + 'pruner = "hyperband"\n')
+    journal = tmp_path / "x.journal"
+    args = ["worker", "--study", "s", "--run-dir", str(tmp_path / "run")]
+    args += ["--storage", f"journal://{journal}", "--config", str(config)]
+    assert main(args) == EXIT_BAD_INPUT
+    assert "'hyperband' needs one trial at a time" in capsys.readouterr().err
+    assert not journal.exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_postgres_workers_with_a_pruner_never_requeue_a_pruned_trial(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    config = _config(tmp_path, trials=8, shared=2, epochs=6)
+    config.write_text(config.read_text() + 'pruner = "successive_halving"\n')
+    study = "pruned"
+    a = _worker(tmp_path, postgres_url, study, "a", "--config", str(config))
+    b = _worker(tmp_path, postgres_url, study, "b", "--config", str(config))
+    try:
+        assert a.wait(timeout=300) == 0, (tmp_path / "a.log").read_text()
+        assert b.wait(timeout=300) == 0, (tmp_path / "b.log").read_text()
+    finally:
+        for p in (a, b):
+            p.kill()
+            p.wait()
+    trials = _trials(_reader(postgres_url), study)
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    slots = [t.user_attrs["slot"] for t in done]
+    assert sorted(slots) == sorted(set(slots)) and len(slots) == 8 and 0 in slots
+    pruned = [t for t in done if t.state == TrialState.PRUNED]
+    assert pruned, "the pruner stopped no trial"
+    for t in pruned:  # stored in PostgreSQL with the values it reported, never re-run
+        assert list(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+        assert t.value == t.intermediate_values[t.last_step]
+    copies = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    assert not copies & {t.number for t in pruned}
+    # FAIL only for claims past the budget, never a pruned slot's copy
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert all(t.user_attrs.get("surplus") or t.user_attrs.get("duplicate") for t in failed)
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["cost"]["trials_pruned"] == len(pruned)
+    assert result["cost"]["finetune_epochs_run"] == sum(t.user_attrs["epochs"] for t in done)

@@ -43,16 +43,25 @@ trials = {trials}
 startup_trials = 2
 outer = "{outer}"
 shared_epochs = 2
-finetune_epochs = 2
+finetune_epochs = {finetune}
+{extra}
 
 [final]
 seeds = [1]
 """
 
 
-def _config(tmp_path: Path, *, trials: int = 5, outer: str = "gp", name: str = "tiny") -> Path:
+def _config(
+    tmp_path: Path,
+    *,
+    trials: int = 5,
+    outer: str = "gp",
+    name: str = "tiny",
+    finetune: int = 2,
+    extra: str = "",
+) -> Path:
     path = tmp_path / f"{name}.toml"
-    path.write_text(TINY.format(trials=trials, outer=outer))
+    path.write_text(TINY.format(trials=trials, outer=outer, finetune=finetune, extra=extra))
     return path
 
 
@@ -120,8 +129,13 @@ def test_search_train_report_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
-    config = _config(tmp_path, trials=6)
+@pytest.mark.parametrize("pruner", ["none", "successive_halving", "hyperband"])
+def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(
+    tmp_path: Path, pruner: str
+) -> None:
+    # With a pruner, the kill lands after the running trial reported an intermediate value:
+    # the killed trial's values must not sway the pruner of the re-run or later slots.
+    config = _config(tmp_path, trials=7, finetune=3, extra=f'pruner = "{pruner}"')
     straight = _cli("search", str(config), "--run-dir", str(tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr
 
@@ -145,36 +159,51 @@ def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(tmp_path: Pa
     # Wait until two trials are finished and a third is running, then SIGKILL.
     deadline = time.monotonic() + 300
     states: list[str] = []
+    reported = 0
+    query = (
+        "SELECT COUNT(*) FROM trial_intermediate_values v JOIN trials t "
+        "ON v.trial_id = t.trial_id WHERE t.state = 'RUNNING'"
+    )
     while time.monotonic() < deadline and proc.poll() is None:
         db = killed_dir / "study.db"
         if db.exists():
             try:
                 with sqlite3.connect(db, timeout=1) as conn:
                     states = [r[0] for r in conn.execute("SELECT state FROM trials")]
+                    reported = conn.execute(query).fetchone()[0] if pruner != "none" else 1
             except sqlite3.Error:
-                states = []
-            if states.count("COMPLETE") >= 2 and "RUNNING" in states:
+                states, reported = [], 0
+            done = states.count("COMPLETE") + states.count("PRUNED")
+            if done >= 2 and "RUNNING" in states and reported > 0:
                 proc.send_signal(signal.SIGKILL)
                 break
         time.sleep(0.02)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, f"not killed mid-trial; states {states}"
-    finished_before = states.count("COMPLETE")
+    finished_before = states.count("COMPLETE") + states.count("PRUNED")
 
     resumed = _cli("search", str(config), "--run-dir", str(killed_dir), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     a = json.loads((tmp_path / "straight" / "result.json").read_text())
     b = json.loads((killed_dir / "result.json").read_text())
-    done_a = sorted((t for t in a["trials"] if t["state"] == "COMPLETE"), key=lambda t: t["slot"])
-    done_b = sorted((t for t in b["trials"] if t["state"] == "COMPLETE"), key=lambda t: t["slot"])
-    assert len(done_b) == 6
+
+    def done(result: dict) -> list[dict]:
+        trials = (t for t in result["trials"] if t["state"] in ("COMPLETE", "PRUNED"))
+        return sorted(trials, key=lambda t: t["slot"])
+
+    done_a, done_b = done(a), done(b)
+    assert len(done_b) == 7
     # The killed trial is recorded as FAIL and its slot re-run; nothing finished was lost.
     failed = [t for t in b["trials"] if t["state"] == "FAIL"]
     assert len(failed) == 1 and failed[0]["slot"] == finished_before
-    assert [t["theta"] for t in done_a] == [t["theta"] for t in done_b]
-    assert [t["val_score"] for t in done_a] == [t["val_score"] for t in done_b]
+    if pruner != "none":
+        assert failed[0]["intermediate_values"]  # it had reported before the kill
+        assert any(t["state"] == "PRUNED" for t in done_a)
+    for key in ("state", "theta", "val_score", "intermediate_values", "epochs"):
+        assert [t[key] for t in done_a] == [t[key] for t in done_b], key
     assert a["best"]["theta"] == b["best"]["theta"]
     assert a["shared_sha256"] == b["shared_sha256"]
+    assert a["cost"]["finetune_epochs_run"] == b["cost"]["finetune_epochs_run"]
 
 
 def test_bad_config_reports_every_problem_and_creates_nothing(tmp_path: Path, capsys) -> None:
@@ -354,3 +383,14 @@ def test_demo_fresh_refuses_a_directory_that_is_not_a_run(tmp_path: Path, capsys
     assert main(args) == EXIT_BAD_INPUT
     assert "deletes run directories only" in capsys.readouterr().err
     assert (precious / "thesis.txt").read_text() == "years of work"
+
+
+def test_a_pruner_without_a_rung_exits_2_and_creates_nothing(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path, finetune=1, extra='pruner = "successive_halving"\npatience = 9')
+    run_dir = tmp_path / "run"
+    assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "2 problems" in err
+    assert "search.pruner: 'successive_halving' needs search.finetune_epochs >= 2" in err
+    assert "search.patience: must be < search.trials (5)" in err
+    assert not run_dir.exists()

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from swift_sampler.search.workers import (
     WorkerOptions,
-    _fail_ownerless,
+    fail_ownerless,
     make_storage,
     redact,
     requeue,
@@ -88,9 +88,9 @@ def test_a_trial_claimed_by_a_worker_that_died_at_once_is_requeued(study: optuna
     options = WorkerOptions(heartbeat=0.1, grace=0.3, poll=0.1)
     orphan = study.ask()  # no heartbeat, no owner: the worker died right after claiming
     owned = _claimed(study, 1)
-    assert _fail_ownerless(study, options) == []  # within the grace period: maybe alive
+    assert fail_ownerless(study, options) == []  # within the grace period: maybe alive
     time.sleep(0.4)
-    assert _fail_ownerless(study, options) == [orphan.number]
+    assert fail_ownerless(study, options) == [orphan.number]
     states = {t.number: t.state for t in study.get_trials()}
     assert states[orphan.number] == TrialState.FAIL
     assert states[owned.number] == TrialState.RUNNING  # an owned trial is left to heartbeats
@@ -102,7 +102,7 @@ def test_a_trial_claimed_by_a_worker_that_died_at_once_is_requeued(study: optuna
 def test_a_score_told_after_the_trial_was_failed_is_dropped(
     study: optuna.Study, digits_inner
 ) -> None:
-    from swift_sampler.search.driver import evaluate_and_tell
+    from swift_sampler.search.study import evaluate_and_tell
 
     inner, spec = digits_inner
     trial = _claimed(study, 0)
@@ -134,3 +134,22 @@ def digits_inner(tmp_path: Path):
 def test_urls_are_redacted_in_messages() -> None:
     assert redact("postgresql://alice:s3cret@db:5432/x") == "postgresql://alice:***@db:5432/x"
     assert redact("journal:///tmp/x.journal") == "journal:///tmp/x.journal"
+
+
+def test_a_pruned_trial_is_done_not_owed_a_requeue(study: optuna.Study) -> None:
+    """PRUNED is a finished state: its slot is taken for good, counted done, and a local
+    parent that looks for a dead worker's RUNNING trials never finds it."""
+    from swift_sampler.search.workers import _complete_slots, _requeue_dead
+
+    options = WorkerOptions(heartbeat=1, grace=30, max_retry=3)
+    study.tell(_claimed(study, 0), 0.5)
+    pruned = _claimed(study, 1, owner="host:7")
+    pruned.report(0.2, 1)
+    study.tell(pruned, state=TrialState.PRUNED)
+    frozen = study.get_trials()[1]
+    assert frozen.state == TrialState.PRUNED and frozen.intermediate_values == {1: 0.2}
+    assert taken_slots(study.get_trials(), datetime.now(), options) == {0, 1}
+    assert _complete_slots(study) == {0, 1}
+    # Its worker dies afterwards: nothing of it is requeued.
+    assert _requeue_dead(study, "host:7", options.max_retry) == []
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE, TrialState.PRUNED]

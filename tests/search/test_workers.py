@@ -67,3 +67,15 @@ def test_several_workers_refuse_a_sqlite_storage(tmp_path: Path, capsys) -> None
     assert main(args) == EXIT_BAD_INPUT
     assert "cannot share the SQLite study" in capsys.readouterr().err
     assert not run_dir.exists()
+
+
+def test_hyperband_with_several_workers_is_refused_before_anything_is_made(
+    tmp_path: Path, capsys
+) -> None:
+    config = tmp_path / "w.toml"
+    config.write_text(CONFIG.format(extra='pruner = "hyperband"'))
+    run_dir = tmp_path / "run"
+    args = ["search", str(config), "--run-dir", str(run_dir), "--workers", "2"]
+    assert main(args) == EXIT_BAD_INPUT
+    assert "'hyperband' needs one trial at a time" in capsys.readouterr().err
+    assert not run_dir.exists()

@@ -7,7 +7,14 @@ with ``resume=True`` keeps every finished trial, re-runs the one that was runnin
 FAIL and its slot proposed again), reuses the shared checkpoint after checking its hash, and
 ends with the same best theta as an uninterrupted run: the proposal for slot k depends only on
 the finished trials of slots 0..k-1 and the seed (see ``search.outer``), and a trial's score
-only on its theta and the seed.
+only on its theta and the seed. With a pruner (``search.pruner``) "finished" means COMPLETE or
+PRUNED, and whether slot k is pruned depends only on its own intermediate values and the
+finished trials of slots 0..k-1 (``search.pruning``), so the same holds. The stopping rule
+(``search.patience``) reads the same finished trials, so a resumed search stops where an
+uninterrupted one does.
+
+Module layout: this driver imports ``search.workers`` (parallel trials) and ``search.study``
+(the records both read and write); neither imports the driver.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,16 +33,31 @@ import numpy as np
 from swift_sampler import distributed
 from swift_sampler._io import disk_full_error, is_disk_full
 from swift_sampler.errors import ConfigError, DiskFullError, InputDataError, RunFileError
-from swift_sampler.family import SamplerSpec, uniform_theta
-from swift_sampler.search.objective import InnerLoop, TrialScore
-from swift_sampler.search.outer import FinishedTrial, make_outer_loop, param_names
-from swift_sampler.search.rundir import RunPaths, locked, write_json, write_npz, write_text
+from swift_sampler.family import uniform_theta
+from swift_sampler.search.objective import InnerLoop
+from swift_sampler.search.outer import make_outer_loop, param_names
+from swift_sampler.search.pruning import Pruning, check_pruning
+from swift_sampler.search.rundir import RunPaths, locked, write_npz, write_text
 from swift_sampler.search.setup import (
     Experiment,
     build_experiment,
     build_inner_loop,
     template_spec,
 )
+from swift_sampler.search.study import (
+    SearchResult,
+    TrialRecord,
+    best_complete,
+    evaluate_and_tell,
+    finished_trials,
+    outer_history,
+    prepare_shared_features,
+    search_result,
+    stopping_rule_met,
+    theta_of,
+    write_outputs,
+)
+from swift_sampler.search.workers import enqueue_uniform, run_workers
 
 if TYPE_CHECKING:
     import optuna
@@ -52,8 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-RESULT_SCHEMA_VERSION = 1
 
 
 class ProgressBar(Protocol):
@@ -78,35 +98,6 @@ class _Silent:
 
 def _silent(description: str, total: int) -> ProgressBar:
     return _Silent()
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """One finished trial as the search reports it.
-
-    ``best_score`` is the best validation score of every trial finished when this one did,
-    those of an earlier, resumed run included.
-    """
-
-    number: int
-    slot: int
-    theta: tuple[float, ...]
-    score: float
-    seconds: dict[str, float]
-    best_score: float = float("nan")
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """What ``run_search`` returns; ``result.json`` holds the same and more."""
-
-    best_theta: tuple[float, ...]
-    best_score: float
-    best_slot: int
-    trials: tuple[TrialRecord, ...]
-    spec: SamplerSpec
-    cost: dict[str, float]
-    paths: RunPaths
 
 
 def _storage(url: str) -> Any:
@@ -283,68 +274,6 @@ def _fail_stale(study: optuna.Study) -> int:
     return len(stale)
 
 
-def _finished(study: optuna.Study, dim: int) -> list[optuna.trial.FrozenTrial]:
-    """COMPLETE trials, one per slot (the first), ordered by slot."""
-    from optuna.trial import TrialState
-
-    by_slot: dict[int, Any] = {}
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        slot = int(trial.user_attrs["slot"])
-        by_slot.setdefault(slot, trial)
-    return [by_slot[s] for s in sorted(by_slot)]
-
-
-def _theta_of(trial: optuna.trial.FrozenTrial, dim: int) -> np.ndarray:
-    return np.array([trial.params[n] for n in param_names(dim)], dtype=np.float64)
-
-
-def _history(trials: list[optuna.trial.FrozenTrial], dim: int) -> list[FinishedTrial]:
-    """What the outer loop sees of finished trials, in the given order."""
-    return [
-        FinishedTrial(_theta_of(t, dim), float(t.value or 0.0), t.system_attrs) for t in trials
-    ]
-
-
-def evaluate_and_tell(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    inner: InnerLoop,
-    spec: SamplerSpec,
-    outer_seconds: float,
-    **user_attrs: Any,
-) -> tuple[TrialScore, dict[str, float]]:
-    """Scores ``spec`` and records the trial: its seconds, any ``user_attrs``, its value.
-
-    A trial that raises is recorded FAIL (``user_attrs["error"]``) and the error re-raised
-    (Optuna's convention); a resume re-runs it. A trial that another worker failed as dead
-    while it was being scored keeps that state: the score is dropped with a warning (its
-    requeued copy is scored instead).
-    """
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
-    try:
-        score = inner.evaluate(spec)
-    except BaseException as err:
-        with suppress(Exception):  # the trial may have been failed as stale meanwhile
-            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
-        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        raise
-    seconds = _seconds(score, outer_seconds)
-    try:
-        trial.set_user_attr("seconds", seconds)
-        for key, value in user_attrs.items():
-            trial.set_user_attr(key, value)
-        if score.diverged:
-            trial.set_user_attr("diverged", True)
-        told = study.tell(trial, score.score, skip_if_finished=True).state
-    except UpdateFinishedTrialError:
-        told = TrialState.FAIL
-    if told != TrialState.COMPLETE:  # failed as stale (a stalled worker): its copy counts
-        logger.warning("trial %d was failed meanwhile; its score is dropped", trial.number)
-    return score, seconds
-
-
 def _shared_start(
     paths: RunPaths,
     study: optuna.Study,
@@ -416,6 +345,7 @@ def run_search(
         )
     if workers > 1 and experiment is not None:
         raise ConfigError("parallel workers build their experiment from the config")
+    check_pruning(config, workers=workers, world_size=distributed.world_size())
     url = storage_url(paths, config, workers=workers)
     if workers > 1 and url.startswith("sqlite"):
         raise ConfigError(
@@ -466,16 +396,18 @@ def run_search(
         s = config.search
         inner = build_inner_loop(config, experiment.trainer)
         _shared_start(paths, study, inner, progress)
+        prepare_shared_features(study, inner, paths, spec0)
+        pruning = Pruning.from_config(config)
         outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
-        finished = _finished(study, dim)
+        finished = finished_trials(study, dim)
         bar = progress("trials", s.trials)
         bar.update(len(finished))
         carry = 0.0  # storage time after a trial's score, charged to the next trial's "outer"
         try:
             if workers > 1 and len(finished) < s.trials:
                 _parallel(study, config, paths, url, workers, threads_per_worker, bar, on_trial)
-                finished = _finished(study, dim)
-            while len(finished) < s.trials:
+                finished = finished_trials(study, dim)
+            while len(finished) < s.trials and not _stopped(finished, config):
                 slot = len(finished)
                 used = {int(t.user_attrs["slot"]) for t in finished}
                 if slot in used:  # a parallel run numbered its slots by trial number
@@ -485,14 +417,21 @@ def run_search(
                 if slot == 0:
                     theta, attrs = uniform_theta(len(spec0.features), spec0.num_segments), {}
                 else:
-                    theta, attrs = outer.suggest(_history(finished, dim), slot)
+                    theta, attrs = outer.suggest(outer_history(finished, dim), slot)
                 trial = _start_trial(study, theta, slot, attrs, config)
                 outer_seconds = time.perf_counter() - t0
                 score, seconds = evaluate_and_tell(
-                    study, trial, inner, spec0.with_theta(theta), outer_seconds
+                    study,
+                    trial,
+                    inner,
+                    spec0.with_theta(theta),
+                    outer_seconds,
+                    pruning=pruning,
+                    # slot k's pruner sees slots 0..k-1, whatever was killed and re-run
+                    competitors=partial(list, finished),
                 )
                 t1 = time.perf_counter()
-                finished = _finished(study, dim)
+                finished = finished_trials(study, dim)
                 carry = time.perf_counter() - t1
                 bar.update()
                 record = TrialRecord(
@@ -501,7 +440,9 @@ def run_search(
                     theta=tuple(float(x) for x in theta),
                     score=score.score,
                     seconds=seconds,
-                    best_score=max([score.score, *(float(t.value or 0.0) for t in finished)]),
+                    state="PRUNED" if score.pruned else "COMPLETE",
+                    epochs=score.epochs,
+                    best_score=best_complete(finished),
                 )
                 logger.debug("trial %d: val %.4f", slot, score.score)
                 if on_trial is not None:
@@ -552,6 +493,19 @@ def _undo_creation(
         paths.root.rmdir()
 
 
+def _stopped(finished: list[optuna.trial.FrozenTrial], config: Config) -> bool:
+    """The stopping rule (``search.patience``) on the finished trials, by slot."""
+    from optuna.trial import TrialState
+
+    s = config.search
+    return stopping_rule_met(
+        [t.value if t.state == TrialState.COMPLETE else None for t in finished],
+        startup=s.startup_trials,
+        patience=s.patience,
+        min_improvement=s.min_improvement,
+    )
+
+
 def _parallel(
     study: optuna.Study,
     config: Config,
@@ -562,16 +516,14 @@ def _parallel(
     bar: ProgressBar,
     on_trial: Callable[[TrialRecord], None] | None,
 ) -> None:
-    from swift_sampler.search.workers import enqueue_uniform, run_workers
-
     spec0 = template_spec(config)
     dim = spec0.num_params
     enqueue_uniform(study, config, dim, len(spec0.features))
-    seen = {t.number for t in _finished(study, dim)}
+    seen = {t.number for t in finished_trials(study, dim)}
 
     def poll() -> None:
-        finished = _finished(study, dim)
-        best = max((float(t.value or 0.0) for t in finished), default=float("nan"))
+        finished = finished_trials(study, dim)
+        best = best_complete(finished)
         for t in finished:
             if t.number in seen:
                 continue
@@ -582,9 +534,11 @@ def _parallel(
                     TrialRecord(
                         number=t.number,
                         slot=int(t.user_attrs["slot"]),
-                        theta=tuple(float(x) for x in _theta_of(t, dim)),
+                        theta=tuple(float(x) for x in theta_of(t, dim)),
                         score=float(t.value or 0.0),
                         seconds=dict(t.user_attrs.get("seconds", {})),
+                        state=t.state.name,
+                        epochs=int(t.user_attrs.get("epochs", 0)),
                         best_score=best,
                     )
                 )
@@ -620,111 +574,3 @@ def _start_trial(
     for key, value in attrs.items():
         study._storage.set_trial_system_attr(trial._trial_id, key, value)
     return trial
-
-
-def _seconds(score: TrialScore, outer_seconds: float) -> dict[str, float]:
-    return {
-        "finetune": score.train_seconds,
-        "features": score.feature_seconds,
-        "eval": score.eval_seconds + score.load_seconds,
-        "outer": outer_seconds,
-    }
-
-
-def search_result(study: optuna.Study, config: Config, paths: RunPaths) -> SearchResult:
-    """Summarises the study: best trial (ties: the earliest slot), trials, cost."""
-    spec0 = template_spec(config)
-    dim = spec0.num_params
-    finished = _finished(study, dim)
-    if not finished:
-        raise ConfigError(f"the study in {paths.root} has no finished trial")
-    scores = [float(t.value) for t in finished]  # type: ignore[arg-type]
-    records = tuple(
-        TrialRecord(
-            number=t.number,
-            slot=int(t.user_attrs["slot"]),
-            theta=tuple(float(x) for x in _theta_of(t, dim)),
-            score=scores[i],
-            seconds=dict(t.user_attrs.get("seconds", {})),
-            best_score=max(scores[: i + 1]),
-        )
-        for i, t in enumerate(finished)
-    )
-    best = max(records, key=lambda r: (r.score, -r.slot))
-    spec = spec0.with_theta(
-        best.theta,
-        val_score=best.score,
-        slot=best.slot,
-        outer=config.search.outer,
-        config_fingerprint=config.fingerprint(),
-    )
-    return SearchResult(
-        best_theta=best.theta,
-        best_score=best.score,
-        best_slot=best.slot,
-        trials=records,
-        spec=spec,
-        cost=_cost(study, records, config),
-        paths=paths,
-    )
-
-
-def _cost(
-    study: optuna.Study, records: tuple[TrialRecord, ...], config: Config
-) -> dict[str, float]:
-    shared = float(study.user_attrs.get("shared_seconds", 0.0))
-    epoch = float(study.user_attrs.get("epoch_seconds", 0.0))
-    # One-off set-up of the process that trained the shared start (absent in older runs).
-    parts = {
-        "setup": float(study.user_attrs.get("setup_seconds", 0.0)),
-        "shared_start": shared,
-        "finetune": sum(r.seconds.get("finetune", 0.0) for r in records),
-        "features": sum(r.seconds.get("features", 0.0) for r in records),
-        "eval": sum(r.seconds.get("eval", 0.0) for r in records),
-        "outer": sum(r.seconds.get("outer", 0.0) for r in records),
-    }
-    cost = {f"{k}_s": v for k, v in parts.items()}
-    cost["total_s"] = sum(parts.values())
-    cost["epoch_s"] = epoch
-    for key, value in parts.items():
-        cost[f"{key}_epochs"] = value / epoch if epoch > 0 else float("nan")
-    cost["total_epochs"] = cost["total_s"] / epoch if epoch > 0 else float("nan")
-    cost["full_training_epochs"] = float(config.train.epochs)
-    return cost
-
-
-def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> None:
-    """Writes result.json and sampler.json (the figures are the report's job)."""
-    from optuna.trial import TrialState
-
-    all_trials = []
-    for t in study.get_trials(deepcopy=False):
-        all_trials.append(
-            {
-                "number": t.number,
-                "slot": t.user_attrs.get("slot"),
-                "state": t.state.name,
-                "theta": [t.params.get(n) for n in param_names(result.spec.num_params)],
-                "val_score": t.value if t.state == TrialState.COMPLETE else None,
-                "seconds": t.user_attrs.get("seconds"),
-                "seed": t.user_attrs.get("seed"),
-            }
-        )
-    data = {
-        "schema_version": RESULT_SCHEMA_VERSION,
-        "config_fingerprint": config.fingerprint(),
-        "outer": config.search.outer,
-        "transform": config.sampler.transform,
-        "features": list(config.sampler.features),
-        "best": {
-            "slot": result.best_slot,
-            "theta": list(result.best_theta),
-            "val_score": result.best_score,
-            "knots": result.spec.knots().tolist(),
-        },
-        "trials": all_trials,
-        "cost": result.cost,
-        "shared_sha256": study.user_attrs.get("shared_sha256"),
-    }
-    write_json(result.paths.result, data)
-    result.spec.save(result.paths.sampler)

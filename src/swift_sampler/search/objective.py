@@ -13,6 +13,15 @@ scored at the end of an annealed schedule (a local minimum near the shared start
 approximation of the fully trained network) rather than mid-way at a high learning rate. The
 two coincide when ``E_o = E - E_s``.
 
+Multi-fidelity: with a ``report`` callback the validation score is also measured after every
+fine-tune epoch and handed to it (an Optuna intermediate value); when it answers True the
+candidate stops there (pruned) with that score.
+
+Work shared between trials: every candidate starts from the same weights, so the features of
+its first fine-tune epoch are the same for all; :meth:`InnerLoop.prepare_shared_features`
+computes them once per search (or loads them from the run directory, checked against the
+shared checkpoint's SHA-256) and every candidate reuses them.
+
 Every candidate uses the same sampler seed (common random numbers): two thetas that give the
 same probabilities give the same score, so differences between trials come from theta.
 """
@@ -65,6 +74,8 @@ class TrialScore:
     eval_seconds: float
     load_seconds: float
     diverged: bool = False  # the model's outputs became NaN/inf; scored as 0
+    epochs: int = 0  # fine-tune epochs trained (fewer than E_o when pruned or diverged)
+    pruned: bool = False  # stopped early by the ``report`` callback
 
     @property
     def total_seconds(self) -> float:
@@ -112,6 +123,8 @@ class InnerLoop:
         self.schedule = schedule
         self.seed = seed
         self._shared: dict[str, object] | None = None
+        self._first_features: tuple[tuple[str, ...], np.ndarray] | None = None
+        self._first_u: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 
     def windows(self) -> list[tuple[float, float]]:
         """The schedule window (start, end), in epochs, of each fine-tune epoch."""
@@ -143,6 +156,7 @@ class InnerLoop:
         digest = "" if path is None else save_checkpoint(self.trainer.state_dict(state), path)
         seconds = time.perf_counter() - start
         self._shared = copy.deepcopy(self.trainer.state_dict(state))
+        self._first_features, self._first_u = None, {}  # they belonged to another start
         logger.info(
             "shared start: %d epochs in %.1f s (set-up %.1f s), sha256 %s",
             self.shared_epochs,
@@ -182,6 +196,54 @@ class InnerLoop:
                 f"expected {self.shared_epochs}{recover}"
             )
         self._shared = saved
+        self._first_features = None
+        self._first_u = {}
+
+    def prepare_shared_features(
+        self, columns: tuple[str, ...], path: Path | None, shared_sha256: str
+    ) -> float:
+        """Computes (or loads) the features of the shared start once for all candidates.
+
+        Args:
+            columns: the feature columns of the search's spec (``spec.columns``).
+            path: an ``.npz`` cache next to the shared checkpoint; reused when it holds these
+                columns for the checkpoint ``shared_sha256``, else (re)written. None: memory
+                only.
+            shared_sha256: the SHA-256 of the shared checkpoint the features belong to.
+
+        Returns:
+            Seconds spent computing them (0 when loaded from ``path``).
+        """
+        from swift_sampler import distributed
+        from swift_sampler.search.rundir import write_npz
+
+        if distributed.world_size() > 1:  # a collective feature pass: every rank in step
+            return 0.0
+        if path is not None and path.exists():
+            with np.load(path) as saved:
+                if str(saved["shared_sha256"]) == shared_sha256 and tuple(
+                    str(c) for c in saved["columns"]
+                ) == tuple(columns):
+                    self._first_features = (tuple(columns), np.array(saved["features"]))
+                    self._first_u = {}
+                    logger.info("reusing the shared start's features %s", path)
+                    return 0.0
+            logger.warning("%s belongs to another shared start; computing it again", path)
+        t0 = time.perf_counter()
+        features = self.trainer.features(self.shared_state(), columns)
+        seconds = time.perf_counter() - t0
+        self._first_features = (tuple(columns), features)
+        self._first_u = {}
+        if path is not None:
+            write_npz(
+                path,
+                {
+                    "features": features,
+                    "columns": np.array(columns),
+                    "shared_sha256": np.array(shared_sha256),
+                },
+            )
+        return seconds
 
     def shared_state(self) -> TrainState:
         """A fresh copy of the shared-start state."""
@@ -199,41 +261,84 @@ class InnerLoop:
 
         return figure1_arrays(self.trainer, self.shared_state(), spec, noise_mask)
 
+    def _first_transformed(self, spec: SamplerSpec, features: np.ndarray) -> np.ndarray:
+        """``(n, M)`` transformed shared-start features of ``spec``'s transform, fitted once."""
+        key = (spec.transform, tuple(spec.features))
+        if key not in self._first_u:
+            self._first_u[key], _ = spec.transform_features(features)
+        return self._first_u[key]
+
     def evaluate(
-        self, spec: SamplerSpec, *, on_epoch: Callable[[int], None] | None = None
+        self,
+        spec: SamplerSpec,
+        *,
+        on_epoch: Callable[[int], None] | None = None,
+        report: Callable[[int, float], bool] | None = None,
     ) -> TrialScore:
         """Fine-tunes a copy of the shared start under ``spec`` and scores it on validation.
 
         A candidate whose training diverges (NaN or inf model outputs) scores 0, the worst
         possible accuracy, so the search records it and moves on instead of stopping.
+
+        Args:
+            spec: the candidate sampler.
+            on_epoch: called with the epoch index after each fine-tune epoch.
+            report: called as ``report(epochs_done, val_score)`` after each fine-tune epoch
+                (steps 1 .. ``E_o``); returning True stops the candidate there (pruned). The
+                score of a candidate that runs all epochs is the same with or without it.
         """
         t0 = time.perf_counter()
         state = self.shared_state()
         load_seconds = time.perf_counter() - t0
         train_seconds = feature_seconds = eval_seconds = 0.0
         sampler: SwiftSampler | None = None
+        epochs, pruned, score = 0, False, float("nan")
+        first = self._first_features
         try:
             for j, window in enumerate(self.windows()):
                 t0 = time.perf_counter()
-                features = self.trainer.features(state, spec.columns)
-                if sampler is None:
-                    sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
+                if j == 0 and first is not None and first[0] == tuple(spec.columns):
+                    # The shared start's features and fitted transforms, made once per search;
+                    # only theta's weights are this candidate's own.
+                    u = self._first_transformed(spec, first[1])
+                    tau = spec.weights(u)
+                    sampler = SwiftSampler(tau / tau.sum(), seed=self.seed)
+                    sampler.spec = spec
                 else:
-                    sampler.update(features)
+                    features = self.trainer.features(state, spec.columns)
+                    if sampler is None:
+                        sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
+                    else:
+                        sampler.update(features)
                 t1 = time.perf_counter()
                 self.trainer.train_epoch(state, sampler, schedule_window=window)
                 t2 = time.perf_counter()
                 feature_seconds += t1 - t0
                 train_seconds += t2 - t1
+                epochs += 1
                 if on_epoch is not None:
                     on_epoch(j)
-            t0 = time.perf_counter()
-            score = float(self.trainer.score(state, "val"))
-            eval_seconds = time.perf_counter() - t0
+                if report is not None:
+                    t0 = time.perf_counter()
+                    score = float(self.trainer.score(state, "val"))
+                    eval_seconds += time.perf_counter() - t0
+                    if report(epochs, score) and epochs < self.finetune_epochs:
+                        pruned = True
+                        break
+            if report is None:
+                t0 = time.perf_counter()
+                score = float(self.trainer.score(state, "val"))
+                eval_seconds = time.perf_counter() - t0
         except NonFiniteError as err:
             logger.warning("candidate diverged (%s); scored 0", err)
             return TrialScore(
-                0.0, train_seconds, feature_seconds, eval_seconds, load_seconds, diverged=True
+                0.0,
+                train_seconds,
+                feature_seconds,
+                eval_seconds,
+                load_seconds,
+                diverged=True,
+                epochs=epochs,
             )
         return TrialScore(
             score=score,
@@ -241,4 +346,6 @@ class InnerLoop:
             feature_seconds=feature_seconds,
             eval_seconds=eval_seconds,
             load_seconds=load_seconds,
+            epochs=epochs,
+            pruned=pruned,
         )

@@ -5,6 +5,7 @@ RUN_DIR/
   config.toml     the configuration used (canonical form)
   study.db        the Optuna study (SQLite), unless the config names another storage
   shared.pt       the shared-start checkpoint (its SHA-256 is in the study)
+  shared_features.npz  the shared start's features, computed once for every trial's first epoch
   result.json     best theta, every trial, the search cost
   sampler.json    the best sampler (SamplerSpec JSON, loadable by SwiftSampler)
   final.json      final training: test Top-1 per epoch for the sampler and for uniform
@@ -45,6 +46,7 @@ RUN_FILES = frozenset(
         "study.journal",
         "study.journal.lock",
         "shared.pt",
+        "shared_features.npz",
         "result.json",
         "sampler.json",
         "final.json",
@@ -73,6 +75,10 @@ class RunPaths:
     @property
     def shared(self) -> Path:
         return self.root / "shared.pt"
+
+    @property
+    def shared_features(self) -> Path:
+        return self.root / "shared_features.npz"
 
     @property
     def result(self) -> Path:

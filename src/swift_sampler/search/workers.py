@@ -15,13 +15,12 @@ other trials run, since one of them may still die. JournalStorage has no heartbe
 ``search --workers K`` the parent process watches its children and requeues the trial of one
 that is killed.
 
-The shared start (``E_s`` uniform epochs) is trained exactly once per study. Under
+The shared start (``E_s`` uniform epochs) is trained exactly once per study: under
 ``search --workers K`` the parent trains it before the workers start; workers that join with
-``swift-sampler worker`` take a lock in the storage: a side study ``NAME:shared-start`` whose
-lowest-numbered live trial is the lock; the worker that moves it from WAITING to RUNNING (a
-compare-and-set in Optuna's storages) trains, the others wait for the checkpoint's SHA-256 to
-appear in the study and verify it when they load. If the trainer dies, its lock trial goes
-stale, is failed and requeued, and another worker takes over.
+``swift-sampler worker`` take a lock in the storage (``search.cluster``).
+
+A pruned trial (``search.pruner``) is finished like a COMPLETE one: its slot is done and it is
+never requeued; the pruner of a worker's trial sees the finished trials of all workers.
 
 With several workers the trial numbers seed the proposals, so a run is not bit-for-bit
 reproducible the way a single-worker run is (which worker finishes first decides what the
@@ -39,8 +38,8 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,14 @@ import numpy as np
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search.outer import make_outer_loop, param_names
+from swift_sampler.search.pruning import Pruning
+from swift_sampler.search.study import (
+    evaluate_and_tell,
+    outer_history,
+    prepare_shared_features,
+    stopping_rule_met,
+    theta_of,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -57,12 +64,22 @@ if TYPE_CHECKING:
     from swift_sampler.config import Config
     from swift_sampler.search.objective import InnerLoop
 
-__all__ = ["WorkerOptions", "join_study", "make_storage", "run_workers", "trial_loop"]
+__all__ = [
+    "Heartbeat",
+    "WorkerOptions",
+    "enqueue_uniform",
+    "fail_ownerless",
+    "fail_stale",
+    "make_storage",
+    "owner_name",
+    "redact",
+    "retire_leftovers",
+    "retrying",
+    "run_workers",
+    "trial_loop",
+]
 
 logger = logging.getLogger(__name__)
-
-SHARED_SUFFIX = ":shared-start"
-"""Suffix of the side study whose trials are the shared-start lock."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +149,7 @@ def make_storage(url: str, options: WorkerOptions | None = None) -> Any:
                 heartbeat_stale_trial_callback=Requeue(options.max_retry),
             )
 
-    return _retrying(connect, f"cannot open the study storage {redact(url)!r}")
+    return retrying(connect, f"cannot open the study storage {redact(url)!r}")
 
 
 def redact(url: str) -> str:
@@ -190,7 +207,7 @@ class Requeue:
         requeue(study, trial, self.max_retry)
 
 
-def _retrying(action: Callable[[], Any], failure: str, attempts: int = 6) -> Any:
+def retrying(action: Callable[[], Any], failure: str, attempts: int = 6) -> Any:
     """``action()``, retried when concurrent workers collide.
 
     Workers started together on a fresh database race to create Optuna's schema (PostgreSQL:
@@ -212,11 +229,11 @@ def _retrying(action: Callable[[], Any], failure: str, attempts: int = 6) -> Any
     raise ConfigError(f"{failure}: {last}") from None
 
 
-def _owner() -> str:
+def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class _Heartbeat:
+class Heartbeat:
     """Records heartbeats of one trial at a time from a daemon thread (RDB storages)."""
 
     def __init__(self, storage: Any, interval: float) -> None:
@@ -255,7 +272,7 @@ class _Heartbeat:
             thread.join(timeout=2 * self.interval)  # a hung connection must not hold us
 
 
-def _fail_stale(study: optuna.Study) -> None:
+def fail_stale(study: optuna.Study) -> None:
     import optuna
     from optuna.storages import fail_stale_trials
 
@@ -266,7 +283,7 @@ def _fail_stale(study: optuna.Study) -> None:
 
 def _ask(study: optuna.Study) -> optuna.Trial:
     # Optuna warns that heartbeats are meant for Study.optimize; this loop records them itself
-    # (_Heartbeat) and fails stale trials before every claim, which is what optimize does.
+    # (Heartbeat) and fails stale trials before every claim, which is what optimize does.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         return study.ask()
@@ -276,7 +293,7 @@ def enqueue_uniform(study: optuna.Study, config: Config, dim: int, num_features:
     """Queues the uniform trial (slot 0) unless it is finished, running or queued already."""
     from optuna.trial import TrialState
 
-    states = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     if any(t.user_attrs.get("slot") == 0 for t in study.get_trials(deepcopy=False, states=states)):
         return
     theta = uniform_theta(num_features, dim // num_features - 1)
@@ -291,10 +308,14 @@ def _slot(trial: Any) -> int:
     return int(trial.user_attrs.get("slot", trial.number))
 
 
-def _complete_slots(study: optuna.Study) -> set[int]:
-    from optuna.trial import TrialState
+def _done(trials: list[Any]) -> list[Any]:
+    """Finished trials (COMPLETE or PRUNED: a pruned trial is done, never requeued)."""
+    return [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
 
-    return {_slot(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+def _complete_slots(study: optuna.Study) -> set[int]:
+
+    return {_slot(t) for t in _done(study.get_trials(deepcopy=False))}
 
 
 NOT_REQUEUED = ("surplus", "duplicate", "error", "interrupted")
@@ -328,11 +349,11 @@ def taken_slots(trials: list[Any], now: datetime, options: WorkerOptions) -> set
     """Slots finished, running, queued, or owed a requeue (:func:`_owed`)."""
     from optuna.trial import TrialState
 
-    live = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+    live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     return {_slot(t) for t in trials if t.state in live or _owed(t, trials, now, options)}
 
 
-def _fail_ownerless(study: optuna.Study, options: WorkerOptions) -> list[int]:
+def fail_ownerless(study: optuna.Study, options: WorkerOptions) -> list[int]:
     """Fails and requeues RUNNING trials that never got an owner within ``grace`` seconds.
 
     A worker records a heartbeat and then its ``owner`` right after claiming; killed before
@@ -361,7 +382,7 @@ def _fail_ownerless(study: optuna.Study, options: WorkerOptions) -> list[int]:
     return failed
 
 
-def _retire_leftovers(study: optuna.Study) -> None:
+def retire_leftovers(study: optuna.Study) -> None:
     """Once the budget is finished, queued copies are not needed: recorded FAIL (surplus)."""
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
@@ -375,9 +396,14 @@ def _retire_leftovers(study: optuna.Study) -> None:
 
 
 def _claim(
-    study: optuna.Study, budget: int, options: WorkerOptions, heartbeat: _Heartbeat
+    study: optuna.Study,
+    budget: int,
+    options: WorkerOptions,
+    heartbeat: Heartbeat,
+    stop: Callable[[list[Any]], bool] | None = None,
 ) -> optuna.Trial | None:
-    """A RUNNING trial to evaluate, or None once the budget of slots is finished.
+    """A RUNNING trial to evaluate, or None once the budget of slots is finished (or
+    ``stop(trials)``, the stopping rule, says the search may end).
 
     Queued trials (the uniform one, requeued ones) come first: ``ask`` pops them. A new trial
     whose slot would exceed the budget is recorded FAIL (``surplus``) and not evaluated; while
@@ -387,12 +413,12 @@ def _claim(
 
     waited = 0.0
     while True:
-        _fail_stale(study)
-        _fail_ownerless(study, options)
+        fail_stale(study)
+        fail_ownerless(study, options)
         trials = study.get_trials(deepcopy=False)
-        done = {_slot(t) for t in trials if t.state == TrialState.COMPLETE}
-        if len(done) >= budget:
-            _retire_leftovers(study)
+        done = {_slot(t) for t in _done(trials)}
+        if len(done) >= budget or (stop is not None and stop(trials)):
+            retire_leftovers(study)
             return None
         taken = taken_slots(trials, datetime.now(), options)
         if len(taken) >= budget and not any(t.state == TrialState.WAITING for t in trials):
@@ -405,7 +431,7 @@ def _claim(
             continue
         trial = _ask(study)
         heartbeat.beat(trial._trial_id)
-        trial.set_user_attr("owner", _owner())
+        trial.set_user_attr("owner", owner_name())
         if "slot" in trial.user_attrs:  # a queued trial: uniform or requeued
             if trial.user_attrs["slot"] in _complete_slots(study):
                 _drop(study, trial, "duplicate")  # its slot finished meanwhile
@@ -433,19 +459,17 @@ def _theta_of_claim(
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState
 
-    from swift_sampler.search.driver import _history, _theta_of
-
     names = param_names(dim)
     frozen = study._storage.get_trial(trial._trial_id)
     fixed = frozen.system_attrs.get("fixed_params", {})
     if set(names) <= set(frozen.params) | set(fixed):  # queued with its theta
         return np.array([trial.suggest_float(n, 0.0, 1.0) for n in names])
     slot = _slot(trial)
-    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    history = _history(sorted(finished, key=lambda t: t.number), dim)
+    finished = _done(study.get_trials(deepcopy=False))
+    history = outer_history(sorted(finished, key=lambda t: t.number), dim)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     pending = [
-        _theta_of(t, dim)
+        theta_of(t, dim)
         for t in running
         if t.number != trial.number and set(names) <= set(t.params)
     ]
@@ -477,19 +501,32 @@ def trial_loop(
     """
     from optuna.exceptions import UpdateFinishedTrialError
 
-    from swift_sampler.search.driver import evaluate_and_tell
     from swift_sampler.search.setup import template_spec
 
     options = options or WorkerOptions()
-    heartbeat = _Heartbeat(study._storage, options.heartbeat)
+    heartbeat = Heartbeat(study._storage, options.heartbeat)
     spec0 = template_spec(config)
     dim = spec0.num_params
     s = config.search
     outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
+    pruning = Pruning.from_config(config)
+
+    def competitors() -> list[Any]:
+        return sorted(_done(study.get_trials(deepcopy=False)), key=lambda t: t.number)
+
+    def stop(trials: list[Any]) -> bool:
+        by_slot = sorted(_done(trials), key=_slot)
+        return stopping_rule_met(
+            [t.value if t.state.name == "COMPLETE" else None for t in by_slot],
+            startup=s.startup_trials,
+            patience=s.patience,
+            min_improvement=s.min_improvement,
+        )
+
     scored = 0
     while True:
         t0 = time.perf_counter()
-        trial = _claim(study, s.trials, options, heartbeat)
+        trial = _claim(study, s.trials, options, heartbeat, stop)
         if trial is None:
             return scored
         with heartbeat.keep(trial._trial_id):
@@ -503,6 +540,8 @@ def trial_loop(
                 inner,
                 spec0.with_theta(theta),
                 time.perf_counter() - t0,
+                pruning=pruning,
+                competitors=competitors,
                 worker=worker,
             )
         scored += 1
@@ -514,7 +553,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
     import torch
 
     from swift_sampler.search.rundir import RunPaths
-    from swift_sampler.search.setup import build_experiment, build_inner_loop
+    from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -523,6 +562,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
     experiment = build_experiment(config)
     inner = build_inner_loop(config, experiment.trainer)
     inner.load_shared_start(paths.shared, study.user_attrs["shared_sha256"])
+    prepare_shared_features(study, inner, paths, template_spec(config))
     trial_loop(study, config, inner, worker=index)
 
 
@@ -620,230 +660,3 @@ def run_workers(
         for process in processes.values():
             process.join()
         raise
-
-
-# --- swift-sampler worker: join a study from any machine ------------------------------------
-
-
-def _config_of(study: optuna.Study, url: str) -> Config:
-    from swift_sampler.config import parse_config
-
-    saved = study.user_attrs.get("config")
-    if saved is None:
-        raise ConfigError(
-            f"study {study.study_name!r} in {redact(url)} holds no swift-sampler config; "
-            "start the first worker with --config"
-        )
-    config = parse_config(saved, source=f"study {study.study_name!r}")
-    if config.fingerprint() != study.user_attrs.get("fingerprint"):
-        raise ConfigError(
-            f"study {study.study_name!r}: its stored config does not match its fingerprint"
-        )
-    return config
-
-
-def _open_or_create(
-    storage: Any, url: str, name: str, config: Config | None
-) -> tuple[Any, Config]:
-    import optuna
-
-    if config is None:
-        try:
-            study = optuna.load_study(study_name=name, storage=storage)
-        except KeyError:
-            raise ConfigError(
-                f"no study named {name!r} in {redact(url)}; start the first worker with --config"
-            ) from None
-        return study, _config_of(study, url)
-    # The URL is left out of the stored config: workers may reach one database under other
-    # host names or credentials, and a password must not be written into the study.
-    config = replace(config, search=replace(config.search, storage=None, study_name=name))
-    study = _retrying(
-        lambda: optuna.create_study(
-            storage=storage, study_name=name, direction="maximize", load_if_exists=True
-        ),
-        f"cannot create the study {name!r} in {redact(url)}",
-    )
-    if study.user_attrs.get("fingerprint") is None:
-        study.set_user_attr("config", config.to_dict())
-        study.set_user_attr("fingerprint", config.fingerprint())
-    if study.user_attrs.get("fingerprint") != config.fingerprint():
-        raise ConfigError(
-            f"study {name!r} in {redact(url)} was made with another configuration; join it "
-            "without --config (its config is stored in the study) or choose another --study"
-        )
-    return study, config
-
-
-def _lock_study(storage: Any, name: str) -> optuna.Study:
-    """The shared-start lock study; its creator queues the first lock trial."""
-    import optuna
-    from optuna.exceptions import DuplicatedStudyError
-    from optuna.trial import TrialState
-
-    def open_lock() -> optuna.Study:
-        try:
-            lock = optuna.create_study(storage=storage, study_name=name + SHARED_SUFFIX)
-        except DuplicatedStudyError:
-            return optuna.load_study(study_name=name + SHARED_SUFFIX, storage=storage)
-        lock.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
-        return lock
-
-    return _retrying(open_lock, "cannot create the shared-start lock study")
-
-
-def _shared_start(
-    study: optuna.Study,
-    storage: Any,
-    inner: InnerLoop,
-    paths: Any,
-    config: Config,
-    options: WorkerOptions,
-    heartbeat: _Heartbeat,
-) -> str:
-    """Trains the shared start if this worker wins the lock, else waits for it; returns
-    ``"trained"`` or ``"loaded"``.
-
-    The lock is the lowest-numbered live trial of the side study: the worker whose
-    WAITING -> RUNNING compare-and-set succeeds trains into a private file, marks the lock
-    COMPLETE (which fails if it was declared dead meanwhile and another worker took over),
-    then moves the file to ``shared.pt`` and publishes its hash, last.
-    """
-    import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
-    from swift_sampler.search.setup import template_spec
-
-    lock = _lock_study(storage, study.study_name)
-    announced = False
-    empty_since: float | None = None
-    while True:
-        digest = study.user_attrs.get("shared_sha256")
-        if digest is not None:
-            if not paths.shared.exists():
-                raise ConfigError(
-                    f"the shared start of study {study.study_name!r} is trained, but "
-                    f"{paths.shared} is missing: every worker's --run-dir must be the same "
-                    "directory on a filesystem all machines see"
-                )
-            inner.load_shared_start(paths.shared, digest)  # raises if the hash differs
-            return "loaded"
-        _fail_stale(lock)
-        _fail_ownerless(lock, options)
-        now = datetime.now()
-        live = [
-            t
-            for t in lock.get_trials(deepcopy=False)
-            if t.state != TrialState.FAIL
-            # a winner that died between finishing and publishing the hash
-            and not (
-                t.state == TrialState.COMPLETE
-                and t.datetime_complete is not None
-                and (now - t.datetime_complete).total_seconds() > options.grace
-            )
-        ]
-        if not live:  # every lock trial failed (or the creator died before queueing one)
-            empty_since = empty_since or time.monotonic()
-            if time.monotonic() - empty_since > options.poll * 3 or lock.get_trials(
-                deepcopy=False
-            ):
-                lock.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
-                empty_since = None
-            time.sleep(options.poll)
-            continue
-        empty_since = None
-        target = min(live, key=lambda t: t.number)
-        if target.state == TrialState.WAITING and storage.set_trial_state_values(
-            target._trial_id, state=TrialState.RUNNING
-        ):
-            heartbeat.beat(target._trial_id)
-            storage.set_trial_user_attr(target._trial_id, "owner", _owner())
-            private = paths.root / f".shared.lock{target.number}.{os.getpid()}.pt"
-            with heartbeat.keep(target._trial_id):
-                logger.info("training the shared start (%d epochs)", inner.shared_epochs)
-                try:
-                    shared = inner.train_shared_start(private)
-                    storage.set_trial_state_values(
-                        target._trial_id, state=TrialState.COMPLETE, values=[1.0]
-                    )
-                except UpdateFinishedTrialError:  # declared dead meanwhile: not ours any more
-                    logger.warning("the shared-start lock was taken over; waiting instead")
-                    private.unlink(missing_ok=True)
-                    continue
-                except BaseException:
-                    private.unlink(missing_ok=True)
-                    with suppress(UpdateFinishedTrialError):
-                        storage.set_trial_state_values(target._trial_id, state=TrialState.FAIL)
-                    raise
-            os.replace(private, paths.shared)
-            spec0 = template_spec(config)
-            enqueue_uniform(study, config, spec0.num_params, len(spec0.features))
-            study.set_user_attr("shared_seconds", shared.seconds)
-            study.set_user_attr("setup_seconds", shared.setup_seconds)
-            study.set_user_attr("shared_epochs", shared.epochs)
-            study.set_user_attr("epoch_seconds", shared.epoch_seconds)
-            study.set_user_attr("shared_sha256", shared.sha256)  # last: the signal
-            _retire_leftovers(lock)  # spare lock trials queued by racing workers
-            return "trained"
-        if not announced:
-            logger.info("waiting for another worker's shared start")
-            announced = True
-        time.sleep(options.poll)
-
-
-def join_study(
-    url: str,
-    study_name: str,
-    run_dir: str | Path,
-    *,
-    config: Config | None = None,
-    options: WorkerOptions | None = None,
-    worker: str | None = None,
-) -> dict[str, Any]:
-    """One worker of a study shared by many machines (``swift-sampler worker``).
-
-    Creates the study from ``config`` if it does not exist (a study that exists must have
-    been made with the same config), else reads the config stored in the study. Trains the
-    shared start if no other worker has (see the module docstring), then scores trials until
-    the budget is finished, and writes ``result.json`` and ``sampler.json`` into ``run_dir``
-    (every worker that finishes writes the same files, atomically).
-
-    Args:
-        url: ``postgresql://...`` (multi-machine) or ``journal:///path`` (one machine).
-        study_name: the Optuna study.
-        run_dir: where the shared checkpoint lives: the same directory for every worker, on a
-            filesystem every machine sees.
-        config: the run configuration, needed by the first worker only.
-        options: heartbeat, grace period, polling.
-        worker: a name for this worker in the trials' attributes (default host:pid).
-
-    Returns:
-        ``{"scored": trials this worker scored, "shared_start": "trained" or "loaded",
-        "best_score": ..., "best_theta": [...]}``.
-    """
-    from swift_sampler.search.driver import search_result, write_outputs
-    from swift_sampler.search.rundir import RunPaths, write_text
-    from swift_sampler.search.setup import build_experiment, build_inner_loop
-
-    options = options or WorkerOptions()
-    storage = make_storage(url, options)
-    study, config = _open_or_create(storage, url, study_name, config)
-    experiment = build_experiment(config)
-    paths = RunPaths(Path(run_dir))
-    paths.root.mkdir(parents=True, exist_ok=True)
-    if not paths.config.exists():
-        write_text(paths.config, config.to_toml())
-    inner = build_inner_loop(config, experiment.trainer)
-    heartbeat = _Heartbeat(storage, options.heartbeat)
-    how = _shared_start(study, storage, inner, paths, config, options, heartbeat)
-    scored = trial_loop(study, config, inner, worker=worker or _owner(), options=options)
-    result = search_result(study, config, paths)
-    write_outputs(result, study, config)
-    return {
-        "scored": scored,
-        "shared_start": how,
-        "best_score": result.best_score,
-        "best_theta": list(result.best_theta),
-        "best_slot": result.best_slot,
-    }

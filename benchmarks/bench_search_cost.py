@@ -1,0 +1,219 @@
+"""Full-fidelity search against the swift search: cost, wall time and the found sampler's test
+accuracy, side by side on the same config (issue 11's target: cost ratio <= 3.0 trainings with
+final test Top-1 within 0.5 points of the full-fidelity search's).
+
+Run (the full benchmark takes hours on a CPU; run it on a free machine):
+
+    .venv/bin/python benchmarks/bench_search_cost.py                       # demo + mnist1d
+    .venv/bin/python benchmarks/bench_search_cost.py --configs demo
+    .venv/bin/python benchmarks/bench_search_cost.py --smoke               # ~1-2 min
+    .venv/bin/python benchmarks/bench_search_cost.py --swift reduction_factor=4 patience=8
+    .venv/bin/python benchmarks/bench_search_cost.py --configs demo --variants swift
+
+For each config the two searches run on the same data, seed (``search.seed = 0``) and
+protocol; they differ only in the ``[search]`` keys of the swift variant (default: Optuna's
+successive halving from one fine-tune epoch, eta = 3, and the stopping rule with patience 10;
+override with ``--swift KEY=VALUE``). Each found sampler is then trained from scratch with the
+final seeds (default 1, 2, 3; never the search seed). Reported per config and variant:
+``cost.total_epochs / cost.full_training_epochs`` (the search in trainings), the epochs
+counted (shared start, fine-tunes run, pruned trials), the search's wall seconds, and test
+Top-1 at the last epoch and at the best-validation epoch (mean, std, per seed).
+
+Configs: ``demo`` is configs/demo.toml (MNIST-5k, 40% symmetric noise, CNN, 20 epochs, E_s 15,
+the 5-epoch tail); ``mnist1d`` is Table 1's MNIST-1D setting (the demo's recipe on mnist1d with
+the conv1d model, 60 epochs, E_s 45, the 15-epoch tail); ``--smoke`` runs configs/digits-tiny.toml.
+
+Run directories go under ``--out`` (default runs/bench_search_cost); a finished search there is
+resumed (its recorded wall time reused), so an interrupted benchmark continues. The JSON lands
+in ``OUT/bench_search_cost.json`` (``--smoke``: ``bench_search_cost_smoke.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SWIFT_DEFAULTS: dict[str, Any] = {
+    "pruner": "successive_halving",
+    "min_resource": 1,
+    "reduction_factor": 3,
+    "patience": 10,
+    "min_improvement": 0.0,
+}
+
+
+def _raw(name: str) -> dict[str, Any]:
+    if name == "smoke":
+        return tomllib.loads((ROOT / "configs" / "digits-tiny.toml").read_text())
+    raw = tomllib.loads((ROOT / "configs" / "demo.toml").read_text())
+    if name == "mnist1d":
+        raw["data"]["name"] = "mnist1d"
+        raw["model"] = {"name": "conv1d"}
+        raw["train"]["epochs"] = 60
+        raw["search"].update(shared_epochs=45, finetune_epochs=15, finetune_schedule="tail")
+    elif name != "demo":
+        raise SystemExit(f"unknown config {name!r}; use demo, mnist1d or --smoke")
+    return raw
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _variants(name: str, swift: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+    from swift_sampler.config import parse_config
+
+    raw = _raw(name)
+    raw["search"]["seed"] = 0
+    raw.setdefault("final", {})["seeds"] = seeds
+    full = {**raw, "search": {**raw["search"], "pruner": "none", "patience": 0}}
+    fast = {**raw, "search": {**raw["search"], **swift}}
+    if fast["search"].get("patience", 0) >= fast["search"]["trials"]:
+        fast["search"]["patience"] = 2  # the smoke's 6 trials leave no room for patience 10
+    return {
+        "full": parse_config(full, source=f"{name} full"),
+        "swift": parse_config(fast, source=f"{name} swift"),
+    }
+
+
+def _search(config: Any, run_dir: Path) -> tuple[Any, float]:
+    from swift_sampler.search.driver import run_search
+
+    wall_file = run_dir / "bench_wall.json"
+    if (run_dir / "result.json").exists() and wall_file.exists():
+        result = run_search(config, run_dir, resume=True)
+        return result, float(json.loads(wall_file.read_text())["wall_s"])
+    start = time.perf_counter()
+    result = run_search(config, run_dir, resume=run_dir.exists() and any(run_dir.iterdir()))
+    wall = time.perf_counter() - start
+    wall_file.write_text(json.dumps({"wall_s": wall}))
+    return result, wall
+
+
+def _final(config: Any, spec: Any) -> dict[str, Any]:
+    from swift_sampler.search.final import train_arm
+    from swift_sampler.search.setup import build_experiment
+
+    experiment = build_experiment(config)
+    runs = []
+    for seed in config.final.seeds:
+        run = train_arm(
+            experiment.trainer,
+            spec,
+            seed=seed,
+            shared_epochs=config.epochs_split[0],
+            noise_mask=experiment.noise_mask,
+        ).summary()
+        runs.append({k: run[k] for k in ("seed", "last", "test_at_best_val", "best_val_epoch")})
+    out: dict[str, Any] = {"runs": runs}
+    for key in ("last", "test_at_best_val"):
+        values = [100 * r[key] for r in runs]
+        out[f"{key}_mean"] = statistics.fmean(values)
+        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return out
+
+
+def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
+    result, wall = _search(config, out / name / variant)
+    cost = result.cost
+    row = {
+        "config": name,
+        "variant": variant,
+        "search": {
+            k: getattr(config.search, k)
+            for k in ("trials", "pruner", "min_resource", "reduction_factor", "patience")
+        },
+        "cost_ratio": cost["total_epochs"] / cost["full_training_epochs"],
+        "epochs_counted": cost["shared_epochs_run"] + cost["finetune_epochs_run"],
+        "finetune_epochs_run": cost["finetune_epochs_run"],
+        "trials_complete": cost["trials_complete"],
+        "trials_pruned": cost["trials_pruned"],
+        "search_wall_s": wall,
+        "best_val": result.best_score,
+        "best_slot": result.best_slot,
+    }
+    start = time.perf_counter()
+    row["final"] = _final(config, result.spec)
+    row["final_wall_s"] = time.perf_counter() - start
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["demo", "mnist1d"])
+    parser.add_argument("--smoke", action="store_true", help="configs/digits-tiny.toml only")
+    parser.add_argument("--swift", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument(
+        "--variants", nargs="+", default=["full", "swift"], choices=["full", "swift"]
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_search_cost")
+    args = parser.parse_args()
+
+    import optuna
+    import torch
+
+    torch.set_num_threads(args.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per throwaway study else
+    swift = dict(SWIFT_DEFAULTS)
+    for item in args.swift:
+        key, _, value = item.partition("=")
+        swift[key] = _value(value)
+    names = ["smoke"] if args.smoke else args.configs
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in names:
+        for variant, config in _variants(name, swift, args.seeds).items():
+            if variant not in args.variants:
+                continue
+            row = _one(name, variant, config, args.out)
+            rows.append(row)
+            f = row["final"]
+            print(
+                f"{name:8s} {variant:6s} cost {row['cost_ratio']:5.2f} trainings "
+                f"({row['epochs_counted']:.0f} epochs counted, {row['trials_pruned']:.0f} of "
+                f"{row['trials_complete'] + row['trials_pruned']:.0f} trials pruned), search "
+                f"{row['search_wall_s']:6.1f} s; test Top-1 last {f['last_mean']:.1f} ± "
+                f"{f['last_std']:.1f}, at best val {f['test_at_best_val_mean']:.1f} ± "
+                f"{f['test_at_best_val_std']:.1f}",
+                flush=True,
+            )
+    summary = {}
+    both = set(args.variants) == {"full", "swift"}
+    for name in names if both else []:
+        full, fast = (
+            next(r for r in rows if r["config"] == name and r["variant"] == v)
+            for v in ("full", "swift")
+        )
+        summary[name] = {
+            "cost_ratio_full": full["cost_ratio"],
+            "cost_ratio_swift": fast["cost_ratio"],
+            "wall_speedup": full["search_wall_s"] / fast["search_wall_s"],
+            "last_diff": fast["final"]["last_mean"] - full["final"]["last_mean"],
+            "at_best_val_diff": fast["final"]["test_at_best_val_mean"]
+            - full["final"]["test_at_best_val_mean"],
+        }
+        print(f"{name}: {json.dumps(summary[name])}")
+    suffix = ("_smoke" if args.smoke else "") + ("" if both else f"_{args.variants[0]}")
+    target = args.out / f"bench_search_cost{suffix}.json"
+    target.write_text(
+        json.dumps(
+            {"swift": swift, "seeds": args.seeds, "rows": rows, "summary": summary}, indent=2
+        )
+        + "\n"
+    )
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,384 @@
+"""The study's bookkeeping, shared by the driver (one process) and the workers (many).
+
+A trial is recorded in the persistent Optuna study with its theta (``theta_00`` ...), its slot
+and seed (user attributes), its seconds and its value; this module reads those records back
+(finished trials, the history an outer loop sees, the result and its cost) and writes them
+(:func:`evaluate_and_tell`). It imports neither ``search.driver`` nor ``search.workers``: both
+import it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from swift_sampler.errors import ConfigError
+from swift_sampler.family import SamplerSpec
+from swift_sampler.search.objective import InnerLoop, TrialScore
+from swift_sampler.search.outer import FinishedTrial, param_names
+from swift_sampler.search.pruning import Pruning
+from swift_sampler.search.rundir import RunPaths, write_json
+from swift_sampler.search.setup import template_spec
+
+if TYPE_CHECKING:
+    import optuna
+
+    from swift_sampler.config import Config
+
+__all__ = [
+    "FINISHED_STATES",
+    "RESULT_SCHEMA_VERSION",
+    "SearchResult",
+    "TrialRecord",
+    "best_complete",
+    "evaluate_and_tell",
+    "finished_trials",
+    "outer_history",
+    "prepare_shared_features",
+    "search_result",
+    "stopping_rule_met",
+    "theta_of",
+    "trial_seconds",
+    "write_outputs",
+]
+
+logger = logging.getLogger(__name__)
+
+RESULT_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial as the search reports it."""
+
+    number: int
+    slot: int
+    theta: tuple[float, ...]
+    score: float
+    seconds: dict[str, float]
+    state: str = "COMPLETE"  # or "PRUNED": score is then its last intermediate value
+    epochs: int = 0  # fine-tune epochs it trained
+    best_score: float = float("nan")
+    """The best score of the trials scored in full when this one finished, those of an earlier,
+    resumed run included (what the progress line shows as "best")."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What ``run_search`` returns; ``result.json`` holds the same and more."""
+
+    best_theta: tuple[float, ...]
+    best_score: float
+    best_slot: int
+    trials: tuple[TrialRecord, ...]
+    spec: SamplerSpec
+    cost: dict[str, float]
+    paths: RunPaths
+
+
+FINISHED_STATES = ("COMPLETE", "PRUNED")
+"""States of a trial whose slot is done: scored in full, or stopped by the pruner."""
+
+
+def finished_trials(study: optuna.Study, dim: int) -> list[optuna.trial.FrozenTrial]:
+    """COMPLETE and PRUNED trials, one per slot (the first), ordered by slot."""
+    from optuna.trial import TrialState
+
+    by_slot: dict[int, Any] = {}
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    for trial in study.get_trials(deepcopy=False, states=states):
+        slot = int(trial.user_attrs["slot"])
+        by_slot.setdefault(slot, trial)
+    return [by_slot[s] for s in sorted(by_slot)]
+
+
+def best_complete(trials: list[optuna.trial.FrozenTrial]) -> float:
+    """The best value among ``trials`` scored in full (a pruned trial's last intermediate value
+    is not a score of the whole fine-tune); nan when there is none."""
+    from optuna.trial import TrialState
+
+    values = [
+        float(t.value) for t in trials if t.state == TrialState.COMPLETE and t.value is not None
+    ]
+    return max(values, default=float("nan"))
+
+
+def theta_of(trial: optuna.trial.FrozenTrial, dim: int) -> np.ndarray:
+    return np.array([trial.params[n] for n in param_names(dim)], dtype=np.float64)
+
+
+def outer_history(trials: list[optuna.trial.FrozenTrial], dim: int) -> list[FinishedTrial]:
+    """What the outer loop sees of finished trials, in the given order.
+
+    A pruned trial enters with its last intermediate value, capped at the lowest score of the
+    COMPLETE trials given: the pruner judged it worse than its rung's competitors, so the
+    outer loop learns that its region is poor (the order TPE gives pruned trials by itself)
+    without a partly trained score ever out-ranking a finished one. Every outer loop (GP,
+    TPE, CMA-ES, RL) sees the same numbers, which depend only on the trials given, so a
+    resumed search proposes what an uninterrupted one does.
+    """
+    from optuna.trial import TrialState
+
+    complete = [float(t.value or 0.0) for t in trials if t.state == TrialState.COMPLETE]
+    floor = min(complete) if complete else float("inf")
+    history = []
+    for t in trials:
+        score = float(t.value or 0.0)
+        if t.state == TrialState.PRUNED:
+            if t.value is None and t.last_step is not None:
+                score = float(t.intermediate_values[t.last_step])
+            score = min(score, floor)
+        history.append(FinishedTrial(theta_of(t, dim), score, t.system_attrs))
+    return history
+
+
+def stopping_rule_met(
+    scores: Sequence[float | None], *, startup: int, patience: int, min_improvement: float
+) -> bool:
+    """Whether the outer loop may stop before its budget (``search.patience``).
+
+    True when the last ``patience`` trials were all proposed by the model (after the uniform
+    trial 0 and the ``startup`` start-up trials) and raised the best score by no more than
+    ``min_improvement``. A pure function of the finished trials' scores, so a resumed search
+    stops where an uninterrupted one does.
+
+    Args:
+        scores: the finished trials' scores in slot order; None for a pruned trial (it never
+            improves the best).
+        startup: ``search.startup_trials``.
+        patience: trials without improvement that stop the search; 0 never stops.
+        min_improvement: an improvement of at most this much does not count.
+    """
+    if patience <= 0 or len(scores) < 1 + startup + patience:
+        return False
+    before = [x for x in scores[: len(scores) - patience] if x is not None]
+    after = [x for x in scores if x is not None]
+    if not before:
+        return False
+    return max(after) - max(before) <= min_improvement
+
+
+def evaluate_and_tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    inner: InnerLoop,
+    spec: SamplerSpec,
+    outer_seconds: float,
+    *,
+    pruning: Pruning | None = None,
+    competitors: Callable[[], Sequence[optuna.trial.FrozenTrial]] | None = None,
+    **user_attrs: Any,
+) -> tuple[TrialScore, dict[str, float]]:
+    """Scores ``spec`` and records the trial: its seconds, epochs, any ``user_attrs``, its
+    value.
+
+    With ``pruning``, the validation score after each fine-tune epoch is reported as the
+    trial's intermediate value (step = epochs done) and the pruner, asked against
+    ``competitors()`` (finished trials), may stop it: the trial is then told PRUNED (its value
+    is its last intermediate value, Optuna's convention) with the epochs it ran.
+
+    A trial that raises is recorded FAIL (``user_attrs["error"]``) and the error re-raised
+    (Optuna's convention); a resume re-runs it. A trial that another worker failed as dead
+    while it was being scored keeps that state: the score is dropped with a warning (its
+    requeued copy is scored instead).
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    report = None
+    if pruning is not None:
+
+        def report(step: int, value: float) -> bool:
+            try:
+                trial.report(value, step)
+                if step >= pruning.max_resource:
+                    return False
+                frozen = study._storage.get_trial(trial._trial_id)
+                prune, attrs = pruning.should_prune(
+                    competitors() if competitors is not None else [], frozen
+                )
+                for key, attr in attrs.items():
+                    study._storage.set_trial_system_attr(trial._trial_id, key, attr)
+            except UpdateFinishedTrialError:  # failed as dead meanwhile: stop, its copy counts
+                return True
+            return prune
+
+    try:
+        score = inner.evaluate(spec, report=report)
+    except BaseException as err:
+        with suppress(Exception):  # the trial may have been failed as stale meanwhile
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        raise
+    seconds = trial_seconds(score, outer_seconds)
+    expected = TrialState.PRUNED if score.pruned else TrialState.COMPLETE
+    try:
+        trial.set_user_attr("seconds", seconds)
+        trial.set_user_attr("epochs", score.epochs)
+        for key, value in user_attrs.items():
+            trial.set_user_attr(key, value)
+        if score.diverged:
+            trial.set_user_attr("diverged", True)
+        if score.pruned:
+            told = study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True).state
+        else:
+            told = study.tell(trial, score.score, skip_if_finished=True).state
+    except UpdateFinishedTrialError:
+        told = TrialState.FAIL
+    if told != expected:  # failed as stale (a stalled worker): its copy counts
+        logger.warning("trial %d was failed meanwhile; its score is dropped", trial.number)
+    return score, seconds
+
+
+def prepare_shared_features(
+    study: optuna.Study, inner: InnerLoop, paths: RunPaths, spec: SamplerSpec
+) -> None:
+    """Makes the shared start's features ready in ``inner`` (computed, or loaded from
+    ``shared_features.npz`` when it belongs to the study's checkpoint) and adds the seconds
+    of a computation to the study's ``shared_features_seconds``, which the cost counts once."""
+    digest = str(study.user_attrs.get("shared_sha256", ""))
+    seconds = inner.prepare_shared_features(tuple(spec.columns), paths.shared_features, digest)
+    if seconds > 0:
+        spent = float(study.user_attrs.get("shared_features_seconds", 0.0))
+        study.set_user_attr("shared_features_seconds", spent + seconds)
+
+
+def trial_seconds(score: TrialScore, outer_seconds: float) -> dict[str, float]:
+    return {
+        "finetune": score.train_seconds,
+        "features": score.feature_seconds,
+        "eval": score.eval_seconds + score.load_seconds,
+        "outer": outer_seconds,
+    }
+
+
+def search_result(study: optuna.Study, config: Config, paths: RunPaths) -> SearchResult:
+    """Summarises the study: best trial (ties: the earliest slot), trials, cost."""
+    spec0 = template_spec(config)
+    dim = spec0.num_params
+    finished = finished_trials(study, dim)
+    if not finished:
+        raise ConfigError(f"the study in {paths.root} has no finished trial")
+    records = tuple(
+        TrialRecord(
+            number=t.number,
+            slot=int(t.user_attrs["slot"]),
+            theta=tuple(float(x) for x in theta_of(t, dim)),
+            score=float(t.value or 0.0),
+            seconds=dict(t.user_attrs.get("seconds", {})),
+            state=t.state.name,
+            epochs=int(t.user_attrs.get("epochs", config.epochs_split[1])),
+            best_score=best_complete(finished[: i + 1]),
+        )
+        for i, t in enumerate(finished)
+    )
+    complete = [r for r in records if r.state == "COMPLETE"]
+    if not complete:
+        raise ConfigError(f"the study in {paths.root} has no trial scored in full")
+    best = max(complete, key=lambda r: (r.score, -r.slot))
+    spec = spec0.with_theta(
+        best.theta,
+        val_score=best.score,
+        slot=best.slot,
+        outer=config.search.outer,
+        config_fingerprint=config.fingerprint(),
+    )
+    return SearchResult(
+        best_theta=best.theta,
+        best_score=best.score,
+        best_slot=best.slot,
+        trials=records,
+        spec=spec,
+        cost=_cost(study, records, config),
+        paths=paths,
+    )
+
+
+def _cost(
+    study: optuna.Study, records: tuple[TrialRecord, ...], config: Config
+) -> dict[str, float]:
+    shared = float(study.user_attrs.get("shared_seconds", 0.0))
+    epoch = float(study.user_attrs.get("epoch_seconds", 0.0))
+    shared_features = float(study.user_attrs.get("shared_features_seconds", 0.0))
+    # One-off set-up of the process that trained the shared start (absent in older runs).
+    parts = {
+        "setup": float(study.user_attrs.get("setup_seconds", 0.0)),
+        "shared_start": shared,
+        "finetune": sum(r.seconds.get("finetune", 0.0) for r in records),
+        # The shared start's features serve every trial's first epoch: counted once, here.
+        "features": shared_features + sum(r.seconds.get("features", 0.0) for r in records),
+        "eval": sum(r.seconds.get("eval", 0.0) for r in records),
+        "outer": sum(r.seconds.get("outer", 0.0) for r in records),
+    }
+    cost = {f"{k}_s": v for k, v in parts.items()}
+    cost["total_s"] = sum(parts.values())
+    cost["epoch_s"] = epoch
+    for key, value in parts.items():
+        cost[f"{key}_epochs"] = value / epoch if epoch > 0 else float("nan")
+    cost["total_epochs"] = cost["total_s"] / epoch if epoch > 0 else float("nan")
+    cost["full_training_epochs"] = float(config.train.epochs)
+    cost["shared_features_s"] = shared_features
+    # Epochs actually trained, counted (not timed): the shared start's and every finished
+    # trial's, pruned ones included (trials killed mid-way are re-run and not counted).
+    cost["shared_epochs_run"] = float(study.user_attrs.get("shared_epochs", 0))
+    cost["finetune_epochs_run"] = float(sum(r.epochs for r in records))
+    cost["trials_complete"] = float(sum(r.state == "COMPLETE" for r in records))
+    cost["trials_pruned"] = float(sum(r.state == "PRUNED" for r in records))
+    return cost
+
+
+def stopped_early(records: Sequence[TrialRecord], config: Config) -> bool:
+    """Whether the stopping rule ended the search before its ``trials`` (records by slot)."""
+    s = config.search
+    return len(records) < s.trials and stopping_rule_met(
+        [r.score if r.state == "COMPLETE" else None for r in records],
+        startup=s.startup_trials,
+        patience=s.patience,
+        min_improvement=s.min_improvement,
+    )
+
+
+def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> None:
+    """Writes result.json and sampler.json (the figures are the report's job)."""
+    from optuna.trial import TrialState
+
+    all_trials = []
+    for t in study.get_trials(deepcopy=False):
+        all_trials.append(
+            {
+                "number": t.number,
+                "slot": t.user_attrs.get("slot"),
+                "state": t.state.name,
+                "theta": [t.params.get(n) for n in param_names(result.spec.num_params)],
+                "val_score": t.value if t.state == TrialState.COMPLETE else None,
+                "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()},
+                "epochs": t.user_attrs.get("epochs"),
+                "seconds": t.user_attrs.get("seconds"),
+                "seed": t.user_attrs.get("seed"),
+            }
+        )
+    data = {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "config_fingerprint": config.fingerprint(),
+        "outer": config.search.outer,
+        "pruner": config.search.pruner,
+        "stopped_early": stopped_early(result.trials, config),
+        "transform": config.sampler.transform,
+        "features": list(config.sampler.features),
+        "best": {
+            "slot": result.best_slot,
+            "theta": list(result.best_theta),
+            "val_score": result.best_score,
+            "knots": result.spec.knots().tolist(),
+        },
+        "trials": all_trials,
+        "cost": result.cost,
+        "shared_sha256": study.user_attrs.get("shared_sha256"),
+    }
+    write_json(result.paths.result, data)
+    result.spec.save(result.paths.sampler)

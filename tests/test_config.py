@@ -65,8 +65,8 @@ def test_empty_config_is_the_defaults() -> None:
     assert config.train.epochs == 20 and config.train.lr == 0.05
     assert config.sampler.features == ("loss", "er") and config.sampler.transform == "cgf"
     assert config.sampler.num_params == 10
-    assert config.search.trials == 40 and config.search.outer == "gp"
-    assert config.search.shared_epochs == 15 and config.search.finetune_epochs == 5
+    assert config.search.trials == 20 and config.search.outer == "gp"
+    assert config.search.shared_epochs == 8 and config.search.finetune_epochs == 12
     assert config.final.seeds == (1,) and config.final.uniform is True
 
 
@@ -148,7 +148,7 @@ def test_a_pruner_needs_a_rung_before_the_last_epoch() -> None:
     with pytest.raises(ConfigError, match=r"needs search\.finetune_epochs >= 2"):
         parse_config({"search": {"pruner": "hyperband", "finetune_epochs": 1}})
     with pytest.raises(ConfigError, match=r"min_resource: must be < search\.finetune_epochs"):
-        parse_config({"search": {"pruner": "successive_halving", "min_resource": 5}})
+        parse_config({"search": {"pruner": "successive_halving", "min_resource": 12}})
     with pytest.raises(ConfigError, match=r"search.patience: must be < search.trials \(10\)"):
         parse_config({"search": {"trials": 10, "startup_trials": 2, "patience": 10}})
     ok = parse_config({"search": {"pruner": "successive_halving", "min_resource": 4}})
@@ -251,7 +251,7 @@ def test_out_of_range_values_are_rejected(section: str, key: str, value: Any) ->
         ("train", "momentum", 0),
         ("sampler", "features", ["grad_norm"]),  # fine with cdf; see the cgf rule below
         ("search", "startup_trials", 0),
-        ("search", "startup_trials", 40),
+        ("search", "startup_trials", 20),
         ("search", "shared_epochs", 19),
     ],
 )
@@ -305,10 +305,10 @@ def test_five_kinds_of_problem_in_one_error(tmp_path: Path) -> None:
             "fine-tunes), got 1",
         ),
         (
-            {"search": {"finetune_schedule": "tail", "finetune_epochs": 6}},
+            {"search": {"finetune_schedule": "tail", "finetune_epochs": 13}},
             "search.finetune_epochs: with search.finetune_schedule = 'tail', "
             "search.shared_epochs + search.finetune_epochs must be <= train.epochs (20), "
-            "got 15 + 6 = 21",
+            "got 8 + 13 = 21",
         ),
         (
             {"sampler": {"features": ["loss", "grad_norm"]}},
@@ -341,13 +341,13 @@ def test_compressed_schedule_does_not_need_room_after_shared_epochs() -> None:
 @pytest.mark.parametrize(
     ("raw", "split"),
     [
-        ({}, (15, 5)),
-        ({"train": {"epochs": 40}}, (30, 10)),
-        ({"train": {"epochs": 60}, "search": {"shared_fraction": 0.4}}, (24, 36)),
-        ({"train": {"epochs": 8}}, (6, 2)),
+        ({}, (8, 12)),
+        ({"train": {"epochs": 40}}, (16, 24)),
+        ({"train": {"epochs": 60}, "search": {"shared_fraction": 0.75}}, (45, 15)),
+        ({"train": {"epochs": 8}}, (3, 5)),
         ({"train": {"epochs": 2}}, (1, 1)),
         ({"train": {"epochs": 40}, "search": {"shared_epochs": 12}}, (12, 28)),
-        ({"train": {"epochs": 40}, "search": {"finetune_epochs": 4}}, (30, 4)),
+        ({"train": {"epochs": 40}, "search": {"finetune_epochs": 4}}, (16, 4)),
     ],
 )
 def test_the_default_protocol_scales_with_the_schedule(raw: Any, split: Any) -> None:
@@ -465,3 +465,15 @@ def test_numbers_too_large_for_a_float_and_numpy_integers() -> None:
     config = parse_config({"train": {"epochs": np.int64(30)}, "search": {"trials": np.int32(9)}})
     assert config.train.epochs == 30 and type(config.train.epochs) is int
     assert config.search.trials == 9
+
+
+def test_the_demo_config_is_the_repository_file_and_valid() -> None:
+    # `swift-sampler demo` runs the packaged text; configs/demo.toml documents it. A stale copy
+    # once carried final seeds that the config now refuses (the search's own seed).
+    from swift_sampler.demo import DEMO_TOML, demo_config
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "demo.toml"
+    assert path.read_text() == DEMO_TOML
+    config = demo_config()
+    assert config.search.seed not in config.final.seeds
+    assert config.epochs_split == (8, 12) and config.search.trials == 20

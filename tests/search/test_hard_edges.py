@@ -368,8 +368,17 @@ def test_a_signal_mid_trial_then_resume_reaches_the_same_best(
             return False
         return states.count("COMPLETE") >= 2 and "RUNNING" in states
 
-    _wait_for(mid_trial, proc, "a running third trial")
+    # Stop the process, check the trial it was seen running still runs, and only then signal
+    # it: the signal is delivered inside that trial when the process continues (no race with a
+    # fast search finishing first).
+    while True:
+        _wait_for(mid_trial, proc, "a running third trial")
+        proc.send_signal(signal.SIGSTOP)
+        if mid_trial():
+            break
+        proc.send_signal(signal.SIGCONT)
     proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
     _, stderr = proc.communicate(timeout=300)
     if sig == signal.SIGINT:
         assert proc.returncode == 130 and "rerun with --resume to continue" in stderr, stderr
@@ -436,3 +445,25 @@ def test_best_on_the_progress_line_counts_the_resumed_trials(tmp_path: Path) -> 
         assert float(best) == pytest.approx(100 * expected, abs=0.05), (n, scores)
     # The resumed trials alone start below the earlier best: the line must not restart.
     assert scores[2] < max(scores[0], scores[1])
+
+
+@pytest.mark.slow
+def test_a_study_locked_by_another_process_is_not_called_damaged(tmp_path: Path) -> None:
+    # A writer holding the database (a worker, a test) makes PRAGMA quick_check wait and then
+    # fail with "database is locked": that is a file in use, not a damaged one.
+    from swift_sampler.errors import RunFileError
+    from swift_sampler.search.driver import check_sqlite_study
+
+    db = tmp_path / "studies.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        check_sqlite_study(db)  # returns: in use, not damaged
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    db.write_text("not a database at all, but long enough to have a header")
+    with pytest.raises(RunFileError, match="is damaged"):
+        check_sqlite_study(db)

@@ -150,11 +150,15 @@ def check_sqlite_study(db: Path) -> None:
     if header and header != b"SQLite format 3\x00":
         raise _damaged(db, "it is not an SQLite database")
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
             rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
         finally:
             conn.close()
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err) or "busy" in str(err):
+            return  # another process holds it (a worker, a writer): in use, not damaged
+        raise _damaged(db, str(err)) from None
     except sqlite3.DatabaseError as err:
         raise _damaged(db, str(err)) from None
     if rows != ["ok"]:

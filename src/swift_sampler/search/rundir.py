@@ -249,7 +249,7 @@ def read_final(path: Path) -> dict[str, Any]:
     for name, arm in arms.items():
         check.get(arms, name, "dict")
         check.numbers(arm, "seeds")
-        for key in ("last", "best", "test_at_best_val"):
+        for key in ("last", "test_at_best_val"):
             check.get(arm, f"{key}_mean", "number")
             check.get(arm, f"{key}_std", "number")
         for run in check.get(arm, "runs", "list"):

@@ -35,6 +35,12 @@ def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _default_sigint() -> None:
+    # As from a terminal: a suite started in the background by a non-interactive shell
+    # (`make test &`) has SIGINT ignored, and a child would inherit that and never see Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _popen(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "swift_sampler.cli", "--threads", "1", *map(str, args)],
@@ -42,6 +48,7 @@ def _popen(*args: str | Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=_default_sigint,
     )
 
 

@@ -326,7 +326,7 @@ def markdown(summary: dict[str, Any], command: str) -> str:
         "",
         "| method | best val Top-1 after all trials (%) | trials to 99% (mean) | per seed | "
         "reached | secondary: 99% of the transform's best (mean; per seed) | found sampler: "
-        "test Top-1, last / at best val | search s (mean) |",
+        "test Top-1, last / at best val | search s (mean; in trainings) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in summary["rows"]:
@@ -339,7 +339,8 @@ def markdown(summary: dict[str, Any], command: str) -> str:
             f"{r['trials_within_transform_mean']:.1f}; {own} | "
             f"{r['test_last_mean']:.1f} ± {r['test_last_std']:.1f} / "
             f"{r['test_at_best_val_mean']:.1f} ± {r['test_at_best_val_std']:.1f} | "
-            f"{r['search_s_mean']:.0f} |"
+            f"{r['search_s_mean']:.0f}; "
+            f"{r['search_epochs_mean'] / DATASETS[summary['dataset']]['epochs']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -430,9 +430,11 @@ def summarise(
             at_best_val = [100 * r["test_at_best_val"] for r in runs]
             # Early stopping keeps the best-validation epoch's model: that is its final model.
             last = at_best_val if method == "uniform_es" else [100 * r["last"] for r in runs]
-            selection = 0.0
+            selection, trainings = 0.0, None
             if method in SS_METHODS:
-                selection = done[f"search-{dataset}-{setting}-{method}"]["cost"]["total_s"]
+                cost = done[f"search-{dataset}-{setting}-{method}"]["cost"]
+                selection = cost["total_s"]
+                trainings = cost["total_epochs"] / cost["full_training_epochs"]
             elif method in GRIDS:
                 selection = sum(
                     done[_key(dataset, setting, method, select, f)]["seconds"]
@@ -459,6 +461,7 @@ def summarise(
                     "best_val_epochs": [r["best_val_epoch"] for r in runs],
                     "wall_s": sum(r["seconds"] for r in runs) / len(runs) + selection,
                     "selection_s": selection,
+                    "search_trainings": trainings,
                     "chosen": value,
                     "val_last_mean": mean_std(100 * r["val_top1"][-1] for r in runs)[0],
                 }
@@ -498,7 +501,9 @@ def markdown(summary: dict[str, Any], command: str) -> str:
         "The rows above the rule have what SS has (noisy train and validation labels); below "
         "it, references that read more: † the true noise rate, ‡ 10 clean validation labels "
         "per class, * the noise mask itself. wall = seconds of one training (one thread) + the "
-        "setting's selection cost (SS: its search; grids: all their selection runs).",
+        "setting's selection cost (SS: its search, also given as `cost.total_epochs / "
+        "cost.full_training_epochs` of its result, in trainings; grids: all their selection "
+        "runs).",
         "",
     ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
@@ -515,7 +520,7 @@ def markdown(summary: dict[str, Any], command: str) -> str:
         for method in METHODS:
             if method == next(iter(PRIVILEGED)):
                 lines.append("| *with privileged inputs* |" + " |" * (len(settings) + 1))
-            cells, wall = [], 0.0
+            cells, wall = [], "-"
             for setting in settings:
                 r = _row(rows, dataset, setting, method)
                 if r is None:
@@ -528,8 +533,10 @@ def markdown(summary: dict[str, Any], command: str) -> str:
                 if method == "ss_cgf":
                     cell = f"**{cell}**"
                 cells.append(cell + (f" (r={r['chosen']:g})" if method in PRACTICAL else ""))
-                wall = r["wall_s"]
-            lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + f" | {wall:.0f} |")
+                wall = f"{r['wall_s']:.0f}"
+                if r["search_trainings"] is not None:
+                    wall += f" (search: {r['search_trainings']:.1f} trainings)"
+            lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + f" | {wall} |")
         lines.append("")
     return "\n".join(lines)
 

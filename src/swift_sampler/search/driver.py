@@ -54,7 +54,7 @@ from swift_sampler.search.study import (
     prepare_shared_features,
     search_result,
     stopping_rule_met,
-    theta_of,
+    trial_record,
     write_outputs,
 )
 from swift_sampler.search.workers import enqueue_uniform, run_workers
@@ -534,18 +534,7 @@ def _parallel(
             seen.add(t.number)
             bar.update()
             if on_trial is not None:
-                on_trial(
-                    TrialRecord(
-                        number=t.number,
-                        slot=int(t.user_attrs["slot"]),
-                        theta=tuple(float(x) for x in theta_of(t, dim)),
-                        score=float(t.value or 0.0),
-                        seconds=dict(t.user_attrs.get("seconds", {})),
-                        state=t.state.name,
-                        epochs=int(t.user_attrs.get("epochs", 0)),
-                        best_score=best,
-                    )
-                )
+                on_trial(trial_record(t, dim, best_score=best))
 
     run_workers(
         config,

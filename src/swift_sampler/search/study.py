@@ -43,6 +43,7 @@ __all__ = [
     "search_result",
     "stopping_rule_met",
     "theta_of",
+    "trial_record",
     "trial_seconds",
     "write_outputs",
 ]
@@ -106,6 +107,22 @@ def best_complete(trials: list[optuna.trial.FrozenTrial]) -> float:
         float(t.value) for t in trials if t.state == TrialState.COMPLETE and t.value is not None
     ]
     return max(values, default=float("nan"))
+
+
+def trial_record(
+    trial: optuna.trial.FrozenTrial, dim: int, *, best_score: float, default_epochs: int = 0
+) -> TrialRecord:
+    """The record of a finished (COMPLETE or PRUNED) trial of the study."""
+    return TrialRecord(
+        number=trial.number,
+        slot=int(trial.user_attrs["slot"]),
+        theta=tuple(float(x) for x in theta_of(trial, dim)),
+        score=float(trial.value or 0.0),
+        seconds=dict(trial.user_attrs.get("seconds", {})),
+        state=trial.state.name,
+        epochs=int(trial.user_attrs.get("epochs", default_epochs)),
+        best_score=best_score,
+    )
 
 
 def theta_of(trial: optuna.trial.FrozenTrial, dim: int) -> np.ndarray:
@@ -265,15 +282,11 @@ def search_result(study: optuna.Study, config: Config, paths: RunPaths) -> Searc
     if not finished:
         raise ConfigError(f"the study in {paths.root} has no finished trial")
     records = tuple(
-        TrialRecord(
-            number=t.number,
-            slot=int(t.user_attrs["slot"]),
-            theta=tuple(float(x) for x in theta_of(t, dim)),
-            score=float(t.value or 0.0),
-            seconds=dict(t.user_attrs.get("seconds", {})),
-            state=t.state.name,
-            epochs=int(t.user_attrs.get("epochs", config.epochs_split[1])),
+        trial_record(
+            t,
+            dim,
             best_score=best_complete(finished[: i + 1]),
+            default_epochs=config.epochs_split[1],
         )
         for i, t in enumerate(finished)
     )

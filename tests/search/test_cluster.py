@@ -258,7 +258,10 @@ def test_postgres_worker_takes_over_a_dead_shared_start(tmp_path: Path, postgres
 @pytest.mark.slow
 @pytest.mark.parametrize("pruner", ["none", "successive_halving"])
 def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path, pruner: str) -> None:
-    config = _config(tmp_path, trials=8)
+    # Pruned trials last one fine-tune epoch: more of them, so that a child is caught inside one
+    # before the search ends, however loaded the machine is.
+    budget = 8 if pruner == "none" else 16
+    config = _config(tmp_path, trials=budget)
     config.write_text(config.read_text() + f'pruner = "{pruner}"\n')
     run_dir = tmp_path / "run"
     with open(tmp_path / "parent.log", "w") as log:
@@ -274,7 +277,7 @@ def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path, pruner: s
             optuna.storages.journal.JournalFileBackend(str(journal))
         )
         trials = _trials(storage, "swift-sampler")
-        if not any(t.state == TrialState.COMPLETE for t in trials):
+        if not any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials):
             return None
         for t in trials:
             running = t.state == TrialState.RUNNING and "owner" in t.user_attrs
@@ -306,7 +309,7 @@ def test_local_journal_workers_requeue_a_killed_worker(tmp_path: Path, pruner: s
         optuna.storages.journal.JournalFileBackend(str(journal))
     )
     trials = _trials(storage, "swift-sampler")
-    _check_finished_study(trials, 8, victim)
+    _check_finished_study(trials, budget, victim)
     _check_result(run_dir, trials)
     assert "was killed (signal 9)" in (tmp_path / "parent.log").read_text()
     if pruner != "none":

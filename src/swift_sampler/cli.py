@@ -259,8 +259,9 @@ def _draw_search_figures(run_dir: Path) -> None:
 
 def _cost_line(cost: dict[str, float]) -> str:
     return (
-        f"search cost {cost['total_s']:.0f} s = {cost['total_epochs']:.0f} training-epoch "
-        f"equivalents (set-up {cost.get('setup_s', 0.0):.1f} s, shared start "
+        f"search cost {cost['total_s']:.0f} s, {cost['total_epochs']:.0f} training-epoch "
+        f"equivalents{' of CPU time' if cost.get('epoch_clock_cpu') else ''} (set-up "
+        f"{cost.get('setup_s', 0.0):.1f} s, shared start "
         f"{cost['shared_start_s']:.1f} s, fine-tunes "
         f"{cost['finetune_s']:.0f} s, feature passes {cost['features_s']:.0f} s, evaluation "
         f"{cost['eval_s']:.0f} s, outer loop {cost['outer_s']:.1f} s); one full training is "

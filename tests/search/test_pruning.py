@@ -19,6 +19,7 @@ from swift_sampler import SamplerSpec
 from swift_sampler.config import parse_config
 from swift_sampler.errors import ConfigError
 from swift_sampler.models import MLP
+from swift_sampler.search.clock import ZERO
 from swift_sampler.search.driver import run_search
 from swift_sampler.search.objective import InnerLoop
 from swift_sampler.search.pruning import Pruning, check_pruning
@@ -151,7 +152,7 @@ def test_shared_features_are_computed_once_and_reused_from_disk(digits, tmp_path
     fresh = inner.evaluate(spec)
     columns = tuple(spec.columns)
     cache = tmp_path / "shared_features.npz"
-    assert inner.prepare_shared_features(columns, cache, shared.sha256) > 0
+    assert inner.prepare_shared_features(columns, cache, shared.sha256).wall > 0
     cached = inner.evaluate(spec)
     assert cached.score == fresh.score  # the same features, bit for bit
     with np.load(cache) as saved:
@@ -160,10 +161,10 @@ def test_shared_features_are_computed_once_and_reused_from_disk(digits, tmp_path
     # A new process (a resumed search) loads them instead of computing them.
     other = InnerLoop(trainer, shared_epochs=2, finetune_epochs=3)
     other.load_shared_start(tmp_path / "shared.pt", shared.sha256)
-    assert other.prepare_shared_features(columns, cache, shared.sha256) == 0.0
+    assert other.prepare_shared_features(columns, cache, shared.sha256) == ZERO
     assert other.evaluate(spec).score == fresh.score
     # A cache of another checkpoint is recomputed, not trusted.
-    assert other.prepare_shared_features(columns, cache, "0" * 64) > 0
+    assert other.prepare_shared_features(columns, cache, "0" * 64).cpu > 0
     with np.load(cache) as saved:
         assert str(saved["shared_sha256"]) == "0" * 64
         assert np.array_equal(saved["features"], features)

@@ -296,7 +296,8 @@ def test_outer_loop_overhead_is_recorded_per_trial(tmp_path: Path) -> None:
     assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
     result = json.loads((run_dir / "result.json").read_text())
     for t in result["trials"]:
-        assert set(t["seconds"]) == {"finetune", "features", "eval", "outer"}
+        wall = {"finetune", "features", "eval", "outer"}
+        assert set(t["seconds"]) == wall | {f"cpu_{k}" for k in wall}
     thetas = np.array([t["theta"] for t in result["trials"]])
     assert len({tuple(r) for r in thetas}) == 3
     # One-off set-up (model and optimiser, lazy imports) is its own part of the cost.
@@ -304,6 +305,18 @@ def test_outer_loop_overhead_is_recorded_per_trial(tmp_path: Path) -> None:
     parts = ("setup_s", "shared_start_s", "finetune_s", "features_s", "eval_s", "outer_s")
     assert cost["total_s"] == pytest.approx(sum(cost[p] for p in parts))
     assert cost["setup_s"] > 0 and cost["setup_epochs"] > 0
+    # Epochs are counted on the process's CPU clock: the same parts, divided by the CPU
+    # seconds of one uniform epoch of the shared start.
+    assert cost["epoch_clock_cpu"] == 1.0
+    cpu = [p.removesuffix("_s") + "_cpu_s" for p in parts]
+    assert cost["total_cpu_s"] == pytest.approx(sum(cost[p] for p in cpu))
+    assert cost["total_epochs"] == pytest.approx(cost["total_cpu_s"] / cost["epoch_cpu_s"])
+    for part in ("finetune", "features", "outer"):
+        assert cost[f"{part}_epochs"] == pytest.approx(cost[f"{part}_cpu_s"] / cost["epoch_cpu_s"])
+        assert cost[f"{part}_cpu_s"] == pytest.approx(
+            sum(t["seconds"][f"cpu_{part}"] for t in result["trials"])
+            + (cost["shared_features_cpu_s"] if part == "features" else 0.0)
+        )
     # Every file of the run directory has the mode of a plain open() (not mkstemp's 0600).
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in run_dir.iterdir()}
     assert {"shared.pt", "result.json", "sampler.json", "figure1.npz"} <= set(modes)

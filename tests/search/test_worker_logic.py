@@ -16,6 +16,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from swift_sampler.search.clock import ZERO
 from swift_sampler.search.workers import (
     WorkerOptions,
     fail_ownerless,
@@ -107,7 +108,7 @@ def test_a_score_told_after_the_trial_was_failed_is_dropped(
     inner, spec = digits_inner
     trial = _claimed(study, 0)
     study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-    score, _ = evaluate_and_tell(study, trial, inner, spec, 0.0)  # does not raise
+    score, _ = evaluate_and_tell(study, trial, inner, spec, ZERO)  # does not raise
     assert 0.0 < score.score <= 1.0
     assert study.get_trials()[0].state == TrialState.FAIL  # the copy will count, not this
 

@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from swift_sampler.errors import ConfigError
 from swift_sampler.search.pruning import check_pruning
-from swift_sampler.search.study import prepare_shared_features, search_result, write_outputs
+from swift_sampler.search.study import (
+    prepare_shared_features,
+    record_shared_start,
+    search_result,
+    write_outputs,
+)
 from swift_sampler.search.workers import (
     Heartbeat,
     WorkerOptions,
@@ -207,10 +212,7 @@ def _shared_start(
             os.replace(private, paths.shared)
             spec0 = template_spec(config)
             enqueue_uniform(study, config, spec0.num_params, len(spec0.features))
-            study.set_user_attr("shared_seconds", shared.seconds)
-            study.set_user_attr("setup_seconds", shared.setup_seconds)
-            study.set_user_attr("shared_epochs", shared.epochs)
-            study.set_user_attr("epoch_seconds", shared.epoch_seconds)
+            record_shared_start(study, shared)
             study.set_user_attr("shared_sha256", shared.sha256)  # last: the signal
             retire_leftovers(lock)  # spare lock trials queued by racing workers
             return "trained"

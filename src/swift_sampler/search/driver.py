@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -34,6 +33,7 @@ from swift_sampler import distributed
 from swift_sampler._io import disk_full_error, is_disk_full
 from swift_sampler.errors import ConfigError, DiskFullError, InputDataError, RunFileError
 from swift_sampler.family import uniform_theta
+from swift_sampler.search import clock
 from swift_sampler.search.objective import InnerLoop
 from swift_sampler.search.outer import make_outer_loop, param_names
 from swift_sampler.search.pruning import Pruning, check_pruning
@@ -52,6 +52,7 @@ from swift_sampler.search.study import (
     finished_trials,
     outer_history,
     prepare_shared_features,
+    record_shared_start,
     search_result,
     stopping_rule_met,
     trial_record,
@@ -297,10 +298,7 @@ def _shared_start(
     finally:
         bar.close()
     study.set_user_attr("shared_sha256", shared.sha256)
-    study.set_user_attr("shared_seconds", shared.seconds)
-    study.set_user_attr("setup_seconds", shared.setup_seconds)
-    study.set_user_attr("shared_epochs", shared.epochs)
-    study.set_user_attr("epoch_seconds", shared.epoch_seconds)
+    record_shared_start(study, shared)
 
 
 def run_search(
@@ -406,7 +404,9 @@ def run_search(
         finished = finished_trials(study, dim)
         bar = progress("trials", s.trials)
         bar.update(len(finished))
-        carry = 0.0  # storage time after a trial's score, charged to the next trial's "outer"
+        carry = (
+            clock.ZERO
+        )  # storage time after a trial's score, charged to the next trial's "outer"
         try:
             if workers > 1 and len(finished) < s.trials:
                 _parallel(study, config, paths, url, workers, threads_per_worker, bar, on_trial)
@@ -416,27 +416,26 @@ def run_search(
                 used = {int(t.user_attrs["slot"]) for t in finished}
                 if slot in used:  # a parallel run numbered its slots by trial number
                     slot = max(used) + 1
-                t0 = time.perf_counter() - carry
+                t0 = clock.now() - carry
                 attrs: dict[str, Any]
                 if slot == 0:
                     theta, attrs = uniform_theta(len(spec0.features), spec0.num_segments), {}
                 else:
                     theta, attrs = outer.suggest(outer_history(finished, dim), slot)
                 trial = _start_trial(study, theta, slot, attrs, config)
-                outer_seconds = time.perf_counter() - t0
                 score, seconds = evaluate_and_tell(
                     study,
                     trial,
                     inner,
                     spec0.with_theta(theta),
-                    outer_seconds,
+                    clock.now() - t0,
                     pruning=pruning,
                     # slot k's pruner sees slots 0..k-1, whatever was killed and re-run
                     competitors=partial(list, finished),
                 )
-                t1 = time.perf_counter()
+                t1 = clock.now()
                 finished = finished_trials(study, dim)
-                carry = time.perf_counter() - t1
+                carry = clock.now() - t1
                 bar.update()
                 record = TrialRecord(
                     number=trial.number,

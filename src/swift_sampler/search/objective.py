@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +40,7 @@ import numpy as np
 from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.sampler import SwiftSampler
+from swift_sampler.search.clock import ZERO, Tick, now
 from swift_sampler.train import Trainer, TrainState, load_checkpoint, save_checkpoint
 
 __all__ = ["InnerLoop", "SharedStart", "TrialScore"]
@@ -62,6 +62,10 @@ class SharedStart:
     # Building the fresh model and optimiser: one-off per process (the first optimiser pulls
     # in lazy torch imports, ~1.6 s here), so it is counted apart from the shared start.
     setup_seconds: float = 0.0
+    # The same on the process's CPU clock (``search.clock``): the cost counts epochs with these.
+    cpu_seconds: float = 0.0
+    epoch_cpu_seconds: float = 0.0
+    setup_cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ class TrialScore:
     diverged: bool = False  # the model's outputs became NaN/inf; scored as 0
     epochs: int = 0  # fine-tune epochs trained (fewer than E_o when pruned or diverged)
     pruned: bool = False  # stopped early by the ``report`` callback
+    # CPU seconds of the process (``search.clock``) by part: finetune, features, eval (the
+    # load of the shared state included).
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_seconds(self) -> float:
@@ -142,35 +149,38 @@ class InnerLoop:
         With ``path=None`` (ranks other than 0 under torch.distributed) the state is kept in
         memory only and the digest is empty.
         """
-        start = time.perf_counter()
+        start = now()
         state = self.trainer.new_state(self.seed)
-        setup_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        epoch_seconds = []
+        setup = now() - start
+        start = now()
+        epoch_seconds: list[Tick] = []
         for epoch in range(self.shared_epochs):
-            t0 = time.perf_counter()
+            t0 = now()
             self.trainer.train_epoch(state)
-            epoch_seconds.append(time.perf_counter() - t0)
+            epoch_seconds.append(now() - t0)
             if on_epoch is not None:
                 on_epoch(epoch)
         digest = "" if path is None else save_checkpoint(self.trainer.state_dict(state), path)
-        seconds = time.perf_counter() - start
+        spent = now() - start
         self._shared = copy.deepcopy(self.trainer.state_dict(state))
         self._first_features, self._first_u = None, {}  # they belonged to another start
         logger.info(
             "shared start: %d epochs in %.1f s (set-up %.1f s), sha256 %s",
             self.shared_epochs,
-            seconds,
-            setup_seconds,
+            spent.wall,
+            setup.wall,
             digest,
         )
         return SharedStart(
             path=Path() if path is None else path,
             sha256=digest,
-            seconds=seconds,
+            seconds=spent.wall,
             epochs=self.shared_epochs,
-            epoch_seconds=float(np.median(epoch_seconds)),
-            setup_seconds=setup_seconds,
+            epoch_seconds=float(np.median([t.wall for t in epoch_seconds])),
+            setup_seconds=setup.wall,
+            cpu_seconds=spent.cpu,
+            epoch_cpu_seconds=float(np.median([t.cpu for t in epoch_seconds])),
+            setup_cpu_seconds=setup.cpu,
         )
 
     def load_shared_start(self, path: Path, sha256: str) -> None:
@@ -201,7 +211,7 @@ class InnerLoop:
 
     def prepare_shared_features(
         self, columns: tuple[str, ...], path: Path | None, shared_sha256: str
-    ) -> float:
+    ) -> Tick:
         """Computes (or loads) the features of the shared start once for all candidates.
 
         Args:
@@ -212,13 +222,13 @@ class InnerLoop:
             shared_sha256: the SHA-256 of the shared checkpoint the features belong to.
 
         Returns:
-            Seconds spent computing them (0 when loaded from ``path``).
+            Wall and CPU seconds spent computing them (``ZERO`` when loaded from ``path``).
         """
         from swift_sampler import distributed
         from swift_sampler.search.rundir import write_npz
 
         if distributed.world_size() > 1:  # a collective feature pass: every rank in step
-            return 0.0
+            return ZERO
         if path is not None and path.exists():
             with np.load(path) as saved:
                 if str(saved["shared_sha256"]) == shared_sha256 and tuple(
@@ -227,11 +237,11 @@ class InnerLoop:
                     self._first_features = (tuple(columns), np.array(saved["features"]))
                     self._first_u = {}
                     logger.info("reusing the shared start's features %s", path)
-                    return 0.0
+                    return ZERO
             logger.warning("%s belongs to another shared start; computing it again", path)
-        t0 = time.perf_counter()
+        t0 = now()
         features = self.trainer.features(self.shared_state(), columns)
-        seconds = time.perf_counter() - t0
+        seconds = now() - t0
         self._first_features = (tuple(columns), features)
         self._first_u = {}
         if path is not None:
@@ -287,16 +297,16 @@ class InnerLoop:
                 (steps 1 .. ``E_o``); returning True stops the candidate there (pruned). The
                 score of a candidate that runs all epochs is the same with or without it.
         """
-        t0 = time.perf_counter()
+        t0 = now()
         state = self.shared_state()
-        load_seconds = time.perf_counter() - t0
-        train_seconds = feature_seconds = eval_seconds = 0.0
+        load = now() - t0
+        train = features_spent = evaluation = ZERO
         sampler: SwiftSampler | None = None
         epochs, pruned, score = 0, False, float("nan")
         first = self._first_features
         try:
             for j, window in enumerate(self.windows()):
-                t0 = time.perf_counter()
+                t0 = now()
                 if j == 0 and first is not None and first[0] == tuple(spec.columns):
                     # The shared start's features and fitted transforms, made once per search;
                     # only theta's weights are this candidate's own.
@@ -310,42 +320,48 @@ class InnerLoop:
                         sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
                     else:
                         sampler.update(features)
-                t1 = time.perf_counter()
+                t1 = now()
                 self.trainer.train_epoch(state, sampler, schedule_window=window)
-                t2 = time.perf_counter()
-                feature_seconds += t1 - t0
-                train_seconds += t2 - t1
+                t2 = now()
+                features_spent += t1 - t0
+                train += t2 - t1
                 epochs += 1
                 if on_epoch is not None:
                     on_epoch(j)
                 if report is not None:
-                    t0 = time.perf_counter()
+                    t0 = now()
                     score = float(self.trainer.score(state, "val"))
-                    eval_seconds += time.perf_counter() - t0
+                    evaluation += now() - t0
                     if report(epochs, score) and epochs < self.finetune_epochs:
                         pruned = True
                         break
             if report is None:
-                t0 = time.perf_counter()
+                t0 = now()
                 score = float(self.trainer.score(state, "val"))
-                eval_seconds = time.perf_counter() - t0
+                evaluation = now() - t0
         except NonFiniteError as err:
             logger.warning("candidate diverged (%s); scored 0", err)
             return TrialScore(
                 0.0,
-                train_seconds,
-                feature_seconds,
-                eval_seconds,
-                load_seconds,
+                train.wall,
+                features_spent.wall,
+                evaluation.wall,
+                load.wall,
                 diverged=True,
                 epochs=epochs,
+                cpu=_cpu(train, features_spent, evaluation + load),
             )
         return TrialScore(
             score=score,
-            train_seconds=train_seconds,
-            feature_seconds=feature_seconds,
-            eval_seconds=eval_seconds,
-            load_seconds=load_seconds,
+            train_seconds=train.wall,
+            feature_seconds=features_spent.wall,
+            eval_seconds=evaluation.wall,
+            load_seconds=load.wall,
             epochs=epochs,
             pruned=pruned,
+            cpu=_cpu(train, features_spent, evaluation + load),
         )
+
+
+def _cpu(train: Tick, features: Tick, evaluation: Tick) -> dict[str, float]:
+    return {"finetune": train.cpu, "features": features.cpu, "eval": evaluation.cpu}

@@ -19,7 +19,8 @@ import numpy as np
 
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import SamplerSpec
-from swift_sampler.search.objective import InnerLoop, TrialScore
+from swift_sampler.search.clock import Tick
+from swift_sampler.search.objective import InnerLoop, SharedStart, TrialScore
 from swift_sampler.search.outer import FinishedTrial, param_names
 from swift_sampler.search.pruning import Pruning
 from swift_sampler.search.rundir import RunPaths, write_json
@@ -185,14 +186,14 @@ def evaluate_and_tell(
     trial: optuna.Trial,
     inner: InnerLoop,
     spec: SamplerSpec,
-    outer_seconds: float,
+    outer: Tick,
     *,
     pruning: Pruning | None = None,
     competitors: Callable[[], Sequence[optuna.trial.FrozenTrial]] | None = None,
     **user_attrs: Any,
 ) -> tuple[TrialScore, dict[str, float]]:
     """Scores ``spec`` and records the trial: its seconds, epochs, any ``user_attrs``, its
-    value.
+    value. ``outer`` is the time the outer loop spent proposing it.
 
     With ``pruning``, the validation score after each fine-tune epoch is reported as the
     trial's intermediate value (step = epochs done) and the pruner, asked against
@@ -232,7 +233,7 @@ def evaluate_and_tell(
             trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         raise
-    seconds = trial_seconds(score, outer_seconds)
+    seconds = trial_seconds(score, outer)
     expected = TrialState.PRUNED if score.pruned else TrialState.COMPLETE
     try:
         trial.set_user_attr("seconds", seconds)
@@ -257,21 +258,42 @@ def prepare_shared_features(
 ) -> None:
     """Makes the shared start's features ready in ``inner`` (computed, or loaded from
     ``shared_features.npz`` when it belongs to the study's checkpoint) and adds the seconds
-    of a computation to the study's ``shared_features_seconds``, which the cost counts once."""
+    of a computation to the study's ``shared_features_seconds`` (and its CPU seconds to
+    ``shared_features_cpu_seconds``), which the cost counts once."""
     digest = str(study.user_attrs.get("shared_sha256", ""))
-    seconds = inner.prepare_shared_features(tuple(spec.columns), paths.shared_features, digest)
-    if seconds > 0:
-        spent = float(study.user_attrs.get("shared_features_seconds", 0.0))
-        study.set_user_attr("shared_features_seconds", spent + seconds)
+    spent = inner.prepare_shared_features(tuple(spec.columns), paths.shared_features, digest)
+    if spent.wall > 0:
+        for key, value in (
+            ("shared_features_seconds", spent.wall),
+            ("shared_features_cpu_seconds", spent.cpu),
+        ):
+            study.set_user_attr(key, float(study.user_attrs.get(key, 0.0)) + value)
 
 
-def trial_seconds(score: TrialScore, outer_seconds: float) -> dict[str, float]:
-    return {
+def record_shared_start(study: optuna.Study, shared: SharedStart) -> None:
+    """The shared start's cost in the study's user attributes (its hash is set apart: it is
+    the signal that the checkpoint is ready)."""
+    study.set_user_attr("shared_seconds", shared.seconds)
+    study.set_user_attr("setup_seconds", shared.setup_seconds)
+    study.set_user_attr("shared_epochs", shared.epochs)
+    study.set_user_attr("epoch_seconds", shared.epoch_seconds)
+    study.set_user_attr("shared_cpu_seconds", shared.cpu_seconds)
+    study.set_user_attr("setup_cpu_seconds", shared.setup_cpu_seconds)
+    study.set_user_attr("epoch_cpu_seconds", shared.epoch_cpu_seconds)
+
+
+def trial_seconds(score: TrialScore, outer: Tick) -> dict[str, float]:
+    """A trial's seconds by part (wall), and the same parts on the CPU clock (``cpu_*``)."""
+    seconds = {
         "finetune": score.train_seconds,
         "features": score.feature_seconds,
         "eval": score.eval_seconds + score.load_seconds,
-        "outer": outer_seconds,
+        "outer": outer.wall,
     }
+    if score.cpu:
+        seconds.update({f"cpu_{k}": v for k, v in score.cpu.items()})
+        seconds["cpu_outer"] = outer.cpu
+    return seconds
 
 
 def search_result(study: optuna.Study, config: Config, paths: RunPaths) -> SearchResult:
@@ -312,30 +334,55 @@ def search_result(study: optuna.Study, config: Config, paths: RunPaths) -> Searc
     )
 
 
+def _parts(study: optuna.Study, records: tuple[TrialRecord, ...], prefix: str) -> dict[str, float]:
+    """Seconds by part on one clock: ``prefix`` "" (wall) or "cpu_"."""
+    attrs = study.user_attrs
+    clock = "_cpu" if prefix else ""
+    return {
+        # One-off set-up of the process that trained the shared start (absent in older runs).
+        "setup": float(attrs.get(f"setup{clock}_seconds", 0.0)),
+        "shared_start": float(attrs.get(f"shared{clock}_seconds", 0.0)),
+        "finetune": sum(r.seconds.get(f"{prefix}finetune", 0.0) for r in records),
+        # The shared start's features serve every trial's first epoch: counted once, here.
+        "features": float(attrs.get(f"shared_features{clock}_seconds", 0.0))
+        + sum(r.seconds.get(f"{prefix}features", 0.0) for r in records),
+        "eval": sum(r.seconds.get(f"{prefix}eval", 0.0) for r in records),
+        "outer": sum(r.seconds.get(f"{prefix}outer", 0.0) for r in records),
+    }
+
+
 def _cost(
     study: optuna.Study, records: tuple[TrialRecord, ...], config: Config
 ) -> dict[str, float]:
-    shared = float(study.user_attrs.get("shared_seconds", 0.0))
-    epoch = float(study.user_attrs.get("epoch_seconds", 0.0))
-    shared_features = float(study.user_attrs.get("shared_features_seconds", 0.0))
-    # One-off set-up of the process that trained the shared start (absent in older runs).
-    parts = {
-        "setup": float(study.user_attrs.get("setup_seconds", 0.0)),
-        "shared_start": shared,
-        "finetune": sum(r.seconds.get("finetune", 0.0) for r in records),
-        # The shared start's features serve every trial's first epoch: counted once, here.
-        "features": shared_features + sum(r.seconds.get("features", 0.0) for r in records),
-        "eval": sum(r.seconds.get("eval", 0.0) for r in records),
-        "outer": sum(r.seconds.get("outer", 0.0) for r in records),
-    }
+    """Seconds by part (wall) and the same in epochs of uniform training.
+
+    Epochs are counted on the process's CPU clock (``search.clock``: a busy machine does not
+    inflate them) when the study recorded it for the shared start and every trial; else (runs
+    of older versions) on the wall clock. ``epoch_clock_cpu`` says which (1 or 0).
+    """
+    parts = _parts(study, records, "")
     cost = {f"{k}_s": v for k, v in parts.items()}
     cost["total_s"] = sum(parts.values())
-    cost["epoch_s"] = epoch
-    for key, value in parts.items():
+    cost["epoch_s"] = float(study.user_attrs.get("epoch_seconds", 0.0))
+    epoch_cpu = float(study.user_attrs.get("epoch_cpu_seconds", 0.0))
+    on_cpu = epoch_cpu > 0 and all("cpu_finetune" in r.seconds for r in records)
+    if on_cpu:
+        cpu = _parts(study, records, "cpu_")
+        cost.update({f"{k}_cpu_s": v for k, v in cpu.items()})
+        cost["total_cpu_s"] = sum(cpu.values())
+        cost["epoch_cpu_s"] = epoch_cpu
+        cost["shared_features_cpu_s"] = float(
+            study.user_attrs.get("shared_features_cpu_seconds", 0.0)
+        )
+        counted, epoch = cpu, epoch_cpu
+    else:
+        counted, epoch = parts, cost["epoch_s"]
+    cost["epoch_clock_cpu"] = 1.0 if on_cpu else 0.0
+    for key, value in counted.items():
         cost[f"{key}_epochs"] = value / epoch if epoch > 0 else float("nan")
-    cost["total_epochs"] = cost["total_s"] / epoch if epoch > 0 else float("nan")
+    cost["total_epochs"] = sum(counted.values()) / epoch if epoch > 0 else float("nan")
     cost["full_training_epochs"] = float(config.train.epochs)
-    cost["shared_features_s"] = shared_features
+    cost["shared_features_s"] = float(study.user_attrs.get("shared_features_seconds", 0.0))
     # Epochs actually trained, counted (not timed): the shared start's and every finished
     # trial's, pruned ones included (trials killed mid-way are re-run and not counted).
     cost["shared_epochs_run"] = float(study.user_attrs.get("shared_epochs", 0))

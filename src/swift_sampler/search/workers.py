@@ -48,6 +48,7 @@ import numpy as np
 
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
+from swift_sampler.search import clock
 from swift_sampler.search.outer import make_outer_loop, param_names
 from swift_sampler.search.pruning import Pruning
 from swift_sampler.search.study import (
@@ -525,7 +526,7 @@ def trial_loop(
 
     scored = 0
     while True:
-        t0 = time.perf_counter()
+        t0 = clock.now()
         trial = _claim(study, s.trials, options, heartbeat, stop)
         if trial is None:
             return scored
@@ -539,7 +540,7 @@ def trial_loop(
                 trial,
                 inner,
                 spec0.with_theta(theta),
-                time.perf_counter() - t0,
+                clock.now() - t0,
                 pruning=pruning,
                 competitors=competitors,
                 worker=worker,

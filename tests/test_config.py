@@ -384,7 +384,7 @@ def test_did_you_mean() -> None:
     )
     assert lines[2].startswith("data.nosie_rate: unknown key (known: name, noise_rate,")
     assert lines[2].endswith("; did you mean 'noise_rate'?")
-    assert lines[3] == "model.xyzzy: unknown key (known: name, width)"
+    assert lines[3] == "model.xyzzy: unknown key (known: name, width, factory, kwargs)"
     assert lines[4].endswith("got ['loss', 'eer']; did you mean 'er' for 'eer'?")
 
 

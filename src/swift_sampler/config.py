@@ -131,7 +131,9 @@ class _Rule:
         elif self.kind == "factory":
             text = "must be 'package.module:function' (a callable to import)"
         elif self.kind == "table":
-            text = "must be a table of keyword arguments (strings, numbers, booleans, lists, tables)"
+            text = (
+                "must be a table of keyword arguments (strings, numbers, booleans, lists, tables)"
+            )
         else:
             text = f"must be a non-empty list of distinct integers{self._bounds()}"
         return f"{text} (or absent)" if self.optional else text
@@ -498,7 +500,13 @@ _RULES: dict[str, dict[str, _Rule]] = {
 }
 
 _ADDED_KEYS: dict[str, dict[str, Any]] = {
-    "data": {"factory": None, "kwargs": {}, "path": None, "labels_path": None, "num_classes": None},
+    "data": {
+        "factory": None,
+        "kwargs": {},
+        "path": None,
+        "labels_path": None,
+        "num_classes": None,
+    },
     "model": {"factory": None, "kwargs": {}},
     "search": {
         "pruner": "none",

@@ -78,6 +78,37 @@ _NPZ_KEYS = ("x", "y", "x_val", "y_val", "x_test", "y_test")
 
 Pair = tuple[NDArray[Any], NDArray[Any]]
 
+_ALIASES = {
+    "inputs": "x",
+    "features": "x",
+    "data": "x",
+    "images": "x",
+    "labels": "y",
+    "targets": "y",
+    "target": "y",
+    "validation": "val",
+    "valid": "val",
+    "dev": "val",
+    "training": "train",
+    "testing": "test",
+    "mask": "noise_mask",
+    "classes": "num_classes",
+    "n_classes": "num_classes",
+}
+"""Names people use for the keys we read, for the did-you-mean of an unknown key."""
+
+
+def _hints(unknown: Sequence[str], known: Sequence[str]) -> str:
+    """``"; did you mean 'y' for 'labels'?"`` for every unknown key with a likely meaning."""
+    out = []
+    for word in unknown:
+        guess = _ALIASES.get(word.lower())
+        close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
+        choice = guess if guess in known else (close[0] if close else None)
+        if choice is not None:
+            out.append(f"{choice!r} for {word!r}")
+    return f"; did you mean {', '.join(out)}?" if out else ""
+
 
 @dataclass(frozen=True, eq=False)
 class FactoryData:
@@ -167,13 +198,9 @@ def read_arrays(path: str | Path, *, labels_path: str | Path | None = None) -> d
     arrays = _load_npz(file)
     unknown = [k for k in arrays if k not in _NPZ_KEYS]
     if unknown:
-        hints = [difflib.get_close_matches(k, _NPZ_KEYS, n=1, cutoff=0.5) for k in unknown]
-        close = "; did you mean " + ", ".join(
-            f"{h[0]!r} for {k!r}" for k, h in zip(unknown, hints, strict=True) if h
-        )
         raise ConfigError(
             f"data.path: {file} holds arrays {unknown} that are not inputs or labels; it may "
-            f"hold only {list(_NPZ_KEYS)} (x and y required)" + (close + "?" if any(hints) else "")
+            f"hold only {list(_NPZ_KEYS)} (x and y required)" + _hints(unknown, _NPZ_KEYS)
         )
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
@@ -520,17 +547,11 @@ def load_factory_data(
         "optionally with 'num_classes' and 'noise_mask', or the tuple (train, val, test)"
     )
     if isinstance(returned, Mapping):
-        unknown = [k for k in returned if k not in _FACTORY_KEYS]
+        unknown = [str(k) for k in returned if k not in _FACTORY_KEYS]
         if unknown:
-            close = [difflib.get_close_matches(str(k), _FACTORY_KEYS, n=1) for k in unknown]
-            hint = "".join(
-                f"; did you mean {c[0]!r} for {k!r}?"
-                for k, c in zip(unknown, close, strict=True)
-                if c
-            )
             raise ConfigError(
                 f"data.factory: {spec} returned unknown keys {unknown}; the keys are "
-                f"{list(_FACTORY_KEYS)}{hint}"
+                f"{list(_FACTORY_KEYS)}" + _hints(unknown, _FACTORY_KEYS)
             )
         missing = [k for k in _SPLITS if k not in returned]
         if missing:

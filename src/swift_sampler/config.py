@@ -2,8 +2,8 @@
 
 A run config has six sections, all optional, and every key has a default::
 
-    [data]     dataset, label noise, split fractions
-    [model]    network name and width
+    [data]     dataset (bundled, or your own: a factory, arrays, a folder), label noise, splits
+    [model]    network name and width, or your own model's factory
     [train]    epochs, batch size, optimiser, seed
     [sampler]  features, transform, segments S, Lipschitz bound L, eps
     [search]   trials, outer loop, E_s (shared_epochs) and E_o (finetune_epochs), storage
@@ -240,7 +240,8 @@ class DataConfig:
     """The ``[data]`` section: which dataset, how much label noise, how it is split.
 
     Attributes:
-        name: One of ``digits``, ``mnist5k``, ``mnist1d``.
+        name: One of ``digits``, ``mnist5k``, ``mnist1d`` (bundled), or ``arrays`` or
+            ``folder`` (your own files, at ``path``).
         noise_rate: Share of train and val labels flipped, in ``[0, 1)``.
         noise_type: ``symmetric`` (any other class) or ``pair`` (the next class).
         seed: Seed of the split and of the noise, ``>= 0``.

@@ -444,3 +444,14 @@ def test_the_library_surface_is_swift_sampler_search(workdir: Path) -> None:
         sys.modules.pop("own_module_lib", None)
     assert experiment.data is not None and experiment.data.num_classes == 10
     assert experiment.noise_mask is not None and not experiment.noise_mask.any()
+
+
+def test_a_worker_with_bad_data_creates_no_study(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _write_config(workdir, '[data]\nfactory = "own_module:empty"\n')
+    journal = workdir / "study.log"
+    args = ["worker", "--storage", f"journal:///{journal}", "--study", "s", "--config"]
+    assert main([*args, str(config), "--run-dir", "run"]) == EXIT_BAD_INPUT
+    assert "data.factory: own_module:empty returned an empty 'train'" in capsys.readouterr().err
+    assert not journal.exists() and not (workdir / "run").exists()

@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 from torch.utils.data import Dataset, IterableDataset, TensorDataset
 
 from swift_sampler._factory import bind_factory, import_factory
+from swift_sampler.data._checks import NoiseType
 from swift_sampler.data.dataset import (
     DEFAULT_TEST_FRACTION,
     ClassificationData,
@@ -337,7 +338,7 @@ def from_arrays(
     *,
     num_classes: int,
     noise_rate: float = 0.0,
-    noise_type: str = "symmetric",
+    noise_type: NoiseType = "symmetric",
     seed: int = 0,
     val_fraction: float = 0.1,
     test_fraction: float | None = None,
@@ -399,14 +400,14 @@ def from_arrays(
         train_clean,
         num_classes=num_classes,
         rate=noise_rate,
-        kind=noise_type,  # type: ignore[arg-type]
+        kind=noise_type,
         seed=train_noise_seed,
     )
     val_noisy, val_mask = inject_label_noise(
         val_clean,
         num_classes=num_classes,
         rate=noise_rate,
-        kind=noise_type,  # type: ignore[arg-type]
+        kind=noise_type,
         seed=val_noise_seed,
     )
     rows = SplitIndices(train=indices["train"], val=indices["val"], test=indices["test"])
@@ -427,7 +428,7 @@ def from_arrays(
         test=_tensor_dataset(x_all[rows.test], y_all[rows.test]),
         num_classes=num_classes,
         input_shape=tuple(int(d) for d in x_all.shape[1:]),
-        noise_type=noise_type,  # type: ignore[arg-type]
+        noise_type=noise_type,
         noise_rate=float(noise_rate),
         seed=int(seed),
         train_noise_mask=_read_only(train_mask),

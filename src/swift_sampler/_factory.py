@@ -116,9 +116,16 @@ def bind_factory(
             signature.bind(**passed)
         except TypeError as err:
             given = ", ".join(sorted(kwargs)) or "none"
+            hints = [
+                f"{close[0]!r} for {word!r}"
+                for word in kwargs
+                if word not in named
+                and (close := difflib.get_close_matches(word, sorted(named), n=1, cutoff=0.6))
+            ]
             raise ConfigError(
                 f"{kwargs_key}: {spec} cannot be called with these keyword arguments "
                 f"({given}): {err}; it takes {signature}"
+                + (f"; did you mean {', '.join(hints)}?" if hints else "")
             ) from None
 
     def call() -> Any:

@@ -397,3 +397,9 @@ def test_a_factory_module_that_fails_to_import(module) -> None:
     name = module("byo_factory_needs", "import byo_not_installed\n")
     with pytest.raises(ConfigError, match=r"it needs 'byo_not_installed', which is not installed"):
         load_factory_data(f"{name}:load")
+
+
+def test_a_misspelt_keyword_argument_gets_a_did_you_mean(module) -> None:
+    name = module("byo_factory_kwargs", _FACTORY)
+    with pytest.raises(ConfigError, match=r"; did you mean 'n_train' for 'n_trian'\?$"):
+        load_factory_data(f"{name}:splits", {"n_trian": 5})

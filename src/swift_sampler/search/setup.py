@@ -83,13 +83,18 @@ def _check_fit(
             f"{key}: {what} returned a {type(model).__name__}, not a torch.nn.Module; return "
             "the network"
         )
+    shape_in = tuple(data.input_shape)
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
             logits = model(x)
     except Exception as err:  # shape mismatches surface as RuntimeError deep inside torch
+        fix = (
+            f"make its first layer take a batch of inputs of shape (b, *{shape_in})"
+            if factory
+            else "choose another model.name ('mlp' flattens any input) or your own model.factory"
+        )
         raise ConfigError(
-            f"{key}: {what!r} cannot take {data.name} inputs of shape "
-            f"{tuple(data.input_shape)}: {err}"
+            f"{key}: {what!r} cannot take {data.name} inputs of shape {shape_in}: {err}; {fix}"
         ) from None
     shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
     if shape != (len(x), data.num_classes):

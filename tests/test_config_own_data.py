@@ -96,7 +96,12 @@ def test_own_data_gets_no_noise_unless_asked_and_bundled_data_keeps_0_4() -> Non
         ),
         (
             {"data": {"factory": "m:f", "path": "d.npz"}},
-            "data.path: not used with data.factory (pass it in [data.kwargs]), got 'd.npz'",
+            "data.path: not used with data.factory (the factory makes the splits; pass it in "
+            "[data.kwargs]), got 'd.npz'",
+        ),
+        (
+            {"data": {"factory": "m:f", "test_fraction": 0.3}},
+            "data.test_fraction: not used with data.factory",
         ),
         (
             {"data": {"num_classes": 5}},

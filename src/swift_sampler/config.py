@@ -930,11 +930,11 @@ def _own_data_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> list
                 f"data.noise_rate: must be 0 with data.factory (inject the noise in the "
                 f"factory and return its 'noise_mask'), got {data['noise_rate']!r}"
             )
-        for key in ("path", "labels_path"):
+        for key in ("path", "labels_path", "test_fraction"):
             if data[key] is not None:
                 problems.append(
-                    f"data.{key}: not used with data.factory (pass it in [data.kwargs]), "
-                    f"got {data[key]!r}"
+                    f"data.{key}: not used with data.factory (the factory makes the splits; "
+                    f"pass it in [data.kwargs]), got {data[key]!r}"
                 )
     elif data["kwargs"]:
         problems.append(

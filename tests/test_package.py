@@ -13,6 +13,8 @@ try:
 except SystemExit as exit:
     assert exit.code == 0, exit.code
 import swift_sampler.data  # dataset names for CLI choices must not pull torch either
+from swift_sampler import search  # the library's way in, and its config names
+assert search.load_config is search.parse_config.__globals__["load_config"]
 print("torch" in sys.modules)
 """
 

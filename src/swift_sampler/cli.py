@@ -310,10 +310,10 @@ def _final(
             raise ConfigError(f"{target} exists; pass --overwrite to replace it")
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} exists and is not a directory; give a directory")
+    experiment = build_experiment(config)  # bad data or model: fails before --out is made
     out_dir.mkdir(parents=True, exist_ok=True)
     if distributed.rank() == 0:
         ensure_room(out_dir, _FINAL_ROOM)
-    experiment = build_experiment(config)
     seeds = list(config.final.seeds)
     arms = 2 if config.final.uniform else 1
     total = len(seeds) * arms
@@ -616,6 +616,14 @@ def _after_interrupt(args: argparse.Namespace) -> str:
     return "nothing was changed"
 
 
+def _import_from_cwd() -> None:
+    """Puts the current directory first on ``sys.path``, as ``python -m`` does, so that a
+    ``data.factory = "my_data:load"`` finds ``./my_data.py`` (console scripts leave it out)."""
+    here = os.getcwd()
+    if "" not in sys.path and here not in sys.path:
+        sys.path.insert(0, here)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``swift-sampler`` console script; returns the exit code."""
     parser = build_parser()
@@ -627,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _cmd_report,
         "demo": _cmd_demo,
     }
+    _import_from_cwd()
     try:
         _configure_logging(args.debug)
         if args.command in _DISTRIBUTED and os.environ.get("WORLD_SIZE"):

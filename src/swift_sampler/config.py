@@ -2,8 +2,8 @@
 
 A run config has six sections, all optional, and every key has a default::
 
-    [data]     dataset, label noise, split fractions
-    [model]    network name and width
+    [data]     dataset (bundled, or your own: a factory, arrays, a folder), label noise, splits
+    [model]    network name and width, or your own model's factory
     [train]    epochs, batch size, optimiser, seed
     [sampler]  features, transform, segments S, Lipschitz bound L, eps
     [search]   trials, outer loop, E_s (shared_epochs) and E_o (finetune_epochs), storage
@@ -22,11 +22,14 @@ layering; ``tests/test_config.py`` checks that the two lists agree.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import datetime
 import difflib
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ __all__ = [
     "DATASET_NAMES",
     "DEFAULT_TEST_FRACTION",
     "FEATURE_NAMES",
+    "FILE_DATASET_NAMES",
     "FINETUNE_SCHEDULES",
     "MODEL_NAMES",
     "NOISE_TYPES",
@@ -61,6 +65,9 @@ __all__ = [
 
 DatasetName = Literal["digits", "mnist5k", "mnist1d"]
 DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
+FileDatasetName = Literal["arrays", "folder"]
+FILE_DATASET_NAMES: tuple[str, ...] = get_args(FileDatasetName)
+"""Your own data from files: an ``.npz`` (or ``.npy`` pair), or a class-per-folder image tree."""
 NoiseType = Literal["symmetric", "pair"]
 NOISE_TYPES: tuple[str, ...] = get_args(NoiseType)
 ModelName = Literal["mlp", "cnn", "conv1d", "resnet"]
@@ -89,7 +96,7 @@ DEFAULT_TEST_FRACTION = 0.2
 class _Rule:
     """What one key accepts; ``check`` returns the normalised value or a problem."""
 
-    kind: Literal["str", "int", "float", "bool", "str_list", "int_list"]
+    kind: Literal["str", "int", "float", "bool", "str_list", "int_list", "factory", "table"]
     optional: bool = False
     choices: tuple[str, ...] = ()
     low: float | None = None
@@ -121,6 +128,12 @@ class _Rule:
             text = f"must be {choices if self.choices else 'a non-empty string'}"
         elif self.kind == "str_list":
             text = f"must be a non-empty list of distinct names from {list(self.choices)}"
+        elif self.kind == "factory":
+            text = "must be 'package.module:function' (a callable to import)"
+        elif self.kind == "table":
+            text = (
+                "must be a table of keyword arguments (strings, numbers, booleans, lists, tables)"
+            )
         else:
             text = f"must be a non-empty list of distinct integers{self._bounds()}"
         return f"{text} (or absent)" if self.optional else text
@@ -155,6 +168,12 @@ class _Rule:
         if value is None and self.optional:
             return None, None
         problem = f"{self.describe()}, got {short_repr(value)}"
+        if self.kind == "factory":
+            ok = isinstance(value, str) and _FACTORY.fullmatch(value) is not None
+            return (value, None) if ok else (None, problem)
+        if self.kind == "table":
+            bad = _not_plain(value) if isinstance(value, Mapping) else ""
+            return (copy.deepcopy(dict(value)), None) if bad is None else (None, problem + bad)
         if self.kind not in ("str_list", "int_list"):
             ok, normalised = self._scalar(value)
             if ok:
@@ -178,6 +197,34 @@ class _Rule:
         return tuple(items), None
 
 
+_FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+"""``package.module:function`` (the attribute may be dotted: ``module:Class.build``)."""
+
+
+def _not_plain(value: Any, where: str = "") -> str | None:
+    """``None`` when ``value`` holds only TOML values that survive a JSON round trip, else
+    what does not (a date, an infinite number)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _not_plain(item, f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _not_plain(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, float) and as_real(value) is None:
+        return f" ({where} is not finite)"
+    if isinstance(value, datetime.date | datetime.time):
+        return f" ({where} is a date or time; write it as a string)"
+    if not isinstance(value, str | bool | int | float):
+        return f" ({where} is a {type(value).__name__})"
+    return None
+
+
 def _did_you_mean(word: str, known: tuple[str, ...] | list[str], *, suffix: str = "") -> str:
     """``"; did you mean 'x'?"`` for the closest known name, or ``""`` when none is close."""
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
@@ -193,7 +240,8 @@ class DataConfig:
     """The ``[data]`` section: which dataset, how much label noise, how it is split.
 
     Attributes:
-        name: One of ``digits``, ``mnist5k``, ``mnist1d``.
+        name: One of ``digits``, ``mnist5k``, ``mnist1d`` (bundled), or ``arrays`` or
+            ``folder`` (your own files, at ``path``).
         noise_rate: Share of train and val labels flipped, in ``[0, 1)``.
         noise_type: ``symmetric`` (any other class) or ``pair`` (the next class).
         seed: Seed of the split and of the noise, ``>= 0``.
@@ -202,15 +250,41 @@ class DataConfig:
             (MNIST-1D's own test set, else :data:`DEFAULT_TEST_FRACTION`).
             ``val_fraction + test_fraction`` must be < 1.
         cache_dir: Where MNIST-1D caches its generated data; ``None`` for no cache.
+        factory: ``package.module:function`` that returns your train / val / test datasets
+            (see ``swift_sampler.data.own``); ``name`` is then not used. The module is
+            imported as written (the command line puts the current directory on
+            ``sys.path``, as ``python -m`` does).
+        kwargs: Keyword arguments of ``factory`` (the ``[data.kwargs]`` table).
+        path: With ``name = "arrays"`` an ``.npz`` file (``x``, ``y`` and optionally ``x_val``,
+            ``y_val``, ``x_test``, ``y_test``) or an inputs ``.npy`` beside ``labels_path``;
+            with ``name = "folder"`` a directory with one sub-directory of images per class.
+            Relative paths are read from the current directory.
+        labels_path: The labels ``.npy`` when ``path`` is an inputs ``.npy``.
+        num_classes: Number of classes of your own data (``>= 2``), or ``None`` to count
+            them (the largest label + 1, or the class folders).
+
+    Your own data (``factory``, ``arrays``, ``folder``) gets no label noise unless
+    ``noise_rate`` is given: :func:`parse_config` fills in 0 for it, not 0.4. A ``factory``
+    injects its own noise (and may return the mask), so there ``noise_rate`` must be 0.
     """
 
-    name: DatasetName = "mnist5k"
+    name: DatasetName | FileDatasetName = "mnist5k"
     noise_rate: float = 0.4
     noise_type: NoiseType = "symmetric"
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float | None = None
     cache_dir: str | None = None
+    factory: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+    labels_path: str | None = None
+    num_classes: int | None = None
+
+    @property
+    def own(self) -> bool:
+        """Whether this is your own data (a factory or files), not a bundled dataset."""
+        return self.factory is not None or self.name in FILE_DATASET_NAMES
 
 
 @dataclass(frozen=True)
@@ -220,10 +294,17 @@ class ModelConfig:
     Attributes:
         name: One of ``mlp``, ``cnn``, ``conv1d``, ``resnet``.
         width: Width of the network (``>= 1``), or ``None`` for the model's default.
+        factory: ``package.module:function`` returning your ``nn.Module`` (``(b, C)``
+            logits); ``name`` and ``width`` are then not used. It is called once per model,
+            with ``kwargs``, plus ``num_classes`` and ``input_shape`` (one input, without the
+            batch dimension) when it has parameters of those names.
+        kwargs: Keyword arguments of ``factory`` (the ``[model.kwargs]`` table).
     """
 
     name: ModelName = "cnn"
     width: int | None = None
+    factory: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -360,17 +441,24 @@ _COUNT = _Rule("int", low=1)
 
 _RULES: dict[str, dict[str, _Rule]] = {
     "data": {
-        "name": _Rule("str", choices=DATASET_NAMES),
+        "name": _Rule("str", choices=DATASET_NAMES + FILE_DATASET_NAMES),
         "noise_rate": _UNIT,
         "noise_type": _Rule("str", choices=NOISE_TYPES),
         "seed": _SEED,
         "val_fraction": _FRACTION,
         "test_fraction": dataclasses.replace(_FRACTION, optional=True),
         "cache_dir": _Rule("str", optional=True),
+        "factory": _Rule("factory", optional=True),
+        "kwargs": _Rule("table"),
+        "path": _Rule("str", optional=True),
+        "labels_path": _Rule("str", optional=True),
+        "num_classes": _Rule("int", low=2, optional=True),
     },
     "model": {
         "name": _Rule("str", choices=MODEL_NAMES),
         "width": _Rule("int", low=1, optional=True),
+        "factory": _Rule("factory", optional=True),
+        "kwargs": _Rule("table"),
     },
     "train": {
         "epochs": _COUNT,
@@ -413,6 +501,14 @@ _RULES: dict[str, dict[str, _Rule]] = {
 }
 
 _ADDED_KEYS: dict[str, dict[str, Any]] = {
+    "data": {
+        "factory": None,
+        "kwargs": {},
+        "path": None,
+        "labels_path": None,
+        "num_classes": None,
+    },
+    "model": {"factory": None, "kwargs": {}},
     "search": {
         "pruner": "none",
         "min_resource": 1,
@@ -523,6 +619,8 @@ class Config:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return copy.deepcopy(value)
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -537,8 +635,11 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return _toml_string(value)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):  # an inline table: {a = 1, "b c" = "x"}
+        items = (f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
     raise TypeError(f"cannot write {type(value).__name__} to TOML: {value!r}")
 
 
@@ -551,6 +652,10 @@ _TOML_ESCAPES = {
     "\f": "\\f",
     "\r": "\\r",
 }
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_string(key)
 
 
 def _toml_string(text: str) -> str:
@@ -653,7 +758,13 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
             raw = {}
         values[name] = _parse_section(name, cls, raw, problems, bad)
 
+    raw_data = data.get("data", {})
+    if isinstance(raw_data, Mapping) and "noise_rate" not in raw_data:
+        d = values["data"]
+        if d["factory"] is not None or d["name"] in FILE_DATASET_NAMES:
+            d["noise_rate"] = 0.0  # your own data is used as it is unless noise is asked for
     problems += _cross_field_problems(values, bad)
+    problems += _own_data_problems(values, bad)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise ConfigError(f"{source}: {count} in config:\n" + "\n".join(problems))
@@ -674,7 +785,7 @@ def _parse_section(
     values: dict[str, Any] = {}
     for f in fields:
         if f.name not in raw:
-            values[f.name] = f.default
+            values[f.name] = _default(f)
             continue
         value, problem = _RULES[name][f.name].check(raw[f.name])
         if problem is None:
@@ -682,7 +793,7 @@ def _parse_section(
         else:
             problems.append(f"{name}.{f.name}: {problem}")
             bad.add(f"{name}.{f.name}")
-            values[f.name] = f.default
+            values[f.name] = _default(f)
     for key in raw:
         if key not in known:
             problems.append(
@@ -690,6 +801,12 @@ def _parse_section(
                 + _did_you_mean(str(key), known)
             )
     return values
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:  # a table: a fresh dict
+        return f.default_factory()
+    return f.default
 
 
 def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> list[str]:
@@ -791,5 +908,79 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
         problems.append(
             f"search.patience: must be < search.trials ({search['trials']}) (0 turns the "
             f"stopping rule off), got {search['patience']}"
+        )
+    return problems
+
+
+def _own_data_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> list[str]:
+    """The rules of your own data and model: which keys go with ``factory``, ``arrays`` and
+    ``folder``; a rule is skipped when one of its keys already failed."""
+    problems = []
+    data, model = values["data"], values["model"]
+    default_data, default_model = DataConfig(), ModelConfig()
+    own = data["factory"] is not None or data["name"] in FILE_DATASET_NAMES
+    if data["factory"] is not None:
+        if data["name"] != default_data.name and "data.name" not in bad:
+            problems.append(
+                f"data.name: leave it out with data.factory (the factory gives the data), "
+                f"got {data['name']!r}"
+            )
+        if data["noise_rate"] != 0 and "data.noise_rate" not in bad:
+            problems.append(
+                f"data.noise_rate: must be 0 with data.factory (inject the noise in the "
+                f"factory and return its 'noise_mask'), got {data['noise_rate']!r}"
+            )
+        for key in ("path", "labels_path", "test_fraction"):
+            if data[key] is not None:
+                problems.append(
+                    f"data.{key}: not used with data.factory (the factory makes the splits; "
+                    f"pass it in [data.kwargs]), got {data[key]!r}"
+                )
+    elif data["kwargs"]:
+        problems.append(
+            f"data.kwargs: only used with data.factory, got {data['kwargs']!r}; set "
+            "data.factory = 'package.module:function' or remove [data.kwargs]"
+        )
+    if data["factory"] is None and data["name"] in FILE_DATASET_NAMES and "data.name" not in bad:
+        what = (
+            "an .npz file (x, y and optional x_val, y_val, x_test, y_test), or an inputs .npy "
+            "with data.labels_path"
+            if data["name"] == "arrays"
+            else "a directory with one sub-directory of images per class"
+        )
+        if data["path"] is None and "data.path" not in bad:
+            problems.append(f"data.path: name = {data['name']!r} needs data.path, {what}")
+        if data["labels_path"] is not None and data["name"] != "arrays":
+            problems.append(
+                f"data.labels_path: only used with name = 'arrays', got {data['labels_path']!r}"
+            )
+    elif data["factory"] is None and "data.name" not in bad:
+        for key in ("path", "labels_path"):
+            if data[key] is not None:
+                problems.append(
+                    f"data.{key}: only used with name = 'arrays' or 'folder' (your own files), "
+                    f"not with the bundled {data['name']!r}; got {data[key]!r}"
+                )
+    if not own and data["num_classes"] is not None and "data.name" not in bad:
+        problems.append(
+            f"data.num_classes: only used with your own data (data.factory, name = 'arrays' or "
+            f"'folder'); {data['name']!r} has its own, got {data['num_classes']!r}"
+        )
+
+    if model["factory"] is not None:
+        if model["name"] != default_model.name and "model.name" not in bad:
+            problems.append(
+                f"model.name: leave it out with model.factory (the factory builds the model), "
+                f"got {model['name']!r}"
+            )
+        if model["width"] is not None:
+            problems.append(
+                f"model.width: not used with model.factory (pass it in [model.kwargs]), "
+                f"got {model['width']!r}"
+            )
+    elif model["kwargs"]:
+        problems.append(
+            f"model.kwargs: only used with model.factory, got {model['kwargs']!r}; set "
+            "model.factory = 'package.module:function' or remove [model.kwargs]"
         )
     return problems

@@ -256,12 +256,14 @@ def join_study(
     from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
 
     options = options or WorkerOptions()
+    experiment = None
     if config is not None:  # refused before anything is created in the storage
         check_pruning(config, workers=2)  # a study others may join: trials run in parallel
+        experiment = build_experiment(config)  # bad data or model: no study is created
     storage = make_storage(url, options)
     study, config = _open_or_create(storage, url, study_name, config)
     check_pruning(config, workers=2)
-    experiment = build_experiment(config)
+    experiment = experiment or build_experiment(config)
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
     if not paths.config.exists():

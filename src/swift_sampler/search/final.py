@@ -37,6 +37,7 @@ class ArmRun:
     val_top1: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     noisy_share: list[float] = field(default_factory=list)
+    """Per epoch, the sampling mass on the known-noisy labels; empty without a noise mask."""
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -109,7 +110,8 @@ def train_arm(
         run.train_loss.append(trainer.train_epoch(state, sampler))
         run.test_top1.append(trainer.score(state, "test"))
         run.val_top1.append(trainer.score(state, "val"))
-        run.noisy_share.append(share)
+        if noise_mask is not None:  # no mask, no share (NaN is not JSON: final.json refused it)
+            run.noisy_share.append(share)
         if on_epoch is not None:
             on_epoch(epoch)
     run.seconds = time.perf_counter() - start

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import SamplerSpec
@@ -16,8 +17,11 @@ from swift_sampler.search.objective import InnerLoop
 from swift_sampler.train import ClassificationTrainer, TrainConfig, Trainer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from swift_sampler.config import Config
     from swift_sampler.data import ClassificationData
+    from swift_sampler.data.own import FactoryData
 
 __all__ = ["Experiment", "build_experiment", "template_spec"]
 
@@ -40,12 +44,13 @@ class Experiment:
         trainer: the trainer the search drives.
         noise_mask: ``(n,)`` bool, which training labels are known to be wrong (injected
             noise); only used for reports (Figure 1). None when unknown.
-        data: the loaded dataset when built from a config.
+        data: the loaded dataset when built from a config (a ``FactoryData`` for a
+            ``data.factory``).
     """
 
     trainer: Trainer
     noise_mask: np.ndarray | None = None
-    data: ClassificationData | None = None
+    data: ClassificationData | FactoryData | None = None
 
 
 def template_spec(config: Config) -> SamplerSpec:
@@ -60,26 +65,65 @@ def template_spec(config: Config) -> SamplerSpec:
     )
 
 
-def _check_fit(config: Config, data: ClassificationData, model_fn: Any) -> None:
+def _check_fit(
+    config: Config, data: ClassificationData | FactoryData, model_fn: Callable[[], Any]
+) -> None:
     """Fails early, with a config error, when the model or features cannot work on the data."""
     if "er" in config.sampler.features and data.num_classes < 3:
         raise ConfigError(
             f"sampler.features: 'er' needs at least 3 classes, {data.name} has {data.num_classes}"
         )
-    x = torch.stack([data.train[i][0] for i in range(min(2, len(data.train)))])
+    factory = config.model.factory
+    key, what = ("model.factory", factory) if factory else ("model.name", config.model.name)
+    x = torch.stack([data.train[i][0] for i in range(min(2, len(data.train)))])  # type: ignore[arg-type]
+    with torch.random.fork_rng(devices=[]):
+        model = model_fn()  # a factory's own errors are ConfigErrors naming model.factory
+    if not isinstance(model, nn.Module):
+        raise ConfigError(
+            f"{key}: {what} returned a {type(model).__name__}, not a torch.nn.Module; return "
+            "the network"
+        )
+    shape_in = tuple(data.input_shape)
     try:
         with torch.random.fork_rng(devices=[]), torch.inference_mode():
-            logits = model_fn()(x)
+            logits = model(x)
     except Exception as err:  # shape mismatches surface as RuntimeError deep inside torch
-        raise ConfigError(
-            f"model.name: {config.model.name!r} cannot take {data.name} inputs of shape "
-            f"{tuple(data.input_shape)}: {err}"
-        ) from None
-    if tuple(logits.shape) != (len(x), data.num_classes):
-        raise ConfigError(
-            f"model.name: {config.model.name!r} returns shape {tuple(logits.shape)} for "
-            f"{len(x)} inputs, expected ({len(x)}, {data.num_classes})"
+        fix = (
+            f"make its first layer take a batch of inputs of shape (b, *{shape_in})"
+            if factory
+            else "choose another model.name ('mlp' flattens any input) or your own model.factory"
         )
+        raise ConfigError(
+            f"{key}: {what!r} cannot take {data.name} inputs of shape {shape_in}: {err}; {fix}"
+        ) from None
+    shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+    if shape != (len(x), data.num_classes):
+        raise ConfigError(
+            f"{key}: {what!r} returns {shape} for {len(x)} inputs, expected logits of shape "
+            f"({len(x)}, {data.num_classes}) ({data.num_classes} classes); give the model "
+            f"{data.num_classes} outputs"
+        )
+
+
+def _model_fn(
+    config: Config, input_shape: tuple[int, ...], num_classes: int
+) -> Callable[[], nn.Module]:
+    """A call that builds a fresh model: a bundled one by name, or ``model.factory``'s."""
+    m = config.model
+    if m.factory is None:
+        kwargs = {} if m.width is None else {"width": m.width}
+        return partial(build_model, m.name, input_shape, num_classes, **kwargs)
+    from swift_sampler._factory import bind_factory, import_factory
+
+    function = import_factory(m.factory, key="model.factory")
+    return bind_factory(
+        function,
+        m.factory,
+        m.kwargs,
+        key="model.factory",
+        kwargs_key="model.kwargs",
+        offered={"num_classes": num_classes, "input_shape": tuple(input_shape)},
+    )
 
 
 def build_inner_loop(config: Config, trainer: Trainer) -> InnerLoop:
@@ -144,21 +188,23 @@ def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
         seed: the trainer's seed (weights and uniform shuffles); defaults to ``train.seed``.
     """
     from swift_sampler.data import load_dataset
+    from swift_sampler.data.own import load_own_data
 
     d = config.data
-    data = load_dataset(
-        d.name,
-        noise_rate=d.noise_rate,
-        noise_type=d.noise_type,
-        seed=d.seed,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        cache_dir=d.cache_dir,
-    )
-    kwargs = {} if config.model.width is None else {"width": config.model.width}
-    model_fn = partial(
-        build_model, config.model.name, data.input_shape, data.num_classes, **kwargs
-    )
+    data: ClassificationData | FactoryData
+    if d.own:
+        data = load_own_data(d)
+    else:
+        data = load_dataset(
+            d.name,  # type: ignore[arg-type]  # a bundled name: d.own is False
+            noise_rate=d.noise_rate,
+            noise_type=d.noise_type,
+            seed=d.seed,
+            val_fraction=d.val_fraction,
+            test_fraction=d.test_fraction,
+            cache_dir=d.cache_dir,
+        )
+    model_fn = _model_fn(config, data.input_shape, data.num_classes)
     _check_fit(config, data, model_fn)
     t = config.train
     trainer = ClassificationTrainer(
@@ -176,4 +222,5 @@ def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
         ),
         seed=t.seed if seed is None else seed,
     )
-    return Experiment(trainer=trainer, noise_mask=np.asarray(data.train_noise_mask), data=data)
+    mask = None if data.train_noise_mask is None else np.asarray(data.train_noise_mask)
+    return Experiment(trainer=trainer, noise_mask=mask, data=data)

@@ -1,0 +1,88 @@
+"""SwiftTrainer (a Hugging Face Trainer) in one process and under torchrun, and the search
+through HFTrainerAdapter, on a tiny BERT built from a config (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+import _hf_job  # noqa: E402  (tests/integrations/_hf_job.py; imports transformers lazily)
+
+JOB = Path(_hf_job.__file__)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _batches(stream: list[int], size: int) -> list[list[int]]:
+    return [stream[i : i + size] for i in range(0, len(stream), size)]
+
+
+def _check_refreshed(record: dict[str, Any]) -> None:
+    assert record["refreshes"] == [_hf_job.EPOCHS]
+    first, *later = (np.array(p) for p in record["probabilities"])
+    # Epoch 0's refresh already moved the sampler off uniform, and every epoch moved it again.
+    assert not np.allclose(first, first.mean())
+    for before, after in zip([first, *later], later, strict=False):
+        assert np.abs(after - before).max() > 1e-4
+
+
+def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
+    monkeypatch.delitem(sys.modules, "swift_sampler.integrations.transformers", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'swift-sampler\[transformers\]'"):
+        import swift_sampler.integrations.transformers  # noqa: F401
+
+
+def test_swift_trainer_one_process(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(JOB), str(tmp_path)], env=ENV, check=True, timeout=300)
+    record = json.loads((tmp_path / "rank0.json").read_text())
+    assert record["world"] == [1, 0]
+    # Every step's batch is the next slice of the epoch's draw: the loader used the sampler.
+    assert record["seen"] == record["stream"]
+    assert all(len(stream) == _hf_job.N for stream in record["stream"])
+    _check_refreshed(record)
+    losses = np.array(record["loss"]).reshape(_hf_job.EPOCHS, -1).mean(axis=1)
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.mark.slow
+def test_swift_trainer_two_processes_share_one_stream(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(JOB),
+            str(tmp_path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [[2, 0], [2, 1]]
+    # The same features (gathered), hence the same probabilities and the same global stream.
+    assert ranks[0]["probabilities"] == ranks[1]["probabilities"]
+    assert ranks[0]["stream"] == ranks[1]["stream"]
+    for epoch, stream in enumerate(ranks[0]["stream"]):
+        assert len(stream) == _hf_job.N  # the global draw, not one rank's stripe
+        batches = _batches(stream, _hf_job.BATCH)
+        # Accelerate deals the global batches out in turn: no index drawn twice, none lost.
+        for r in (0, 1):
+            assert ranks[r]["seen"][epoch] == [i for b in batches[r::2] for i in b]
+        assert sorted(ranks[0]["seen"][epoch] + ranks[1]["seen"][epoch]) == sorted(stream)
+    for record in ranks:
+        _check_refreshed(record)

@@ -43,7 +43,10 @@ def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_swift_trainer_one_process(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(JOB), str(tmp_path)], env=ENV, check=True, timeout=300)
+    # -W error: the run raises no warning (the suite holds itself to that, so must a user run).
+    subprocess.run(
+        [sys.executable, "-W", "error", str(JOB), str(tmp_path)], env=ENV, check=True, timeout=300
+    )
     record = json.loads((tmp_path / "rank0.json").read_text())
     assert record["world"] == [1, 0]
     # Every step's batch is the next slice of the epoch's draw: the loader used the sampler.
@@ -86,3 +89,58 @@ def test_swift_trainer_two_processes_share_one_stream(tmp_path: Path) -> None:
         assert sorted(ranks[0]["seen"][epoch] + ranks[1]["seen"][epoch]) == sorted(stream)
     for record in ranks:
         _check_refreshed(record)
+
+
+def _accuracy(prediction: Any) -> dict[str, float]:
+    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+
+@pytest.mark.slow
+def test_search_through_the_adapter_scores_by_the_eval_metric(tmp_path: Path) -> None:
+    import torch
+    from transformers import TrainingArguments
+
+    from swift_sampler import SamplerSpec
+    from swift_sampler.config import parse_config
+    from swift_sampler.integrations.transformers import HFTrainerAdapter
+    from swift_sampler.search.driver import run_search
+    from swift_sampler.search.setup import Experiment
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "hf"),
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=32,
+        num_train_epochs=3,
+        learning_rate=5e-3,
+        use_cpu=True,
+        report_to="none",
+        disable_tqdm=True,
+    )
+    adapter = HFTrainerAdapter(
+        _hf_job.tiny_bert,
+        _hf_job.TokenDataset(48, seed=0),
+        _hf_job.TokenDataset(24, seed=1),
+        args=args,
+        compute_metrics=_accuracy,
+    )
+    # The score is Trainer.evaluate's eval_accuracy: check it against a hand count once.
+    state = adapter.new_state(0)
+    adapter.train_epoch(state)
+    val = _hf_job.TokenDataset(24, seed=1)
+    with torch.inference_mode():
+        logits = state.model(input_ids=val.input_ids).logits
+    expected = float((logits.argmax(-1) == val.labels).float().mean())
+    assert adapter.score(state, "val") == pytest.approx(expected)
+    assert adapter.features(state, ("loss", "er")).shape == (48, 2)
+
+    config = parse_config(
+        {
+            "train": {"epochs": 3},
+            "search": {"trials": 3, "startup_trials": 1, "shared_epochs": 1, "finetune_epochs": 2},
+        }
+    )
+    result = run_search(config, tmp_path / "run", experiment=Experiment(adapter))
+    assert [t.slot for t in result.trials] == [0, 1, 2]
+    assert all(0.0 <= t.score <= 1.0 for t in result.trials)
+    assert result.best_score == max(t.score for t in result.trials)
+    assert SamplerSpec.load(tmp_path / "run" / "sampler.json").theta == result.best_theta

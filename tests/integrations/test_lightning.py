@@ -1,0 +1,79 @@
+"""SwiftSamplerCallback with Lightning's CPU trainer: one process, two (ddp on gloo), and the
+error for a Trainer that kept use_distributed_sampler=True."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lightning")
+
+import _lightning_job  # noqa: E402  (tests/integrations/_lightning_job.py)
+
+JOB = Path(_lightning_job.__file__)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _run(out: Path, *args: str) -> list[dict[str, Any]]:
+    # -W error: the run raises no warning beyond the two the job filters, with their reasons.
+    subprocess.run(
+        [sys.executable, "-W", "error", str(JOB), str(out), *args],
+        env=ENV,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    return [json.loads(path.read_text()) for path in sorted(out.glob("rank*.json"))]
+
+
+def _check_refreshed(record: dict[str, Any]) -> None:
+    assert record["refreshes"] == [_lightning_job.EPOCHS]
+    first, *later = (np.array(p) for p in record["probabilities"])
+    assert not np.allclose(first, first.mean())  # epoch 0 already under the sampler
+    for before, after in zip([first, *later], later, strict=False):
+        assert np.abs(after - before).max() > 1e-4  # refreshed every epoch
+
+
+def test_missing_lightning_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lightning.pytorch", None)
+    monkeypatch.delitem(sys.modules, "swift_sampler.integrations.lightning", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'swift-sampler\[lightning\]'"):
+        import swift_sampler.integrations.lightning  # noqa: F401
+
+
+def test_callback_one_process(tmp_path: Path) -> None:
+    (record,) = _run(tmp_path, "1")
+    assert record["world"] == [1, 0]
+    assert record["seen"] == record["stream"]  # the steps saw the epoch's draw, in order
+    assert all(len(s) == _lightning_job.N for s in record["stream"])
+    _check_refreshed(record)
+
+
+@pytest.mark.slow
+def test_callback_two_processes_stripe_one_stream(tmp_path: Path) -> None:
+    ranks = _run(tmp_path, "2")
+    assert [r["world"] for r in ranks] == [[2, 0], [2, 1]]
+    assert ranks[0]["probabilities"] == ranks[1]["probabilities"]  # one gathered table
+    assert ranks[0]["stream"] == ranks[1]["stream"]
+    for epoch, stream in enumerate(ranks[0]["stream"]):
+        assert len(stream) == _lightning_job.N
+        for r in (0, 1):
+            # rank r trains on its stripe of the global draw, and nothing else
+            assert ranks[r]["seen"][epoch] == stream[r::2] == ranks[r]["stripe"][epoch]
+    for record in ranks:
+        _check_refreshed(record)
+
+
+@pytest.mark.slow
+def test_a_distributed_sampler_left_on_is_refused(tmp_path: Path) -> None:
+    assert _run(tmp_path, "2", "--keep-distributed-sampler") == []  # no rank trained
+    for r in (0, 1):
+        message = (tmp_path / f"error{r}.txt").read_text()
+        assert "use_distributed_sampler=False" in message

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("lightning")
 
-import _lightning_job  # noqa: E402  (tests/integrations/_lightning_job.py)
+import _lightning_job  # tests/integrations/_lightning_job.py
 
 JOB = Path(_lightning_job.__file__)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
 
-import _hf_job  # noqa: E402  (tests/integrations/_hf_job.py; imports transformers lazily)
+import _hf_job  # tests/integrations/_hf_job.py (imports transformers lazily)
 
 JOB = Path(_hf_job.__file__)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -20,9 +20,7 @@ def missing_extra(module: str, package: str, extra: str) -> ImportError:
     )
 
 
-def features_by_rank(
-    local: Callable[[range], np.ndarray], total: int, width: int
-) -> np.ndarray:
+def features_by_rank(local: Callable[[range], np.ndarray], total: int, width: int) -> np.ndarray:
     """The ``(total, width)`` feature table, each rank computing its rows ``rank::world``.
 
     Under ``torch.distributed`` every rank computes a share and the shares are gathered, so

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 FeaturesFn = Callable[[Any, Any], np.ndarray]
 
 
-class SwiftSamplerCallback(pl.Callback):  # type: ignore[misc]
+class SwiftSamplerCallback(pl.Callback):
     """Keeps a :class:`~swift_sampler.SwiftSampler` in step with the model Lightning trains.
 
     Args:

@@ -117,7 +117,7 @@ def sequence_classifier_features(
     return np.concatenate(parts)
 
 
-class SwiftTrainer(Trainer):  # type: ignore[misc]
+class SwiftTrainer(Trainer):
     """A ``transformers.Trainer`` that trains under a learned Swift Sampler.
 
     The training loader draws ``len(train_dataset)`` indices per epoch (with replacement)
@@ -185,7 +185,11 @@ class SwiftTrainer(Trainer):  # type: ignore[misc]
             ``(n, len(spec.columns))`` float32, the same on every process.
         """
         if self.swift_sampler is None:
-            raise ConfigError("refresh_features needs the training loader (call train())")
+            raise ConfigError(
+                "SwiftTrainer has no sampler: it needs a map-style train_dataset (one with "
+                "__len__; an IterableDataset has no per-instance sampling), and refreshes the "
+                "features from train() on"
+            )
         dataset = self.train_dataset
         collator = self.data_collator
         if _is_hf_dataset(dataset):
@@ -217,7 +221,7 @@ class SwiftTrainer(Trainer):  # type: ignore[misc]
         return features
 
 
-class _RefreshEachEpoch(TrainerCallback):  # type: ignore[misc]
+class _RefreshEachEpoch(TrainerCallback):
     """Calls ``SwiftTrainer.refresh_features`` when an epoch begins."""
 
     def __init__(self, trainer: SwiftTrainer) -> None:

@@ -48,6 +48,7 @@ def test_missing_lightning_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> N
         import swift_sampler.integrations.lightning  # noqa: F401
 
 
+@pytest.mark.slow
 def test_callback_one_process(tmp_path: Path) -> None:
     (record,) = _run(tmp_path, "1")
     assert record["world"] == [1, 0]

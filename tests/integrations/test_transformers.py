@@ -42,6 +42,7 @@ def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
         import swift_sampler.integrations.transformers  # noqa: F401
 
 
+@pytest.mark.slow
 def test_swift_trainer_one_process(tmp_path: Path) -> None:
     # -W error: the run raises no warning (the suite holds itself to that, so must a user run).
     subprocess.run(

@@ -257,7 +257,8 @@ class HFTrainerAdapter:
 
     Args:
         model_init: builds a fresh model (called with the torch seed set).
-        train_dataset: map-style dataset of dicts (the model's inputs and the labels).
+        train_dataset: map-style dataset of dicts holding the model's inputs and the labels
+            only (tokenised; drop text columns first: the collator batches every field).
         eval_dataset: the validation split the search scores on.
         args: ``TrainingArguments``.
         compute_metrics: ``EvalPrediction -> dict``, as for ``transformers.Trainer``.

@@ -1,15 +1,17 @@
-"""A Lightning fit under SwiftSamplerCallback, one process or two (``strategy="ddp"``, gloo).
+"""A Lightning fit under SwiftSamplerCallback, in this process or under torchrun (ddp, gloo).
 
-``python _lightning_job.py OUT DEVICES [--keep-distributed-sampler]``; each process writes
-``OUT/rank{r}.json``: per epoch, the indices its training steps saw, the global draw of the
-epoch (recomputed from the sampler's probabilities with one replica) and the probabilities.
-With ``--keep-distributed-sampler`` the Trainer keeps ``use_distributed_sampler=True`` and the
-callback's error is written to ``OUT/error{r}.txt``.
+``python _lightning_job.py OUT`` fits in one process; ``python -m torch.distributed.run
+--nproc_per_node=2 _lightning_job.py OUT`` fits with ``strategy="ddp"`` on the two processes,
+then tries a second fit that keeps ``use_distributed_sampler=True``. Each process writes
+``OUT/rank{r}.json``: per epoch, the indices its training steps saw, its stripe, the global draw
+(recomputed from the sampler's probabilities with one replica) and the probabilities; and
+``OUT/error{r}.txt``, the callback's error for the second fit.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -32,15 +34,9 @@ def dataset(n: int = N) -> TensorDataset:
     return TensorDataset(x, y)
 
 
-def main(out: Path, devices: int, keep_distributed_sampler: bool) -> None:
-    import lightning.pytorch as pl
-
-    from swift_sampler import SamplerSpec, SwiftSampler
-    from swift_sampler.errors import ConfigError
-    from swift_sampler.integrations.lightning import SwiftSamplerCallback
-
-    # A performance hint (use more DataLoader workers), irrelevant for 60 in-memory items;
-    # its wording names the setting, so only it is silenced.
+def quiet_lightning() -> None:
+    """Silences the warnings Lightning raises about this set-up, not about the callback."""
+    # A performance hint (use more DataLoader workers), moot for in-memory items.
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     # On a machine with a GPU: the job trains on the CPU on purpose (gloo, as in CI).
     warnings.filterwarnings("ignore", message=r"GPU available but not used")
@@ -53,7 +49,15 @@ def main(out: Path, devices: int, keep_distributed_sampler: bool) -> None:
         module=r"lightning\.pytorch\.utilities\._pytree",
     )
 
-    record: dict[str, list[Any]] = {"seen": [], "stripe": [], "stream": [], "probabilities": []}
+
+def fit(devices: int, *, keep_distributed_sampler: bool = False) -> dict[str, Any]:
+    """One fit of 3 epochs; returns what the process saw (see the module docstring)."""
+    import lightning.pytorch as pl
+
+    from swift_sampler import SamplerSpec, SwiftSampler
+    from swift_sampler.integrations.lightning import SwiftSamplerCallback
+
+    record: dict[str, Any] = {"seen": [], "stripe": [], "stream": [], "probabilities": []}
 
     class Module(pl.LightningModule):
         def __init__(self) -> None:
@@ -97,17 +101,26 @@ def main(out: Path, devices: int, keep_distributed_sampler: bool) -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    loader = DataLoader(train, batch_size=BATCH, sampler=swift.sampler)
-    rank = trainer.global_rank
-    try:
-        trainer.fit(Module(), loader)
-    except ConfigError as err:
-        (out / f"error{rank}.txt").write_text(str(err))
-        return
-    record["refreshes"] = [swift.refreshes]
-    record["world"] = [trainer.world_size, rank]
+    trainer.fit(Module(), DataLoader(train, batch_size=BATCH, sampler=swift.sampler))
+    record["refreshes"] = swift.refreshes
+    record["world"] = [trainer.world_size, trainer.global_rank]
+    return record
+
+
+def main(out: Path) -> None:
+    from swift_sampler.errors import ConfigError
+
+    quiet_lightning()
+    devices = int(os.environ.get("WORLD_SIZE", "1"))
+    record = fit(devices)
+    rank = record["world"][1]
     (out / f"rank{rank}.json").write_text(json.dumps(record))
+    if devices > 1:
+        try:
+            fit(devices, keep_distributed_sampler=True)
+        except ConfigError as err:
+            (out / f"error{rank}.txt").write_text(str(err))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]), "--keep-distributed-sampler" in sys.argv)
+    main(Path(sys.argv[1]))

@@ -104,6 +104,8 @@ def test_readme_lightning_callback(workdir: Path) -> None:
 def test_readme_search_with_the_adapter(workdir: Path) -> None:
     from transformers import BertConfig
 
+    from swift_sampler import SamplerSpec
+
     example = _examples()[2]
     for old, new in (
         ("num_train_epochs=10", "num_train_epochs=3"),
@@ -119,5 +121,7 @@ def test_readme_search_with_the_adapter(workdir: Path) -> None:
     }
     exec(example, namespace)
     result = namespace["result"]
-    assert len(result.trials) == 2
-    assert (workdir / "runs" / "hf" / "sampler.json").exists()
+    assert [t.slot for t in result.trials] == [0, 1]
+    assert all(0.0 <= t.score <= 1.0 for t in result.trials)  # eval_accuracy
+    assert result.best_score == max(t.score for t in result.trials)
+    assert SamplerSpec.load(workdir / "runs" / "hf" / "sampler.json").theta == result.best_theta

@@ -19,7 +19,8 @@ pytest.importorskip("accelerate")
 import _hf_job  # tests/integrations/_hf_job.py (imports transformers lazily)
 
 JOB = Path(_hf_job.__file__)
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+# The child processes raise on any warning.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "error"}
 
 
 def _batches(stream: list[int], size: int) -> list[list[int]]:
@@ -44,10 +45,7 @@ def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.slow
 def test_swift_trainer_one_process(tmp_path: Path) -> None:
-    # -W error: the run raises no warning (the suite holds itself to that, so must a user run).
-    subprocess.run(
-        [sys.executable, "-W", "error", str(JOB), str(tmp_path)], env=ENV, check=True, timeout=300
-    )
+    _hf_job.main(tmp_path)  # in this process: pytest's warnings-as-errors apply
     record = json.loads((tmp_path / "rank0.json").read_text())
     assert record["world"] == [1, 0]
     # Every step's batch is the next slice of the epoch's draw: the loader used the sampler.
@@ -97,15 +95,12 @@ def _accuracy(prediction: Any) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_search_through_the_adapter_scores_by_the_eval_metric(tmp_path: Path) -> None:
+def test_the_adapter_scores_by_the_eval_metric(tmp_path: Path) -> None:
+    # A search through it: test_readme_integrations.py runs the README's.
     import torch
     from transformers import TrainingArguments
 
-    from swift_sampler import SamplerSpec
-    from swift_sampler.config import parse_config
     from swift_sampler.integrations.transformers import HFTrainerAdapter
-    from swift_sampler.search.driver import run_search
-    from swift_sampler.search.setup import Experiment
 
     args = TrainingArguments(
         output_dir=str(tmp_path / "hf"),
@@ -128,20 +123,9 @@ def test_search_through_the_adapter_scores_by_the_eval_metric(tmp_path: Path) ->
     state = adapter.new_state(0)
     adapter.train_epoch(state)
     val = _hf_job.TokenDataset(24, seed=1)
+    state.model.eval()  # no dropout, as in Trainer.evaluate
     with torch.inference_mode():
         logits = state.model(input_ids=val.input_ids).logits
     expected = float((logits.argmax(-1) == val.labels).float().mean())
     assert adapter.score(state, "val") == pytest.approx(expected)
     assert adapter.features(state, ("loss", "er")).shape == (48, 2)
-
-    config = parse_config(
-        {
-            "train": {"epochs": 3},
-            "search": {"trials": 3, "startup_trials": 1, "shared_epochs": 1, "finetune_epochs": 2},
-        }
-    )
-    result = run_search(config, tmp_path / "run", experiment=Experiment(adapter))
-    assert [t.slot for t in result.trials] == [0, 1, 2]
-    assert all(0.0 <= t.score <= 1.0 for t in result.trials)
-    assert result.best_score == max(t.score for t in result.trials)
-    assert SamplerSpec.load(tmp_path / "run" / "sampler.json").theta == result.best_theta

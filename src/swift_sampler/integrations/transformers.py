@@ -126,9 +126,11 @@ class SwiftTrainer(Trainer):
     epoch's indices) the features of every training instance are recomputed with the model
     being trained, the transforms refitted, and the probabilities updated.
 
-    Under Accelerate's multi-process launch the sampler yields the global index stream and
-    Accelerate's batch sharding splits it (see the module docstring); the feature pass is
-    split by rows over the processes and gathered, so every process holds the same table.
+    The sampler replaces the Trainer's own sampling (``train_sampling_strategy``,
+    ``group_by_length``). Under Accelerate's multi-process launch the sampler yields the
+    global index stream and Accelerate's batch sharding splits it (see the module docstring);
+    the feature pass is split by rows over the processes and gathered, so every process holds
+    the same table.
     DDP only (the feature pass runs the unwrapped model on each process's rows; FSDP and
     DeepSpeed shard the weights, and are not supported).
 

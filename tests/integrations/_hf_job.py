@@ -72,7 +72,7 @@ def spec() -> Any:
     )
 
 
-def main(out: Path) -> None:
+def main(out: Path, *, start_epoch: int = 0) -> None:
     from transformers import TrainerCallback, TrainingArguments
 
     from swift_sampler.integrations.transformers import SwiftTrainer
@@ -111,7 +111,11 @@ def main(out: Path) -> None:
         seed=0,
     )
     trainer = Recording(
-        model=tiny_bert(), args=args, train_dataset=TokenDataset(), sampler_spec=spec()
+        model=tiny_bert(),
+        args=args,
+        train_dataset=TokenDataset(),
+        sampler_spec=spec(),
+        sampler_start_epoch=start_epoch,
     )
     trainer.add_callback(Streams())
     trainer.train()

@@ -50,7 +50,9 @@ def quiet_lightning() -> None:
     )
 
 
-def fit(devices: int, *, keep_distributed_sampler: bool = False) -> dict[str, Any]:
+def fit(
+    devices: int, *, keep_distributed_sampler: bool = False, start_epoch: int = 0
+) -> dict[str, Any]:
     """One fit of 3 epochs; returns what the process saw (see the module docstring)."""
     import lightning.pytorch as pl
 
@@ -87,7 +89,7 @@ def fit(devices: int, *, keep_distributed_sampler: bool = False) -> dict[str, An
 
     spec = SamplerSpec(transform="cdf", theta=(1.0, 0.2, 0.2, 0.2, 0.2, 1.0, 0.5, 0.5, 0.5, 0.5))
     train = dataset()
-    swift = SwiftSamplerCallback(spec, train, batch_size=16)
+    swift = SwiftSamplerCallback(spec, train, batch_size=16, start_epoch=start_epoch)
     torch.manual_seed(0)
     trainer = pl.Trainer(
         accelerator="cpu",

@@ -80,3 +80,30 @@ def test_callback_two_processes_stripe_one_stream(tmp_path: Path) -> None:
     for r in (0, 1):
         message = (tmp_path / f"error{r}.txt").read_text()
         assert "use_distributed_sampler=False" in message
+
+
+@pytest.mark.slow
+def test_callback_samples_uniformly_before_the_start_epoch() -> None:
+    _lightning_job.quiet_lightning()
+    record = _lightning_job.fit(1, start_epoch=2)
+    assert record["refreshes"] == _lightning_job.EPOCHS - 2
+    first, second, third = (np.array(p) for p in record["probabilities"])
+    assert np.allclose(first, 1.0 / _lightning_job.N) and np.array_equal(first, second)
+    assert not np.allclose(third, first)
+    assert record["seen"][0] != record["seen"][1]  # uniform, yet a fresh draw each epoch
+    assert record["seen"] == record["stream"]
+
+
+def test_bad_arguments_are_refused() -> None:
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from swift_sampler import InputDataError, SamplerSpec
+    from swift_sampler.integrations.lightning import SwiftSamplerCallback
+
+    with pytest.raises(InputDataError, match="training dataset is empty"):
+        SwiftSamplerCallback(SamplerSpec(), TensorDataset(torch.zeros(0, 2)))
+    with pytest.raises(InputDataError, match="start_epoch"):
+        SwiftSamplerCallback(SamplerSpec(), _lightning_job.dataset(), start_epoch=-1)
+    with pytest.raises(InputDataError, match="spec must be a SamplerSpec"):
+        SwiftSamplerCallback("runs/mine/sampler.json", _lightning_job.dataset())

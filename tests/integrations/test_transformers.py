@@ -129,3 +129,14 @@ def test_the_adapter_scores_by_the_eval_metric(tmp_path: Path) -> None:
     expected = float((logits.argmax(-1) == val.labels).float().mean())
     assert adapter.score(state, "val") == pytest.approx(expected)
     assert adapter.features(state, ("loss", "er")).shape == (48, 2)
+
+
+@pytest.mark.slow
+def test_swift_trainer_samples_uniformly_before_the_start_epoch(tmp_path: Path) -> None:
+    _hf_job.main(tmp_path, start_epoch=1)
+    record = json.loads((tmp_path / "rank0.json").read_text())
+    assert record["refreshes"] == [_hf_job.EPOCHS - 1]
+    uniform, *later = (np.array(p) for p in record["probabilities"])
+    assert np.allclose(uniform, 1.0 / _hf_job.N)
+    assert not np.allclose(later[0], uniform)
+    assert record["seen"] == record["stream"]

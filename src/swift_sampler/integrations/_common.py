@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 
 from swift_sampler import distributed
-from swift_sampler.errors import NonFiniteError, SwiftSamplerError
+from swift_sampler.errors import InputDataError, NonFiniteError, SwiftSamplerError
 
-__all__ = ["features_by_rank", "missing_extra"]
+__all__ = ["features_by_rank", "missing_extra", "uniform"]
 
 
 def missing_extra(module: str, package: str, extra: str) -> ImportError:
@@ -43,3 +43,10 @@ def features_by_rank(local: Callable[[range], np.ndarray], total: int, width: in
     if distributed.sum_across([float(error is not None)])[0] > 0:
         raise error or NonFiniteError("another rank's feature pass failed (see its error)")
     return distributed.gather_rows(part, total)
+
+
+def uniform(size: int) -> np.ndarray:
+    """``(size,)`` uniform probabilities over a training set, which must not be empty."""
+    if size < 1:
+        raise InputDataError("the training dataset is empty: there is nothing to sample")
+    return np.full(size, 1.0 / size)

@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, Subset
 
+from swift_sampler._validate import check_int
 from swift_sampler.errors import ConfigError, InputDataError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.features import extract_features
-from swift_sampler.integrations._common import features_by_rank, missing_extra
+from swift_sampler.integrations._common import features_by_rank, missing_extra, uniform
 from swift_sampler.sampler import SwiftSampler
 
 try:
@@ -55,6 +56,9 @@ class SwiftSamplerCallback(pl.Callback):
         spec: the learned sampler (``SamplerSpec.load(path)``).
         train_dataset: the map-style training dataset the loader draws from.
         seed: the seed of the draws; epoch e draws with ``(seed, e)`` on every process.
+        start_epoch: epochs before this one sample uniformly (the draw is still seeded by
+            epoch), and features are first computed when it begins: the search scored a
+            sampler acting after ``E_s`` uniform epochs (SPEC section 7).
         num_samples: global number of draws per epoch; default ``len(train_dataset)``.
         batch_size: batch size of the feature pass.
         features_fn: computes the ``(len(items), len(spec.columns))`` features of a dataset
@@ -73,6 +77,7 @@ class SwiftSamplerCallback(pl.Callback):
         train_dataset: Any,
         *,
         seed: int = 0,
+        start_epoch: int = 0,
         num_samples: int | None = None,
         batch_size: int = 256,
         features_fn: FeaturesFn | None = None,
@@ -84,11 +89,16 @@ class SwiftSamplerCallback(pl.Callback):
         self.spec = spec
         self.train_dataset = train_dataset
         self.batch_size = batch_size
+        self.start_epoch = check_int(start_epoch, "start_epoch", low=0)
         self.features_fn = features_fn
-        # Uniform until the first refresh (on_fit_start, before any draw). One replica until
+        # Uniform until the first refresh (before the start epoch's draw). One replica until
         # the trainer says how many processes train (setup).
         self.sampler = SwiftSampler(
-            np.ones(len(train_dataset)), num_samples, seed=seed, num_replicas=1, rank=0
+            uniform(len(train_dataset)),
+            num_samples,
+            seed=seed,
+            num_replicas=1,
+            rank=0,
         )
         self.sampler.spec = spec
         self.refreshes = 0
@@ -103,7 +113,8 @@ class SwiftSamplerCallback(pl.Callback):
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         # Epoch 0's features, before the loader is first iterated (with workers, Lightning
         # starts the iterator, and so the draw, before on_train_epoch_start).
-        self._refresh(trainer, pl_module)
+        if trainer.current_epoch >= self.start_epoch:
+            self._refresh(trainer, pl_module)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if not any(_uses(loader, self.sampler) for loader in _loaders(trainer.train_dataloader)):
@@ -121,8 +132,10 @@ class SwiftSamplerCallback(pl.Callback):
             )
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        if self._refreshed_epoch != trainer.current_epoch:
+        epoch = trainer.current_epoch
+        if epoch >= self.start_epoch and self._refreshed_epoch != epoch:
             self._refresh(trainer, pl_module)
+        self.sampler.set_epoch(epoch)
 
     def _refresh(self, trainer: Any, pl_module: Any) -> None:
         columns = self.spec.columns

@@ -35,10 +35,11 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler, Sampler, Subset
 
 from swift_sampler import distributed
+from swift_sampler._validate import check_int
 from swift_sampler.errors import ConfigError, InputDataError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.features import compute_features
-from swift_sampler.integrations._common import features_by_rank, missing_extra
+from swift_sampler.integrations._common import features_by_rank, missing_extra, uniform
 from swift_sampler.sampler import SwiftSampler
 from swift_sampler.train.protocol import TrainState, cosine_lr
 
@@ -138,6 +139,9 @@ class SwiftTrainer(Trainer):
         *args: as ``transformers.Trainer``.
         sampler_spec: the learned sampler (``SamplerSpec.load(path)``).
         sampler_seed: the seed of the draws; epoch e draws with ``(sampler_seed, e)``.
+        sampler_start_epoch: epochs before this one sample uniformly (the draw is still
+            seeded by epoch), and features are first computed when it begins: the search
+            scored a sampler acting after ``E_s`` uniform epochs (SPEC section 7).
         **kwargs: as ``transformers.Trainer``.
 
     Attributes:
@@ -146,7 +150,12 @@ class SwiftTrainer(Trainer):
     """
 
     def __init__(
-        self, *args: Any, sampler_spec: SamplerSpec, sampler_seed: int = 0, **kwargs: Any
+        self,
+        *args: Any,
+        sampler_spec: SamplerSpec,
+        sampler_seed: int = 0,
+        sampler_start_epoch: int = 0,
+        **kwargs: Any,
     ) -> None:
         if not isinstance(sampler_spec, SamplerSpec):
             raise InputDataError(
@@ -155,6 +164,7 @@ class SwiftTrainer(Trainer):
             )
         self.sampler_spec = sampler_spec
         self.sampler_seed = sampler_seed
+        self.sampler_start_epoch = check_int(sampler_start_epoch, "sampler_start_epoch", low=0)
         self.swift_sampler: SwiftSampler | None = None
         self.refreshes = 0
         super().__init__(*args, **kwargs)
@@ -162,10 +172,13 @@ class SwiftTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int]:
         dataset = self.train_dataset if train_dataset is None else train_dataset
-        # Uniform until the first refresh, which comes before the first draw. One replica:
-        # the global stream, which Accelerate shards by batches.
+        # Uniform until the first refresh, which comes before the draw of the start epoch.
+        # One replica: the global stream, which Accelerate shards by batches.
         sampler = SwiftSampler(
-            np.ones(len(dataset)), seed=self.sampler_seed, num_replicas=1, rank=0
+            uniform(len(dataset)),
+            seed=self.sampler_seed,
+            num_replicas=1,
+            rank=0,
         )
         sampler.spec = self.sampler_spec
         self.swift_sampler = sampler
@@ -230,12 +243,14 @@ class _RefreshEachEpoch(TrainerCallback):
         self.trainer = trainer
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.trainer.refresh_features()
+        epoch = math.floor((state.epoch or 0) + 1e-6)  # fractional when resumed mid-epoch
+        if epoch >= self.trainer.sampler_start_epoch:
+            self.trainer.refresh_features()
         sampler = self.trainer.swift_sampler
         if sampler is not None:
             # The Trainer sets it too, right after this hook; set here so that the draw of
             # this epoch is already what `sampler.indices()` answers inside other callbacks.
-            sampler.set_epoch(math.floor((state.epoch or 0) + 1e-6))
+            sampler.set_epoch(epoch)
 
 
 def _is_hf_dataset(dataset: Any) -> bool:

@@ -1,0 +1,175 @@
+"""Swift Sampler in a Lightning ``Trainer``: a callback that refreshes the features each epoch.
+
+The callback owns the sampler; give it to the training ``DataLoader``::
+
+    swift = SwiftSamplerCallback(SamplerSpec.load("runs/mine/sampler.json"), train_set)
+    loader = DataLoader(train_set, batch_size=64, sampler=swift.sampler)
+    trainer = L.Trainer(max_epochs=20, callbacks=[swift], use_distributed_sampler=False)
+    trainer.fit(module, loader)
+
+Before every epoch's indices are drawn, the callback runs the module over the training set
+(``module(x)`` must return ``(b, C)`` logits for the dataset's ``(x, y)`` items, or pass
+``features_fn``), refits the transforms, updates the probabilities and sets the epoch.
+
+Several processes (``strategy="ddp"``, ``"ddp_spawn"``): the sampler itself gives each process
+its stripe of the one global draw (``draw[rank::world_size]``, as ``DistributedSampler``), the
+callback setting its ``rank`` and ``num_replicas`` from the trainer; the feature pass is split
+by rows and gathered, so every process holds the same probabilities. Lightning must therefore
+leave the sampler alone: ``use_distributed_sampler=False``. With the default (True) Lightning
+wraps it in a ``DistributedSamplerWrapper``, which would split (and reshuffle) the draw again;
+the callback then stops with a ConfigError saying so before the first training step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from torch.utils.data import DataLoader, Subset
+
+from swift_sampler._validate import check_int
+from swift_sampler.errors import ConfigError, InputDataError
+from swift_sampler.family import SamplerSpec
+from swift_sampler.features import extract_features
+from swift_sampler.integrations._common import features_by_rank, missing_extra, uniform
+from swift_sampler.sampler import SwiftSampler
+
+try:
+    import lightning.pytorch as pl
+except ImportError:
+    raise missing_extra("lightning", "lightning", "lightning") from None
+
+__all__ = ["SwiftSamplerCallback"]
+
+logger = logging.getLogger(__name__)
+
+#: ``features_fn(module, dataset) -> (len(dataset), m)`` float32 features of the given items.
+FeaturesFn = Callable[[Any, Any], np.ndarray]
+
+
+class SwiftSamplerCallback(pl.Callback):
+    """Keeps a :class:`~swift_sampler.SwiftSampler` in step with the model Lightning trains.
+
+    Args:
+        spec: the learned sampler (``SamplerSpec.load(path)``).
+        train_dataset: the map-style training dataset the loader draws from.
+        seed: the seed of the draws; epoch e draws with ``(seed, e)`` on every process.
+        start_epoch: epochs before this one sample uniformly (the draw is still seeded by
+            epoch), and features are first computed when it begins: the search scored a
+            sampler acting after ``E_s`` uniform epochs (SPEC section 7).
+        num_samples: global number of draws per epoch; default ``len(train_dataset)``.
+        batch_size: batch size of the feature pass.
+        features_fn: computes the ``(len(items), len(spec.columns))`` features of a dataset
+            (a ``Subset`` of the training set) with the module; default
+            ``extract_features(module, items, names=spec.columns)``, for a module returning
+            logits from the dataset's ``(x, y)`` items.
+
+    Attributes:
+        sampler: the sampler to pass to the training ``DataLoader``.
+        refreshes: how many times the features were computed.
+    """
+
+    def __init__(
+        self,
+        spec: SamplerSpec,
+        train_dataset: Any,
+        *,
+        seed: int = 0,
+        start_epoch: int = 0,
+        num_samples: int | None = None,
+        batch_size: int = 256,
+        features_fn: FeaturesFn | None = None,
+    ) -> None:
+        if not isinstance(spec, SamplerSpec):
+            raise InputDataError(
+                f"spec must be a SamplerSpec (SamplerSpec.load(path)), got {type(spec).__name__}"
+            )
+        self.spec = spec
+        self.train_dataset = train_dataset
+        self.batch_size = batch_size
+        self.start_epoch = check_int(start_epoch, "start_epoch", low=0)
+        self.features_fn = features_fn
+        # Uniform until the first refresh (before the start epoch's draw). One replica until
+        # the trainer says how many processes train (setup).
+        self.sampler = SwiftSampler(
+            uniform(len(train_dataset)),
+            num_samples,
+            seed=seed,
+            num_replicas=1,
+            rank=0,
+        )
+        self.sampler.spec = spec
+        self.refreshes = 0
+        self._refreshed_epoch: int | None = None
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit":
+            # Before Lightning sizes the loader: len(sampler) is this process's share.
+            self.sampler.num_replicas = trainer.world_size
+            self.sampler.rank = trainer.global_rank
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        # Epoch 0's features, before the loader is first iterated (with workers, Lightning
+        # starts the iterator, and so the draw, before on_train_epoch_start).
+        if trainer.current_epoch >= self.start_epoch:
+            self._refresh(trainer, pl_module)
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        if not any(_uses(loader, self.sampler) for loader in _loaders(trainer.train_dataloader)):
+            if trainer.world_size > 1:
+                raise ConfigError(
+                    "the training DataLoader does not draw from SwiftSamplerCallback.sampler: "
+                    "with several processes Lightning replaced it by a distributed sampler, "
+                    "which would split the draw a second time; pass "
+                    "Trainer(use_distributed_sampler=False) (the sampler already gives each "
+                    "process its stripe)"
+                )
+            raise ConfigError(
+                "the training DataLoader does not draw from SwiftSamplerCallback.sampler; "
+                "build it as DataLoader(train_dataset, ..., sampler=callback.sampler)"
+            )
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        epoch = trainer.current_epoch
+        if epoch >= self.start_epoch and self._refreshed_epoch != epoch:
+            self._refresh(trainer, pl_module)
+        self.sampler.set_epoch(epoch)
+
+    def _refresh(self, trainer: Any, pl_module: Any) -> None:
+        columns = self.spec.columns
+        compute = self.features_fn or self._default_features
+
+        def local(rows: range) -> np.ndarray:
+            return np.asarray(compute(pl_module, Subset(self.train_dataset, rows)))
+
+        features = features_by_rank(local, len(self.train_dataset), len(columns))
+        self.sampler.update(features)
+        self.sampler.set_epoch(trainer.current_epoch)
+        self._refreshed_epoch = trainer.current_epoch
+        self.refreshes += 1
+        logger.debug("epoch %d: features refreshed", trainer.current_epoch)
+
+    def _default_features(self, module: Any, dataset: Any) -> np.ndarray:
+        return extract_features(
+            module, dataset, names=self.spec.columns, batch_size=self.batch_size
+        )
+
+
+def _loaders(obj: Any) -> Iterator[Any]:
+    """The DataLoaders inside Lightning's train_dataloader (a loader, or a list/dict of them)."""
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, list | tuple):
+        for item in obj:
+            yield from _loaders(item)
+    elif obj is not None:
+        yield obj
+
+
+def _uses(loader: Any, sampler: SwiftSampler) -> bool:
+    if not isinstance(loader, DataLoader):
+        return False
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    return loader.sampler is sampler or getattr(batch_sampler, "sampler", None) is sampler

@@ -1,0 +1,109 @@
+"""SwiftSamplerCallback with Lightning's CPU trainer: one process, and two (ddp on gloo, under
+torchrun), where a Trainer that kept use_distributed_sampler=True is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("lightning")
+
+import _lightning_job  # tests/integrations/_lightning_job.py
+
+JOB = Path(_lightning_job.__file__)
+# The child processes raise on any warning but those the job silences, with their reasons.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "error"}
+
+
+def _check_refreshed(record: dict[str, Any]) -> None:
+    assert record["refreshes"] == _lightning_job.EPOCHS
+    first, *later = (np.array(p) for p in record["probabilities"])
+    assert not np.allclose(first, first.mean())  # epoch 0 already under the sampler
+    for before, after in zip([first, *later], later, strict=False):
+        assert np.abs(after - before).max() > 1e-4  # refreshed every epoch
+
+
+def test_missing_lightning_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "lightning.pytorch", None)
+    monkeypatch.delitem(sys.modules, "swift_sampler.integrations.lightning", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'swift-sampler\[lightning\]'"):
+        import swift_sampler.integrations.lightning  # noqa: F401
+
+
+@pytest.mark.slow
+def test_callback_one_process() -> None:
+    _lightning_job.quiet_lightning()  # Lightning's set-up warnings, each with its reason
+    record = _lightning_job.fit(1)
+    assert record["world"] == [1, 0]
+    assert record["seen"] == record["stream"]  # the steps saw the epoch's draw, in order
+    assert all(len(s) == _lightning_job.N for s in record["stream"])
+    _check_refreshed(record)
+
+
+@pytest.mark.slow
+def test_callback_two_processes_stripe_one_stream(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(JOB),
+            str(tmp_path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [[2, 0], [2, 1]]
+    assert ranks[0]["probabilities"] == ranks[1]["probabilities"]  # one gathered table
+    assert ranks[0]["stream"] == ranks[1]["stream"]
+    for epoch, stream in enumerate(ranks[0]["stream"]):
+        assert len(stream) == _lightning_job.N
+        for r in (0, 1):
+            # rank r trains on its stripe of the global draw, and nothing else
+            assert ranks[r]["seen"][epoch] == stream[r::2] == ranks[r]["stripe"][epoch]
+    for record in ranks:
+        _check_refreshed(record)
+    # The job's second fit kept use_distributed_sampler=True: refused on both ranks.
+    for r in (0, 1):
+        message = (tmp_path / f"error{r}.txt").read_text()
+        assert "use_distributed_sampler=False" in message
+
+
+@pytest.mark.slow
+def test_callback_samples_uniformly_before_the_start_epoch() -> None:
+    _lightning_job.quiet_lightning()
+    record = _lightning_job.fit(1, start_epoch=2)
+    assert record["refreshes"] == _lightning_job.EPOCHS - 2
+    first, second, third = (np.array(p) for p in record["probabilities"])
+    assert np.allclose(first, 1.0 / _lightning_job.N) and np.array_equal(first, second)
+    assert not np.allclose(third, first)
+    assert record["seen"][0] != record["seen"][1]  # uniform, yet a fresh draw each epoch
+    assert record["seen"] == record["stream"]
+
+
+def test_bad_arguments_are_refused() -> None:
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from swift_sampler import InputDataError, SamplerSpec
+    from swift_sampler.integrations.lightning import SwiftSamplerCallback
+
+    with pytest.raises(InputDataError, match="training dataset is empty"):
+        SwiftSamplerCallback(SamplerSpec(), TensorDataset(torch.zeros(0, 2)))
+    with pytest.raises(InputDataError, match="start_epoch"):
+        SwiftSamplerCallback(SamplerSpec(), _lightning_job.dataset(), start_epoch=-1)
+    with pytest.raises(InputDataError, match="spec must be a SamplerSpec"):
+        SwiftSamplerCallback("runs/mine/sampler.json", _lightning_job.dataset())

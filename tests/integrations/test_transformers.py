@@ -1,0 +1,142 @@
+"""SwiftTrainer (a Hugging Face Trainer) in one process and under torchrun, and the search
+through HFTrainerAdapter, on a tiny BERT built from a config (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+import _hf_job  # tests/integrations/_hf_job.py (imports transformers lazily)
+
+JOB = Path(_hf_job.__file__)
+# The child processes raise on any warning.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "error"}
+
+
+def _batches(stream: list[int], size: int) -> list[list[int]]:
+    return [stream[i : i + size] for i in range(0, len(stream), size)]
+
+
+def _check_refreshed(record: dict[str, Any]) -> None:
+    assert record["refreshes"] == [_hf_job.EPOCHS]
+    first, *later = (np.array(p) for p in record["probabilities"])
+    # Epoch 0's refresh already moved the sampler off uniform, and every epoch moved it again.
+    assert not np.allclose(first, first.mean())
+    for before, after in zip([first, *later], later, strict=False):
+        assert np.abs(after - before).max() > 1e-4
+
+
+def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
+    monkeypatch.delitem(sys.modules, "swift_sampler.integrations.transformers", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'swift-sampler\[transformers\]'"):
+        import swift_sampler.integrations.transformers  # noqa: F401
+
+
+@pytest.mark.slow
+def test_swift_trainer_one_process(tmp_path: Path) -> None:
+    _hf_job.main(tmp_path)  # in this process: pytest's warnings-as-errors apply
+    record = json.loads((tmp_path / "rank0.json").read_text())
+    assert record["world"] == [1, 0]
+    # Every step's batch is the next slice of the epoch's draw: the loader used the sampler.
+    assert record["seen"] == record["stream"]
+    assert all(len(stream) == _hf_job.N for stream in record["stream"])
+    _check_refreshed(record)
+    losses = np.array(record["loss"]).reshape(_hf_job.EPOCHS, -1).mean(axis=1)
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.mark.slow
+def test_swift_trainer_two_processes_share_one_stream(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(JOB),
+            str(tmp_path),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [[2, 0], [2, 1]]
+    # The same features (gathered), hence the same probabilities and the same global stream.
+    assert ranks[0]["probabilities"] == ranks[1]["probabilities"]
+    assert ranks[0]["stream"] == ranks[1]["stream"]
+    for epoch, stream in enumerate(ranks[0]["stream"]):
+        assert len(stream) == _hf_job.N  # the global draw, not one rank's stripe
+        batches = _batches(stream, _hf_job.BATCH)
+        # Accelerate deals the global batches out in turn: no index drawn twice, none lost.
+        for r in (0, 1):
+            assert ranks[r]["seen"][epoch] == [i for b in batches[r::2] for i in b]
+        assert sorted(ranks[0]["seen"][epoch] + ranks[1]["seen"][epoch]) == sorted(stream)
+    for record in ranks:
+        _check_refreshed(record)
+
+
+def _accuracy(prediction: Any) -> dict[str, float]:
+    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+
+@pytest.mark.slow
+def test_the_adapter_scores_by_the_eval_metric(tmp_path: Path) -> None:
+    # A search through it: test_readme_integrations.py runs the README's.
+    import torch
+    from transformers import TrainingArguments
+
+    from swift_sampler.integrations.transformers import HFTrainerAdapter
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "hf"),
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=32,
+        num_train_epochs=3,
+        learning_rate=5e-3,
+        use_cpu=True,
+        report_to="none",
+        disable_tqdm=True,
+    )
+    adapter = HFTrainerAdapter(
+        _hf_job.tiny_bert,
+        _hf_job.TokenDataset(48, seed=0),
+        _hf_job.TokenDataset(24, seed=1),
+        args=args,
+        compute_metrics=_accuracy,
+    )
+    # The score is Trainer.evaluate's eval_accuracy: check it against a hand count once.
+    state = adapter.new_state(0)
+    adapter.train_epoch(state)
+    val = _hf_job.TokenDataset(24, seed=1)
+    state.model.eval()  # no dropout, as in Trainer.evaluate
+    with torch.inference_mode():
+        logits = state.model(input_ids=val.input_ids).logits
+    expected = float((logits.argmax(-1) == val.labels).float().mean())
+    assert adapter.score(state, "val") == pytest.approx(expected)
+    assert adapter.features(state, ("loss", "er")).shape == (48, 2)
+
+
+@pytest.mark.slow
+def test_swift_trainer_samples_uniformly_before_the_start_epoch(tmp_path: Path) -> None:
+    _hf_job.main(tmp_path, start_epoch=1)
+    record = json.loads((tmp_path / "rank0.json").read_text())
+    assert record["refreshes"] == [_hf_job.EPOCHS - 1]
+    uniform, *later = (np.array(p) for p in record["probabilities"])
+    assert np.allclose(uniform, 1.0 / _hf_job.N)
+    assert not np.allclose(later[0], uniform)
+    assert record["seen"] == record["stream"]

@@ -560,20 +560,27 @@ def _distributed(args: argparse.Namespace, command: Any) -> int:
     """
     from swift_sampler import distributed
 
-    if not distributed.init_from_env() or args.command == "train":
-        if distributed.rank() != 0:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - one report, from rank 0
-        return int(command(args))
-    if distributed.rank() != 0:
-        from swift_sampler.search.setup import follow_inner_loop
-
-        _configure_threads(args)
-        follow_inner_loop()
-        return EXIT_OK
+    finished = False
     try:
-        return int(command(args))
+        if not distributed.init_from_env() or args.command == "train":
+            if distributed.rank() != 0:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - one report, from rank 0
+            code = int(command(args))
+        elif distributed.rank() != 0:
+            from swift_sampler.search.setup import follow_inner_loop
+
+            _configure_threads(args)
+            follow_inner_loop()
+            code = EXIT_OK
+        else:
+            try:
+                code = int(command(args))
+            finally:
+                distributed.release_followers()
+        finished = True
+        return code
     finally:
-        distributed.release_followers()
+        distributed.leave(wait=finished)
 
 
 def _message(err: BaseException) -> str:

@@ -108,6 +108,24 @@ def init_from_env() -> bool:
     return size > 1
 
 
+def leave(*, wait: bool) -> None:
+    """Leaves the process group this process joined, if any.
+
+    The backend's threads are joined here, before the interpreter exits: left to the exit, a
+    rank can abort with "terminate called without an active exception" (SIGABRT) after its
+    work is done, and torchrun then reports the whole job failed.
+
+    Args:
+        wait: meet the other ranks first (a barrier), so none is still reading this rank's
+            last message; False after an error (the other ranks may never come).
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if wait:
+        torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
 def uses_cuda() -> bool:
     """True in a process group on NCCL: models and batches then live on this rank's GPU."""
     return torch.distributed.is_initialized() and torch.distributed.get_backend() == "nccl"

@@ -122,6 +122,9 @@ def main(out: Path, *, start_epoch: int = 0) -> None:
     record["refreshes"] = [trainer.refreshes]
     record["world"] = [args.world_size, args.process_index]
     (out / f"rank{args.process_index}.json").write_text(json.dumps(record))
+    from swift_sampler.distributed import leave
+
+    leave(wait=True)  # else a rank can abort at exit (gloo's threads), failing the job
 
 
 if __name__ == "__main__":

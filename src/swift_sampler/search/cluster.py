@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from swift_sampler.errors import ConfigError
 from swift_sampler.search.pruning import check_pruning
-from swift_sampler.search.study import prepare_shared_features, search_result, write_outputs
+from swift_sampler.search.study import (
+    prepare_shared_features,
+    record_param_names,
+    search_result,
+    write_outputs,
+)
 from swift_sampler.search.workers import (
     Heartbeat,
     WorkerOptions,
@@ -93,6 +98,7 @@ def _open_or_create(
         f"cannot create the study {name!r} in {redact(url)}",
     )
     if study.user_attrs.get("fingerprint") is None:
+        record_param_names(study, config)
         study.set_user_attr("config", config.to_dict())
         study.set_user_attr("fingerprint", config.fingerprint())
     if study.user_attrs.get("fingerprint") != config.fingerprint():

@@ -6,8 +6,10 @@ uses it only when the extension failed to build (a machine without a C compiler)
 
 * ``build_alias`` classifies the buckets with NumPy and runs Vose's pairing loop in Python,
   with the C code's operations in its order and its rounding (``(rest + p) - 1`` in double; a
-  threshold rounded to the record's float type once), so it builds the identical table. The
-  loop is O(n) Python steps: the slow part of the fallback.
+  threshold rounded to the record's float type once), so it builds the identical table. A
+  large bucket that takes many small ones continues in ``np.add.accumulate``, which performs
+  the same additions in the same order. The loop is O(number of large buckets) Python steps:
+  the slow part of the fallback.
 * ``draw_alias`` runs the same xoshiro256** stream as the C code on many lanes at once. The
   generator's step is linear over GF(2), so lane ``j`` starts ``j * STEPS`` outputs into the
   stream by a jump matrix (the step's 256 x 256 bit matrix to the power ``STEPS``) and then
@@ -45,49 +47,79 @@ def build_alias(weights: np.ndarray, table: np.ndarray, work: np.ndarray, total:
     alias = table["alias"]
     alias[:] = np.arange(n, dtype=alias.dtype)
     prob[:] = np.where(small, v, 1.0)  # rounded to the record's float type
-    larges = np.flatnonzero(~small)[::-1].tolist()  # C takes the largest index first
-    if not larges:
+    # C takes the large buckets from the largest index down, and pops the small ones from a
+    # stack: the largest index first.
+    larges = np.flatnonzero(~small)[::-1]
+    count = larges.size
+    if count == 0:
         return
-    smalls = np.flatnonzero(small)
-    # The stack of small buckets: C pops from its top, the largest index first.
-    stack = smalls.tolist()
-    stack_prob = prob[smalls].astype(np.float64).tolist()
+    order = np.flatnonzero(small)[::-1]
+    q_array = prob[order].astype(np.float64)  # their thresholds, as C reads them back
+    q = q_array.tolist()
     rest_of = v[larges].tolist()
     narrow = prob.dtype == np.float32
     to_float32 = np.float32
+    num_small = len(q)
 
-    given: list[int] = []  # small buckets, in the order they get an alias
-    owner: list[int] = []  # the large bucket each one takes as alias
-    done: list[int] = []  # large buckets whose rest fell below 1, and that rest
-    done_prob: list[float] = []
-    count = len(larges)
-    at = 0
-    large = larges[0]
+    # Large bucket a takes the small ones order[ends[a-1]:ends[a]], preceded (a > 0) by large
+    # bucket a - 1, which C pushes on the stack when its rest falls below 1 and pops next.
+    ends: list[int] = []
+    thresholds: list[float] = []  # of the large buckets whose rest fell below 1, in order
+    j = 0
+    a = 0
     rest = rest_of[0]
-    while stack:
-        given.append(stack.pop())
-        owner.append(large)
-        rest = (rest + stack_prob.pop()) - 1.0
-        if rest < 1.0:
-            threshold = rest if rest > 0.0 else 0.0
-            if narrow:
-                threshold = float(to_float32(threshold))
-            done.append(large)
-            done_prob.append(threshold)
-            stack.append(large)
-            stack_prob.append(threshold)
-            at += 1
-            if at == count:
+    while True:
+        steps = 0
+        while rest >= 1.0 and j < num_small:
+            rest = rest + q[j] - 1.0  # (rest + p) - 1, as C: less rounding than rest - (1 - p)
+            j += 1
+            steps += 1
+            if steps == 16 and rest >= 1.0:  # a long run: on in NumPy, same operations
+                rest, j = _long_run(rest, q_array, j)
                 break
-            large = larges[at]
-            rest = rest_of[at]
-    if given:
-        alias[given] = owner
-    if done:
-        prob[done] = done_prob
-    # What is left is 1 up to rounding: those buckets stay whole (larges already are).
-    if stack:
-        prob[stack] = 1.0
+        if rest >= 1.0:  # the small buckets are used up: this and later larges stay whole
+            ends.append(j)
+            break
+        threshold = rest if rest > 0.0 else 0.0
+        if narrow:
+            threshold = float(to_float32(threshold))
+        ends.append(j)
+        thresholds.append(threshold)
+        a += 1
+        if a == count:
+            break
+        rest = rest_of[a] + threshold - 1.0
+
+    taken = np.diff(np.asarray([0, *ends]))
+    alias[order[:j]] = np.repeat(larges[: len(ends)], taken)
+    demoted = len(thresholds)
+    linked = min(demoted, count - 1)
+    alias[larges[:linked]] = larges[1 : linked + 1]
+    prob[larges[:demoted]] = thresholds
+    if demoted == count:  # C stopped with buckets left on its stack: they stay whole
+        prob[larges[-1]] = 1.0
+        prob[order[j:]] = 1.0
+
+
+def _long_run(rest: float, q: np.ndarray, j: int) -> tuple[float, int]:
+    """Continues one large bucket's run over the small buckets ``q[j:]`` with
+    ``np.add.accumulate`` over ``rest, q[j], -1, q[j+1], -1, ...``: the same sequence of double
+    additions as the loop, so the same rests. Returns the rest and the next small bucket."""
+    width = 64
+    while j < q.size:
+        chunk = q[j : j + width]
+        seq = np.empty(2 * chunk.size + 1)
+        seq[0] = rest
+        seq[1::2] = chunk
+        seq[2::2] = -1.0
+        after = np.add.accumulate(seq)[2::2]  # the rest after each small bucket
+        below = np.flatnonzero(after < 1.0)
+        if below.size:
+            return float(after[below[0]]), j + int(below[0]) + 1
+        rest = float(after[-1])
+        j += chunk.size
+        width *= 4
+    return rest, j
 
 
 def draw_alias(

@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_features.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/swift_sampler/*.so
+	rm -rf $(VENV) build dist src/*.egg-info src/swift_sampler/*.so

@@ -1,6 +1,7 @@
 """Drawing indices: swift_sampler.draw vs torch's WeightedRandomSampler, side by side.
 
 Run: .venv/bin/python benchmarks/bench_draw.py [--n 10000000] [--big 100000000] [--repeats 3]
+     .venv/bin/python benchmarks/bench_draw.py --fallback-only [--fallback-n 50000 1000000]
 
 Measures, in one process and one run:
 1. iterating a sampler over 1e7 indices drawn with replacement from 1e7 probabilities:
@@ -9,7 +10,11 @@ Measures, in one process and one run:
 2. n = 1e8 with replacement (WeightedRandomSampler refuses more than 2^24 categories): time
    and the extra peak memory beyond the input probabilities and the returned indices, traced
    with tracemalloc (numpy reports its allocations to it);
-3. without replacement at n = 1e7 vs torch.multinomial(replacement=False).
+3. without replacement at n = 1e7 vs torch.multinomial(replacement=False);
+4. the compiled alias table (``_draw.c``) against its NumPy fallback (``_alias_numpy``, what an
+   installation without a C compiler runs), side by side on the same weights: the table build,
+   n draws from it, and both together (``draw_indices``, what a sampler's first epoch costs).
+   Both give the same indices; the script checks that too.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import numpy as np
 import torch
 from torch.utils.data import WeightedRandomSampler
 
-from swift_sampler import SwiftSampler, draw_indices
+from swift_sampler import SwiftSampler, _alias_numpy, draw_indices
+from swift_sampler import draw as draw_module
 from swift_sampler.draw import AliasTable
 
 
@@ -41,10 +47,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--big", type=int, default=100_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fallback-n", type=int, nargs="+", default=[50_000, 1_000_000])
+    parser.add_argument("--fallback-only", action="store_true", help="run part 4 only")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    compare_with_torch(args.n, args.repeats)  # its arrays are freed before the big run
-    big_draw(args.big)
+    if not args.fallback_only:
+        compare_with_torch(args.n, args.repeats)  # its arrays are freed before the big run
+        big_draw(args.big)
+    for n in args.fallback_n:
+        compare_fallback(n, args.repeats)
 
 
 def compare_with_torch(n: int, repeats: int) -> None:
@@ -111,6 +122,37 @@ def big_draw(big: int) -> None:
         f"extra peak memory beyond probabilities ({p.nbytes / 1e9:.1f} GB) and indices "
         f"({indices.nbytes / 1e9:.1f} GB): {extra / 1e9:.2f} GB = {extra / big:.1f} bytes/instance"
     )
+
+
+def compare_fallback(n: int, repeats: int) -> None:
+    """C extension vs NumPy fallback on the same weights, repeats interleaved (noisy machine)."""
+    from swift_sampler import _draw
+
+    weights = np.random.default_rng(2).random(n)
+    print(f"\n# alias table, C extension vs NumPy fallback, n = {n:.0e}, {n:.0e} draws")
+    backends = {"C": _draw, "NumPy": _alias_numpy}
+    draws: dict[str, np.ndarray] = {}
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(repeats):
+        for name, backend in backends.items():
+            draw_module._backend = backend  # what draw.py picks when _draw does not import
+            start = time.perf_counter()
+            table = AliasTable(weights)
+            built = time.perf_counter()
+            draws[name] = table.draw(n, seed=0)
+            done = time.perf_counter()
+            times.setdefault((name, "build"), []).append(built - start)
+            times.setdefault((name, "draw"), []).append(done - built)
+            times.setdefault((name, "both"), []).append(done - start)
+    draw_module._backend = _draw
+    same = bool(np.array_equal(draws["C"], draws["NumPy"]))
+    for part in ("build", "draw", "both"):
+        c = statistics.median(times[("C", part)])
+        fallback = statistics.median(times[("NumPy", part)])
+        print(f"{part:6s} C {c:8.4f} s   NumPy {fallback:8.4f} s   ratio {fallback / c:5.1f}x")
+    print(f"same indices: {same}")
+    if not same:
+        raise SystemExit("the NumPy fallback drew other indices than the C extension")
 
 
 if __name__ == "__main__":

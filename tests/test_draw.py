@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -12,8 +13,20 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import stats
 
-from swift_sampler.draw import AliasTable, draw_global, draw_indices, per_rank_count
+from swift_sampler import _alias_numpy
+from swift_sampler import draw as draw_module
+from swift_sampler.draw import (
+    _NARROW,
+    _WIDE,
+    AliasTable,
+    _seed_words,
+    check_probabilities,
+    draw_global,
+    draw_indices,
+    per_rank_count,
+)
 from swift_sampler.errors import InputDataError
+from swift_sampler.sampler import SwiftSampler
 
 SKEWED = np.array([1e-3, 1.0, 100.0, 0.0, 5.0, 0.25, 3.0])
 
@@ -313,3 +326,146 @@ def test_extreme_weight_ranges() -> None:
         int(draw_global(np.array([0.0, 0.0, 1e-320]), 1, replacement=False, seed=s)[0])
         for s in range(20)
     } == {2}
+
+
+def _compiled() -> ModuleType:
+    try:
+        from swift_sampler import _draw
+    except ImportError:  # installed without a C compiler: nothing to compare against
+        pytest.skip("the C extension is not built here")
+    return _draw
+
+
+def _tables(p: np.ndarray, *, wide: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The alias table of ``p`` built by the extension and by the fallback."""
+    p, total = check_probabilities(p)
+    record, index = _WIDE if wide else _NARROW
+    ours, theirs = np.empty(p.size, record), np.empty(p.size, record)
+    _compiled().build_alias(p, theirs, np.empty(p.size, index), total)
+    _alias_numpy.build_alias(p, ours, np.empty(p.size, index), total)
+    return theirs, ours
+
+
+def _weights(n: int, kind: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "cubed":  # most mass on a few instances: long chains of small buckets
+        return rng.random(n) ** 3
+    if kind == "near_uniform":  # many buckets just above and below 1: many short chains
+        return 1.0 + 1e-3 * rng.standard_normal(n)
+    if kind == "zeros_and_spikes":
+        p = rng.random(n)
+        p[rng.random(n) < 0.5] = 0.0
+        p[rng.integers(0, n, size=max(1, n // 100))] = 1e6
+        return p
+    return rng.lognormal(0.0, 4.0, n)  # weights over many orders of magnitude
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["cubed", "near_uniform", "zeros_and_spikes", "lognormal"])
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 50_000])
+def test_numpy_fallback_builds_the_extensions_table(
+    n: int, kind: str, dtype: type, wide: bool
+) -> None:
+    theirs, ours = _tables(_weights(n, kind, n).astype(dtype), wide=wide)
+    assert ours.tobytes() == theirs.tobytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    p=hnp.arrays(
+        np.float64,
+        st.integers(1, 300),
+        elements=st.one_of(
+            st.just(0.0),
+            st.floats(1e-300, 1e300),
+            st.sampled_from([1.0, 2.0, 1.0 + 2**-52, 1 - 2**-53, 3.0]),
+        ),
+    ),
+    wide=st.booleans(),
+)
+def test_numpy_fallback_table_property(p: np.ndarray, wide: bool) -> None:
+    if not p.any():
+        p[0] = 1.0
+    theirs, ours = _tables(p, wide=wide)
+    assert ours.tobytes() == theirs.tobytes()
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("k", [0, 1, 31, 33, 1000, 4096 * 256 + 17])  # the last: over 1 chunk
+@pytest.mark.parametrize("n", [1, 3, 1000])
+def test_numpy_fallback_draws_the_extensions_indices(n: int, k: int, wide: bool) -> None:
+    theirs, ours = _tables(_weights(n, "cubed", n), wide=wide)
+    words = _seed_words(n, k % 7, 0)
+    expected, got = np.empty(k, np.int64), np.empty(k, np.int64)
+    _compiled().draw_alias(theirs, n, expected, *words)
+    _alias_numpy.draw_alias(ours, n, got, *words)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("n", [1, 3, 2**31 - 1, 2**32 + 5, 2**62 + 3])
+def test_numpy_fallback_128_bit_product(n: int) -> None:
+    """Bucket and coin come from the high and low words of ``x * n``, also for n >= 2^32."""
+    x = np.random.default_rng(n % 1000).integers(0, 2**64, size=1000, dtype=np.uint64)
+    x[:3] = [0, 1, 2**64 - 1]
+    high, low = _alias_numpy._mul_high_low(x, n)
+    exact = [int(a) * n for a in x.tolist()]
+    assert high.tolist() == [e >> 64 for e in exact]
+    assert low.tolist() == [e % 2**64 for e in exact]
+
+
+def test_numpy_fallback_zero_seed_words_use_the_same_substitute() -> None:
+    theirs, ours = _tables(np.arange(1.0, 11.0), wide=False)
+    expected, got = np.empty(500, np.int64), np.empty(500, np.int64)
+    _compiled().draw_alias(theirs, 10, expected, 0, 0, 0, 0)
+    _alias_numpy.draw_alias(ours, 10, got, 0, 0, 0, 0)
+    np.testing.assert_array_equal(got, expected)
+
+
+def _use_backend(monkeypatch: pytest.MonkeyPatch, backend: ModuleType) -> None:
+    """swift_sampler.draw as it runs on an installation with (or without) the extension."""
+    fallback = backend is _alias_numpy
+    monkeypatch.setattr(draw_module, "_backend", backend)
+    monkeypatch.setattr(draw_module, "BACKEND", "numpy" if fallback else "c")
+    monkeypatch.setattr(draw_module, "_warned", False)
+
+
+def _draws(p: np.ndarray) -> list[np.ndarray]:
+    """Every public draw that builds an alias table, for a few seeds and epochs."""
+    out = [draw_indices(p, 3000, seed=s, epoch=e) for s in (0, 5) for e in (0, 1)]
+    out.append(draw_indices(p, 3001, seed=1, num_replicas=3, rank=2))
+    sampler = SwiftSampler(p, 700, seed=2)
+    for epoch in (0, 4):
+        sampler.set_epoch(epoch)
+        out.append(np.array(list(sampler)))
+    return out
+
+
+def test_fallback_draws_equal_the_extensions_and_warn_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = _weights(5000, "lognormal", 3)
+    _use_backend(monkeypatch, _compiled())
+    with caplog.at_level("WARNING", logger="swift_sampler.draw"):
+        expected = _draws(p)
+    assert not caplog.records
+    _use_backend(monkeypatch, _alias_numpy)
+    with caplog.at_level("WARNING", logger="swift_sampler.draw"):
+        got = _draws(p)  # builds several tables: one warning for the process
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and "NumPy fallback" in record.getMessage()
+    assert "\n" not in record.getMessage()
+
+
+def test_fallback_is_not_used_without_replacement(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    p = _weights(2000, "cubed", 4)
+    expected = draw_indices(p, 500, replacement=False, seed=3)
+    _use_backend(monkeypatch, _alias_numpy)
+    with caplog.at_level("WARNING", logger="swift_sampler.draw"):
+        got = draw_indices(p, 500, replacement=False, seed=3)
+    np.testing.assert_array_equal(got, expected)
+    assert not caplog.records  # exponential keys in NumPy: no alias table, nothing slower

@@ -3,7 +3,10 @@
 Two regimes:
 
 * **with replacement**: Walker's alias method (Vose's O(n) build, compiled in ``_draw.c``), one
-  random memory access per draw. ``torch.multinomial`` refuses more than 2^24 categories and
+  random memory access per draw. Where the extension was not built (no C compiler at install
+  time), ``_alias_numpy`` does the same in Python and NumPy: the same table and the same
+  indices for the same seed, slower (docs/benchmarks.md), with one warning logged at the first
+  table built. ``torch.multinomial`` refuses more than 2^24 categories and
   ``WeightedRandomSampler`` is built on it; this path has no such limit.
 * **without replacement**: exponential keys (``E_i / p_i``, equivalent to Gumbel top-k): the k
   smallest keys, in increasing order, are a sample of k successive draws without replacement.
@@ -19,16 +22,23 @@ repeating its first entries up to a multiple of ``W``; with ``drop_last`` its ta
 
 from __future__ import annotations
 
+import logging
 import math
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from swift_sampler import _draw
 from swift_sampler._validate import check_int
 from swift_sampler.errors import InputDataError
 
+try:
+    from swift_sampler import _draw as _backend
+except ImportError:  # installed without a C compiler: setup.py's extension is optional
+    from swift_sampler import _alias_numpy as _backend  # type: ignore[no-redef]  # same API
+
 __all__ = [
+    "BACKEND",
     "AliasTable",
     "check_probabilities",
     "draw_global",
@@ -43,6 +53,23 @@ __all__ = [
 _NARROW = (np.dtype([("prob", np.float32), ("alias", np.int32)]), np.dtype(np.int32))
 _WIDE = (np.dtype([("prob", np.float64), ("alias", np.int64)]), np.dtype(np.int64))
 _NARROW_LIMIT = 2**31 - 1
+
+logger = logging.getLogger(__name__)
+
+BACKEND: Literal["c", "numpy"] = "numpy" if _backend.__name__.endswith("_alias_numpy") else "c"
+"""Which alias table this installation uses: the compiled ``_draw`` or the NumPy fallback."""
+
+_warned = False
+
+
+def _warn_fallback() -> None:
+    global _warned
+    if BACKEND == "numpy" and not _warned:
+        _warned = True
+        logger.warning(
+            "swift_sampler: the C alias table (_draw) is not built, using the NumPy fallback: "
+            "same draws, slower (see docs/benchmarks.md); reinstall with a C compiler for speed"
+        )
 
 
 def check_probabilities(probabilities: npt.ArrayLike) -> tuple[np.ndarray, float]:
@@ -159,13 +186,14 @@ class AliasTable:
         record, index = _WIDE if wide else _NARROW
         self._table = np.empty(self.n, dtype=record)
         work = np.empty(self.n, dtype=index)
-        _draw.build_alias(p, self._table, work, total)
+        _warn_fallback()
+        _backend.build_alias(p, self._table, work, total)
 
     def draw(self, num_samples: int, *, seed: int = 0, epoch: int = 0) -> np.ndarray:
         """``(num_samples,)`` int64 i.i.d. indices, a function of ``(seed, epoch)`` only."""
         num_samples = check_int(num_samples, "num_samples", low=0)
         out = np.empty(num_samples, dtype=np.int64)
-        _draw.draw_alias(self._table, self.n, out, *_seed_words(seed, epoch, 0))
+        _backend.draw_alias(self._table, self.n, out, *_seed_words(seed, epoch, 0))
         return out
 
     def probabilities(self) -> np.ndarray:

@@ -26,6 +26,7 @@ from swift_sampler.errors import ConfigError
 from swift_sampler.search.pruning import check_pruning
 from swift_sampler.search.study import (
     prepare_shared_features,
+    record_param_names,
     record_shared_start,
     search_result,
     write_outputs,
@@ -98,6 +99,7 @@ def _open_or_create(
         f"cannot create the study {name!r} in {redact(url)}",
     )
     if study.user_attrs.get("fingerprint") is None:
+        record_param_names(study, config)
         study.set_user_attr("config", config.to_dict())
         study.set_user_attr("fingerprint", config.fingerprint())
     if study.user_attrs.get("fingerprint") != config.fingerprint():

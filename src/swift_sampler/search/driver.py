@@ -35,7 +35,7 @@ from swift_sampler.errors import ConfigError, DiskFullError, InputDataError, Run
 from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
 from swift_sampler.search.objective import InnerLoop
-from swift_sampler.search.outer import make_outer_loop, param_names
+from swift_sampler.search.outer import make_outer_loop
 from swift_sampler.search.pruning import Pruning, check_pruning
 from swift_sampler.search.rundir import RunPaths, locked, write_npz, write_text
 from swift_sampler.search.setup import (
@@ -52,9 +52,11 @@ from swift_sampler.search.study import (
     finished_trials,
     outer_history,
     prepare_shared_features,
+    record_param_names,
     record_shared_start,
     search_result,
     stopping_rule_met,
+    study_param_names,
     trial_record,
     write_outputs,
 )
@@ -249,7 +251,8 @@ def open_study(paths: RunPaths, config: Config, *, create: bool, workers: int = 
         except KeyError:
             raise ConfigError(f"no study named {name!r} in {url}: nothing to resume") from None
     saved = study.user_attrs.get("fingerprint")
-    if saved is None:
+    if saved is None:  # a new study (or one killed before its fingerprint was written)
+        record_param_names(study, config)
         study.set_user_attr("fingerprint", config.fingerprint())
         study.set_user_attr("config", config.to_dict())
     elif saved != config.fingerprint():
@@ -549,7 +552,7 @@ def _parallel(
 def _start_trial(
     study: optuna.Study, theta: np.ndarray, slot: int, attrs: dict[str, Any], config: Config
 ) -> optuna.Trial:
-    names = param_names(theta.size)
+    names = study_param_names(study, theta.size)
     study.enqueue_trial(
         {n: float(v) for n, v in zip(names, theta, strict=True)},
         user_attrs={"slot": slot, "seed": config.search.seed, "outer": config.search.outer},

@@ -41,7 +41,9 @@ OUTER_LOOPS: tuple[OuterKind, ...] = ("gp", "random", "tpe", "cmaes", "qmc", "rl
 
 
 def param_names(dim: int) -> list[str]:
-    """Names of theta's entries in the Optuna study: ``theta_00`` ... (sortable)."""
+    """Names of theta's entries in the outer loops' in-memory studies: ``theta_00`` ...
+    (sortable); also in persistent studies made before their readable names
+    (``search.study.readable_param_names``)."""
     return [f"theta_{i:02d}" for i in range(dim)]
 
 

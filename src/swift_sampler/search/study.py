@@ -1,7 +1,11 @@
 """The study's bookkeeping, shared by the driver (one process) and the workers (many).
 
-A trial is recorded in the persistent Optuna study with its theta (``theta_00`` ...), its slot
-and seed (user attributes), its seconds and its value; this module reads those records back
+A trial is recorded in the persistent Optuna study with its theta, its slot and seed (user
+attributes), its seconds, its cost (``cost_s``, ``cost_epochs``) and its value. Theta's entries
+have readable names (``theta_01_loss_slope_0.00_0.25``; :func:`readable_param_names`) that
+the study stores at creation (``param_names``, described in ``param_help``); a study made
+before that has ``theta_00`` ... and keeps them (:func:`study_param_names`), and both namings
+start with ``theta_NN``, which :func:`theta_of` reads. This module reads those records back
 (finished trials, the history an outer loop sees, the result and its cost) and writes them
 (:func:`evaluate_and_tell`). It imports neither ``search.driver`` nor ``search.workers``: both
 import it.
@@ -10,6 +14,7 @@ import it.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINISHED_STATES",
+    "PARAM_NAMES_ATTR",
     "RESULT_SCHEMA_VERSION",
     "SearchResult",
     "TrialRecord",
@@ -41,8 +47,11 @@ __all__ = [
     "finished_trials",
     "outer_history",
     "prepare_shared_features",
+    "readable_param_names",
+    "record_param_names",
     "search_result",
     "stopping_rule_met",
+    "study_param_names",
     "theta_of",
     "trial_record",
     "trial_seconds",
@@ -52,6 +61,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 RESULT_SCHEMA_VERSION = 1
+
+PARAM_NAMES_ATTR = "param_names"
+"""The study user attribute that holds the names of theta's entries, in theta's order."""
+
+_INDEX = re.compile(r"theta_(\d+)")
 
 
 @dataclass(frozen=True)
@@ -126,8 +140,65 @@ def trial_record(
     )
 
 
+def readable_param_names(features: Sequence[str], num_segments: int) -> list[str]:
+    """Names of theta's entries that say what each one sets, in theta's (feature-major) order.
+
+    Feature ``f``'s entries are ``theta_NN_f_at_0``, the height ``h_f(0)``, then one per
+    segment, ``theta_NN_f_slope_a_b``, the slope knob of ``h_f`` on ``[a, b]`` of the
+    transformed feature (0.5 flat). ``NN`` is the entry's index in theta (``result.json``).
+    """
+    names: list[str] = []
+    for feature in features:
+        names.append(f"theta_{len(names):02d}_{feature}_at_0")
+        for s in range(num_segments):
+            a, b = s / num_segments, (s + 1) / num_segments
+            names.append(f"theta_{len(names):02d}_{feature}_slope_{a:.2f}_{b:.2f}")
+    return names
+
+
+def record_param_names(study: optuna.Study, config: Config) -> list[str]:
+    """Stores the readable names of theta's entries, and what they mean, in a new study."""
+    spec = template_spec(config)
+    names = readable_param_names(spec.features, spec.num_segments)
+    step = spec.lipschitz / spec.num_segments
+    study.set_user_attr(
+        "param_help",
+        f"theta_NN_<feature>_at_0: h(0) of that feature's sampling function, in [0, 1]; "
+        f"theta_NN_<feature>_slope_<a>_<b>: its slope on [a, b] of the feature's "
+        f"{config.sampler.transform} value: h rises by (2 theta - 1) x {step:g} over the "
+        "segment (0.5 flat), clipped to [0, 1]; NN is the index in result.json's theta",
+    )
+    study.set_user_attr(PARAM_NAMES_ATTR, names)
+    return names
+
+
+def study_param_names(study: optuna.Study, dim: int) -> list[str]:
+    """The names theta's entries have in ``study``: the readable ones stored at its creation,
+    or ``theta_00`` ... in a study made before they were (an older run directory resumed)."""
+    names = study.user_attrs.get(PARAM_NAMES_ATTR)
+    if names is None:
+        return param_names(dim)
+    if len(names) != dim:
+        raise ConfigError(
+            f"the study names {len(names)} parameters ({PARAM_NAMES_ATTR}), but this "
+            f"configuration's theta has {dim}"
+        )
+    return [str(n) for n in names]
+
+
+def _theta_entries(trial: optuna.trial.FrozenTrial) -> dict[int, float]:
+    entries = {}
+    for name, value in trial.params.items():
+        match = _INDEX.match(name)
+        if match is not None:
+            entries[int(match.group(1))] = float(value)
+    return entries
+
+
 def theta_of(trial: optuna.trial.FrozenTrial, dim: int) -> np.ndarray:
-    return np.array([trial.params[n] for n in param_names(dim)], dtype=np.float64)
+    """``(dim,)`` theta of a trial, under either naming of its parameters."""
+    entries = _theta_entries(trial)
+    return np.array([entries[i] for i in range(dim)], dtype=np.float64)
 
 
 def outer_history(trials: list[optuna.trial.FrozenTrial], dim: int) -> list[FinishedTrial]:
@@ -238,6 +309,18 @@ def evaluate_and_tell(
     try:
         trial.set_user_attr("seconds", seconds)
         trial.set_user_attr("epochs", score.epochs)
+        # The trial's cost as numbers a dashboard can sort and plot: wall seconds, and
+        # training-epoch equivalents of the shared start's epoch on the CPU clock (what
+        # result.json's cost sums up; the wall clock for a study without CPU times).
+        wall = sum(v for k, v in seconds.items() if not k.startswith("cpu_"))
+        trial.set_user_attr("cost_s", wall)
+        cpu = sum(v for k, v in seconds.items() if k.startswith("cpu_"))
+        epoch_cpu = float(study.user_attrs.get("epoch_cpu_seconds", 0.0))
+        epoch = float(study.user_attrs.get("epoch_seconds", 0.0))
+        if epoch_cpu > 0 and cpu > 0:
+            trial.set_user_attr("cost_epochs", cpu / epoch_cpu)
+        elif epoch > 0:
+            trial.set_user_attr("cost_epochs", wall / epoch)
         for key, value in user_attrs.items():
             trial.set_user_attr(key, value)
         if score.diverged:
@@ -414,7 +497,7 @@ def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> 
                 "number": t.number,
                 "slot": t.user_attrs.get("slot"),
                 "state": t.state.name,
-                "theta": [t.params.get(n) for n in param_names(result.spec.num_params)],
+                "theta": [_theta_entries(t).get(i) for i in range(result.spec.num_params)],
                 "val_score": t.value if t.state == TrialState.COMPLETE else None,
                 "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()},
                 "epochs": t.user_attrs.get("epochs"),

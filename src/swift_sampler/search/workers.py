@@ -49,13 +49,14 @@ import numpy as np
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
-from swift_sampler.search.outer import make_outer_loop, param_names
+from swift_sampler.search.outer import make_outer_loop
 from swift_sampler.search.pruning import Pruning
 from swift_sampler.search.study import (
     evaluate_and_tell,
     outer_history,
     prepare_shared_features,
     stopping_rule_met,
+    study_param_names,
     theta_of,
 )
 
@@ -299,7 +300,7 @@ def enqueue_uniform(study: optuna.Study, config: Config, dim: int, num_features:
         return
     theta = uniform_theta(num_features, dim // num_features - 1)
     study.enqueue_trial(
-        {n: float(v) for n, v in zip(param_names(dim), theta, strict=True)},
+        {n: float(v) for n, v in zip(study_param_names(study, dim), theta, strict=True)},
         user_attrs={"slot": 0, "seed": config.search.seed, "outer": config.search.outer},
         skip_if_exists=False,
     )
@@ -460,7 +461,7 @@ def _theta_of_claim(
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState
 
-    names = param_names(dim)
+    names = study_param_names(study, dim)
     frozen = study._storage.get_trial(trial._trial_id)
     fixed = frozen.system_attrs.get("fixed_params", {})
     if set(names) <= set(frozen.params) | set(fixed):  # queued with its theta

@@ -322,3 +322,58 @@ def test_the_console_script_runs_the_tiny_search(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "best validation score ppl" in run.stdout
+
+
+# Under torchrun -----------------------------------------------------------------------------
+
+DDP_SCRIPT = r"""
+import json, sys, tomllib
+import torch
+from swift_sampler import distributed
+from swift_sampler.config import parse_config
+from swift_sampler.search.setup import build_experiment
+
+torch.set_num_threads(1)
+distributed.init_from_env()
+trainer = build_experiment(parse_config(tomllib.loads(sys.argv[2]))).trainer
+state = trainer.new_state(0)
+loss = trainer.train_epoch(state)  # uniform: the seeded permutation, striped over the ranks
+features = trainer.features(state, ("loss", "er", "grad_norm"))
+val = trainer.score(state, "val")  # a collective: every rank calls it
+if distributed.rank() == 0:
+    with open(sys.argv[1], "w") as f:
+        json.dump({"loss": loss, "features": features.tolist(), "val": val}, f)
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_trains_the_language_model_like_one_process(tmp_path: Path) -> None:
+    import os
+
+    script = tmp_path / "lm_ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {}
+    for name, prefix in (
+        ("one", [sys.executable]),
+        (
+            "two",
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"],
+        ),
+    ):
+        out = tmp_path / f"{name}.json"
+        done = subprocess.run(
+            [*prefix, str(script), str(out), TINY],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[name] = json.loads(out.read_text())
+    one, two = runs["one"], runs["two"]
+    # The same instances per step, gradients averaged by DDP: only float order differs.
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-3)
+    np.testing.assert_allclose(two["features"], one["features"], rtol=1e-3, atol=1e-4)
+    assert two["val"] == pytest.approx(one["val"], rel=1e-3)
+    assert one["val"] < -1

@@ -26,7 +26,8 @@ Every choice (the searches, both grids, by the last-epoch validation perplexity)
 perplexity at the last epoch and at the epoch of best validation perplexity (never a minimum
 over the test curve), mean and sample std over seeds; the share of sampling mass on the
 contaminated sequences; each search's cost in trainings of the schedule. Every job is cached
-under results/lm/runs/ (``--smoke``: results/lm-smoke/, tiny sizes, docs untouched); a rerun
+under results/lm/runs/ (``--smoke``: results/lm-smoke/, tiny sizes, 2 trials, seed 1 unless
+given, docs untouched); a rerun
 recomputes nothing and an interrupted search resumes trial by trial.
 """
 
@@ -373,8 +374,9 @@ def markdown(summary: dict[str, Any], command: str) -> str:
         f"rates) made on seed {summary['select_seed']} by the last-epoch validation "
         "perplexity. Perplexity on the clean validation and test works, mean ± std over the "
         "reported seeds, at the last epoch / at the epoch of best validation perplexity. "
-        "'junk mass': the sampling probability on the contaminated sequences at the last "
-        "epoch. Search cost in trainings of the schedule.",
+        "'junk mass': SS's sampling probability on the contaminated sequences at the last "
+        "epoch (for uniform, drop-r% and InfoBatch: the junk's share of the training set, "
+        "what a uniform draw gives it). Search cost in trainings of the schedule.",
         "",
         "| setting | method | val last | val at best | test last | test at best val | junk "
         "mass | selection |",
@@ -464,6 +466,8 @@ def main() -> None:
     args.size = "smoke" if args.smoke else "full"
     if args.smoke and "--trials" not in sys.argv:
         args.trials = 2
+    if args.smoke and "--seeds" not in sys.argv:
+        args.seeds = [1]
     command = ("python experiments/lm.py " + " ".join(sys.argv[1:])).strip()
     out = RESULTS / _name(args.size)
     done_ref: dict[str, Any] = {}

@@ -255,6 +255,40 @@ def test_the_shipped_configs_parse() -> None:
     assert full.data.contamination == 0.4 and full.data.name == "shakespeare"
 
 
+def test_config_ties_text_data_to_the_gpt_and_reports_every_problem() -> None:
+    from swift_sampler.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "data": {"name": "mnist5k", "contamination": 0.2, "corpus": "a.txt"},
+                "model": {"name": "gpt", "width": 8},
+            }
+        )
+    lines = str(info.value).splitlines()[1:]
+    assert lines == [
+        "model.name: 'gpt' is a language model and needs a text dataset (data.name in "
+        "['shakespeare', 'text']), got data.name = 'mnist5k'",
+        "data.contamination: only the text datasets ['shakespeare', 'text'] are contaminated "
+        "(use data.noise_rate for 'mnist5k'), got 0.2",
+        "data.corpus: only data.name = 'text' reads a corpus (data.name is 'mnist5k'), got "
+        "'a.txt'",
+        "model.width: the gpt's width is model.d_model, got width = 8",
+    ]
+    with pytest.raises(ConfigError, match=r"model.layers: only model.name = 'gpt' has layers"):
+        parse_config({"model": {"name": "cnn", "layers": 2}})
+    with pytest.raises(ConfigError, match=r"data.corpus: data.name = 'text' needs a corpus"):
+        parse_config({"data": {"name": "text"}, "model": {"name": "gpt"}})
+    with pytest.raises(ConfigError, match=r"data.contamination_kind: must be one of \['mixed'"):
+        parse_config({"data": {"name": "shakespeare", "contamination_kind": "spam"}})
+    # Keys added for text leave the fingerprint of an image config unchanged.
+    from swift_sampler.config import default_config
+
+    assert parse_config({"data": {"contamination": 0.0}}).fingerprint() == (
+        default_config().fingerprint()
+    )
+
+
 @pytest.mark.parametrize(
     ("data", "model", "message"),
     [

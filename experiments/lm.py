@@ -2,13 +2,13 @@
 Shakespeare with contaminated training sequences.
 
 Run: .venv/bin/python experiments/lm.py [--jobs 2] [--seeds 1 2 3] [--select-seed 0]
-                                        [--trials 12] [--settings c0 c20 c40] [--smoke]
+                                        [--trials 10] [--settings c0 c20 c40] [--smoke]
 
 Data and model are configs/lm.toml's: Shakespeare's 42 works split by work into train /
 validation / test, 2,000 training sequences of 64 characters of which 0%, 20% or 40% are
 replaced by junk (random characters, shuffled real lines, Python's stdlib documentation, in
-equal shares; validation and test clean), a 2-layer GPT (0.42M parameters), AdamW on a
-10-epoch cosine schedule. Methods, all with the same model, data, schedule and seeds:
+equal shares; validation and test clean), a 2-layer GPT (0.42M parameters), AdamW on an
+8-epoch cosine schedule. Methods, all with the same model, data, schedule and seeds:
 
 * uniform sampling;
 * SS(cdf) and SS(cgf): the Swift Sampler searched on the validation perplexity (GP-BO,
@@ -456,7 +456,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes (1 thread each)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="reported seeds")
     parser.add_argument("--select-seed", type=int, default=0, help="every choice's seed")
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--smoke", action="store_true", help="tiny sizes into results/lm-smoke")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/results.md")

@@ -411,3 +411,50 @@ def test_torchrun_trains_the_language_model_like_one_process(tmp_path: Path) -> 
     np.testing.assert_allclose(two["features"], one["features"], rtol=1e-3, atol=1e-4)
     assert two["val"] == pytest.approx(one["val"], rel=1e-3)
     assert one["val"] < -1
+
+
+# experiments/lm.py's choices and targets --------------------------------------------------------
+
+
+def test_lm_experiment_chooses_and_judges_by_lower_perplexity(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "experiments"))
+    sys.modules.pop("lm", None)
+    import lm  # type: ignore[import-not-found]
+
+    def fake(val: list[float], test: list[float], share: float = 0.4) -> dict:
+        best = int(np.argmax([-v for v in val]))
+        return {
+            "val_top1": [-v for v in val],
+            "test_top1": [-t for t in test],
+            "last": -test[-1],
+            "best_val_epoch": best,
+            "test_at_best_val": -test[best],
+            "noisy_share": [share] * len(val),
+            "seconds": 1.0,
+        }
+
+    # The rate with the lowest last-epoch validation perplexity wins.
+    assert lm._choose({0.1: fake([9, 8], [9, 8]), 0.3: fake([9, 7], [9, 9])}) == 0.3
+    assert lm.make_config(0.2, "cdf", 3, "smoke").data.contamination == 0.2
+    assert lm.make_config(0.0, "cgf", 12, "full", layers=4).model.layers == 4
+    done, chosen = {}, {("c40", "drop_r"): 0.2, ("c40", "infobatch"): 0.5}
+    for method, ppl in (("uniform", 10.0), ("ss_cdf", 9.6), ("ss_cgf", 9.4)):
+        done[lm._key("c40", method, 1, None)] = fake([ppl + 1, ppl], [ppl + 1, ppl])
+    done[lm._key("c40", "drop_r", 1, 0.2)] = fake([9.6, 9.5], [9.6, 9.5])
+    done[lm._key("c40", "infobatch", 1, 0.5)] = fake([11, 10.2], [11, 10.2])
+    for method in ("uniform", "ss_cgf"):
+        done[lm._key("c40", method, 1, None, 4)] = fake([9, 8.5], [9, 8.5])
+    cost = {"total_epochs": 50.0, "full_training_epochs": 10.0, "total_s": 5.0}
+    for method in ("ss_cdf", "ss_cgf"):
+        done[f"search-c40-{method}"] = {"cost": cost, "best_val": -9.0}
+    args = argparse.Namespace(seeds=[1], select_seed=0, trials=12, size="full")
+    summary = lm.summarise(args, ["c40"], done, chosen)
+    row = lm._row(summary["rows"], "c40", "ss_cgf")
+    assert row["test_last_mean"] == 9.4 and row["search_trainings"] == 5.0
+    checks = lm.targets(summary)
+    assert checks[0].endswith("(+6.0%) -> met")  # 9.4 vs 10: 6% lower
+    assert "drop-r% (r on val) 9.500" in checks[1] and checks[1].endswith("-> met")
+    assert "| 40% | **SS (cgf)** | 9.400 ± 0.000 | 9.400 ± 0.000 |" in lm.markdown(summary, "cmd")
+    sys.modules.pop("lm", None)

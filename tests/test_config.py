@@ -92,7 +92,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 46  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 58  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -108,12 +108,9 @@ def test_load_config_reads_a_file(tmp_path: Path) -> None:
 def test_fingerprint_is_sha256_of_canonical_json() -> None:
     config = default_config()
     data = config.to_dict()
-    for key in ("pruner", "min_resource", "reduction_factor", "patience", "min_improvement"):
-        del data["search"][key]  # added later: left out at their defaults
-    for key in ("factory", "kwargs", "path", "labels_path", "num_classes"):
-        del data["data"][key]
-    for key in ("factory", "kwargs"):
-        del data["model"][key]
+    for section, keys in config_module._ADDED_KEYS.items():
+        for key in keys:
+            del data[section][key]  # added later: left out at their defaults
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     assert config.fingerprint() == hashlib.sha256(canonical.encode()).hexdigest()
     assert len(config.fingerprint()) == 64
@@ -379,12 +376,15 @@ def test_did_you_mean() -> None:
     )
     assert lines[0].endswith("; did you mean 'search'?")
     assert lines[1] == (
-        "data.name: must be one of ['digits', 'mnist5k', 'mnist1d', 'arrays', 'folder'], "
-        "got 'mnist'; did you mean 'mnist5k'?"
+        "data.name: must be one of ['digits', 'mnist5k', 'mnist1d', 'shakespeare', 'text', "
+        "'arrays', 'folder'], got 'mnist'; did you mean 'mnist5k'?"
     )
     assert lines[2].startswith("data.nosie_rate: unknown key (known: name, noise_rate,")
     assert lines[2].endswith("; did you mean 'noise_rate'?")
-    assert lines[3] == "model.xyzzy: unknown key (known: name, width, factory, kwargs)"
+    assert lines[3] == (
+        "model.xyzzy: unknown key (known: name, width, factory, kwargs, layers, d_model, "
+        "heads, context, vocab_size)"
+    )
     assert lines[4].endswith("got ['loss', 'eer']; did you mean 'er' for 'eer'?")
 
 
@@ -430,7 +430,10 @@ def test_known_names_match_the_modules_that_implement_them() -> None:
     assert set(config_module.FEATURE_NAMES) == set(features.FEATURES)
     assert set(config_module.TRANSFORM_NAMES) == set(transforms.TRANSFORMS)
     assert set(config_module.MODEL_NAMES) == set(models.MODELS)
-    assert config_module.DATASET_NAMES == data.DATASET_NAMES
+    assert config_module.DATASET_NAMES == data.DATASET_NAMES + data.TEXT_DATASETS
+    assert config_module.TEXT_DATASET_NAMES == data.TEXT_DATASETS
+    assert config_module.CONTAMINATION_KINDS == data.CONTAMINATION_KINDS
+    assert config_module.TOKENIZERS == data.TOKENIZERS
     assert config_module.NOISE_TYPES == data.NOISE_TYPES
     assert config_module.DEFAULT_TEST_FRACTION == dataset.DEFAULT_TEST_FRACTION
 

@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="train from scratch with a found sampler, and with uniform sampling",
         description="Final training with a sampler file: uniform for search.shared_epochs "
-        "epochs, then the sampler with features refreshed every epoch; test Top-1 every epoch. "
+        "epochs, then the sampler with features refreshed every epoch; test Top-1 (a language "
+        "model: validation and test perplexity) every epoch. "
         "With another [model] in CONFIG this is transfer: only the sampler file moves.",
     )
     train.add_argument("config", type=Path, help="TOML configuration")
@@ -180,7 +181,25 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _print_trial(record: Any, total: int, best: list[float]) -> None:
+def _metric(config: Config | None, value: float | None = None) -> str:
+    """``"perplexity"`` for a language model (a text dataset), else ``"top1"``.
+
+    Without a config (a worker joining a study, a run directory without config.toml) the
+    score itself tells: accuracy lies in [0, 1], negative perplexity at or below -1.
+    """
+    if config is not None:
+        from swift_sampler.config import TEXT_DATASET_NAMES
+
+        return "perplexity" if config.data.name in TEXT_DATASET_NAMES else "top1"
+    return "perplexity" if value is not None and value < 0 else "top1"
+
+
+def _score_text(value: float, metric: str) -> str:
+    """A score as printed: ``93.4%``, or ``ppl 5.83`` (the score is minus the perplexity)."""
+    return f"ppl {-value:.2f}" if metric == "perplexity" else _pct(value)
+
+
+def _print_trial(record: Any, total: int, best: list[float], metric: str = "top1") -> None:
     pruned = getattr(record, "state", "COMPLETE") == "PRUNED"
     if not pruned:
         best[0] = max(best[0], record.score)
@@ -188,8 +207,8 @@ def _print_trial(record: Any, total: int, best: list[float]) -> None:
     best[0] = max(best[0], record.best_score)
     note = f", pruned after {record.epochs} epochs" if pruned else ""
     print(
-        f"trial {record.slot + 1:3d}/{total}  val {_pct(record.score):>6s}  "
-        f"best {_pct(best[0]):>6s}  ({sum(record.seconds.values()):.1f} s{note})",
+        f"trial {record.slot + 1:3d}/{total}  val {_score_text(record.score, metric):>6s}  "
+        f"best {_score_text(best[0], metric):>6s}  ({sum(record.seconds.values()):.1f} s{note})",
         flush=True,
     )
 
@@ -214,7 +233,7 @@ def _search(
         run_dir,
         resume=resume,
         progress=_Bar,
-        on_trial=lambda r: _print_trial(r, config.search.trials, best),
+        on_trial=lambda r: _print_trial(r, config.search.trials, best, _metric(config)),
         workers=workers,
         threads_per_worker=threads,
     )
@@ -323,6 +342,7 @@ def _final(
             **summarise_arms(runs),
             **key,
             "model": config.model.name,
+            "metric": _metric(config),
             "complete": len(runs) == total,
         }
 
@@ -369,6 +389,9 @@ def _print_final(summary: dict[str, Any]) -> None:
     arms = summary["arms"]
     seeds = max(len(a["seeds"]) for a in arms.values())
     what = "mean ± std over seeds" if seeds > 1 else "one seed"
+    if summary.get("metric") == "perplexity":
+        _print_final_perplexity(arms, what)
+        return
     print(f"\ntest Top-1 ({what}; validation labels are as noisy as training labels)")
     print(f"{'sampler':14s} {'last epoch':>13s} {'at best val':>13s}  seeds")
 
@@ -387,6 +410,37 @@ def _print_final(summary: dict[str, Any]) -> None:
         )
 
 
+def _print_final_perplexity(arms: dict[str, Any], what: str) -> None:
+    """Validation and test perplexity at the last epoch and at the best-validation epoch."""
+    import statistics
+
+    print(f"\nperplexity ({what}; validation and test text is clean)")
+    print(
+        f"{'sampler':14s} {'val last':>13s} {'val best':>13s} {'test last':>13s} "
+        f"{'test at best val':>16s}  seeds"
+    )
+
+    def cell(values: list[float], width: int) -> str:
+        text = f"{statistics.fmean(values):.3f}"
+        if len(values) > 1:
+            text += f" ±{statistics.stdev(values):.3f}"
+        return f"{text:>{width}s}"
+
+    for name, label in (("uniform", "uniform"), ("swift", "Swift Sampler")):
+        if name not in arms:
+            continue
+        runs = arms[name]["runs"]
+        best = [r["best_val_epoch"] for r in runs]
+        columns = [
+            [-r["val_top1"][-1] for r in runs],
+            [-r["val_top1"][b] for r, b in zip(runs, best, strict=True)],
+            [-r["last"] for r in runs],
+            [-r["test_at_best_val"] for r in runs],
+        ]
+        cells = " ".join(cell(c, w) for c, w in zip(columns, (13, 13, 13, 16), strict=True))
+        print(f"{label:14s} {cells}  {arms[name]['seeds']}")
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     import torch
 
@@ -399,7 +453,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     threads = max(1, torch.get_num_threads() // args.workers)
     result = _search(config, run_dir, resume=args.resume, workers=args.workers, threads=threads)
     print(f"\nbest theta {[round(x, 4) for x in result.best_theta]}")
-    print(f"best validation score {_pct(result.best_score)} (trial {result.best_slot + 1})")
+    score = _score_text(result.best_score, _metric(config))
+    print(f"best validation score {score} (trial {result.best_slot + 1})")
     print(_cost_line(result.cost))
     print(f"sampler: {result.paths.sampler}; report: {result.paths.root}")
     return EXIT_OK
@@ -417,7 +472,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     out = join_study(args.storage, args.study, run_dir, config=config, options=options)
     print(
         f"worker done: scored {out['scored']} trials (shared start {out['shared_start']}); "
-        f"study best validation score {_pct(out['best_score'])} (slot {out['best_slot']})"
+        "study best validation score "
+        f"{_score_text(out['best_score'], _metric(config, out['best_score']))} "
+        f"(slot {out['best_slot']})"
     )
     print(f"sampler: {run_dir / 'sampler.json'}")
     return EXIT_OK
@@ -454,7 +511,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         + f", outer loop {result['outer']}"
     )
     print(f"best theta {[round(x, 4) for x in result['best']['theta']]}")
-    print(f"best validation score {_pct(result['best']['val_score'])}")
+    best = result["best"]["val_score"]
+    print(f"best validation score {_score_text(best, _run_metric(paths, best))}")
     print(_cost_line(result["cost"]))
     if final is not None:
         _print_final(final)
@@ -488,7 +546,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"model {config.model.name}, {config.train.epochs}-epoch schedule"
     )
     result = _search(config, paths.root, resume=paths.config.exists())
-    print(f"\nbest validation score {_pct(result.best_score)} (trial {result.best_slot + 1})")
+    score = _score_text(result.best_score, _metric(config))
+    print(f"\nbest validation score {score} (trial {result.best_slot + 1})")
     print(_cost_line(result.cost))
     summary = _final(config, paths.sampler, paths.root, overwrite=False, reuse=True)
     _print_final(summary)
@@ -497,6 +556,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"figure3.png); total {time.perf_counter() - start:.0f} s"
     )
     return EXIT_OK
+
+
+def _run_metric(paths: RunPaths, value: float) -> str:
+    """The metric of a run directory: from its config.toml, else from the score's sign."""
+    from swift_sampler.config import load_config
+
+    try:
+        config = load_config(paths.config) if paths.config.exists() else None
+    except ConfigError:
+        config = None
+    return _metric(config, value)
 
 
 def _remove_run(paths: RunPaths) -> None:

@@ -2,8 +2,10 @@
 
 A run config has six sections, all optional, and every key has a default::
 
-    [data]     dataset (bundled, or your own: a factory, arrays, a folder), label noise, splits
-    [model]    network name and width, or your own model's factory
+    [data]     dataset (bundled, or your own: a factory, arrays, a folder), label noise
+               (contamination for text), splits, sequences
+    [model]    network name and width (the gpt: layers, d_model, heads, context), or your
+               own model's factory
     [train]    epochs, batch size, optimiser, seed
     [sampler]  features, transform, segments S, Lipschitz bound L, eps
     [search]   trials, outer loop, E_s (shared_epochs) and E_o (finetune_epochs), storage
@@ -40,14 +42,18 @@ from swift_sampler._validate import as_int, as_real, short_repr
 from swift_sampler.errors import ConfigError
 
 __all__ = [
+    "CONTAMINATION_KINDS",
     "DATASET_NAMES",
     "DEFAULT_TEST_FRACTION",
     "FEATURE_NAMES",
     "FILE_DATASET_NAMES",
     "FINETUNE_SCHEDULES",
+    "GPT_DEFAULTS",
     "MODEL_NAMES",
     "NOISE_TYPES",
     "OUTER_LOOPS",
+    "TEXT_DATASET_NAMES",
+    "TOKENIZERS",
     "TRANSFORM_NAMES",
     "Config",
     "DataConfig",
@@ -63,15 +69,24 @@ __all__ = [
     "resolve_epochs",
 ]
 
-DatasetName = Literal["digits", "mnist5k", "mnist1d"]
+DatasetName = Literal["digits", "mnist5k", "mnist1d", "shakespeare", "text"]
 DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
 FileDatasetName = Literal["arrays", "folder"]
 FILE_DATASET_NAMES: tuple[str, ...] = get_args(FileDatasetName)
 """Your own data from files: an ``.npz`` (or ``.npy`` pair), or a class-per-folder image tree."""
+TEXT_DATASET_NAMES: tuple[str, ...] = ("shakespeare", "text")
+"""The language-modelling datasets: model.name = "gpt", contamination instead of label noise."""
+ContaminationKind = Literal["mixed", "random", "shuffled", "offdomain"]
+CONTAMINATION_KINDS: tuple[str, ...] = get_args(ContaminationKind)
+TokenizerName = Literal["char", "byte"]
+TOKENIZERS: tuple[str, ...] = get_args(TokenizerName)
 NoiseType = Literal["symmetric", "pair"]
 NOISE_TYPES: tuple[str, ...] = get_args(NoiseType)
-ModelName = Literal["mlp", "cnn", "conv1d", "resnet"]
+ModelName = Literal["mlp", "cnn", "conv1d", "resnet", "gpt"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+GPT_DEFAULTS: dict[str, int] = {"layers": 2, "d_model": 128, "heads": 4}
+"""The gpt's size when its ``[model]`` keys are unset (``context`` defaults to data.seq_len)."""
+GPT_KEYS = ("layers", "d_model", "heads", "context", "vocab_size")
 FeatureName = Literal["loss", "er", "grad_norm", "margin"]
 FEATURE_NAMES: tuple[str, ...] = get_args(FeatureName)
 TransformName = Literal["cdf", "cgf"]
@@ -266,6 +281,24 @@ class DataConfig:
     Your own data (``factory``, ``arrays``, ``folder``) gets no label noise unless
     ``noise_rate`` is given: :func:`parse_config` fills in 0 for it, not 0.4. A ``factory``
     injects its own noise (and may return the mask), so there ``noise_rate`` must be 0.
+
+    The text datasets (``shakespeare``: the shipped works; ``text``: ``corpus``) are split by
+    work with ``val_fraction`` and ``test_fraction`` of the characters and ignore the label
+    noise keys; their keys:
+
+    Attributes:
+        contamination: Share of training sequences replaced by junk, in ``[0, 1)``
+            (validation and test stay clean); only for text datasets.
+        contamination_kind: ``mixed`` (the three in equal shares), ``random`` (random
+            characters), ``shuffled`` (real lines, characters shuffled) or ``offdomain``
+            (Python's standard-library documentation).
+        seq_len: Input tokens of one sequence (an instance), ``>= 1``.
+        tokens: ``char`` (the corpus's characters and ``<unk>``) or ``byte`` (256 tokens).
+        corpus: For ``name = "text"`` (and only then): a UTF-8 file or a directory of
+            ``*.txt`` works.
+        train_sequences: Training sequences kept, drawn at random from the training works
+            (at most all of them), ``>= 1``.
+        eval_sequences: Validation and test sequences kept, each, ``>= 1``.
     """
 
     name: DatasetName | FileDatasetName = "mnist5k"
@@ -286,25 +319,49 @@ class DataConfig:
         """Whether this is your own data (a factory or files), not a bundled dataset."""
         return self.factory is not None or self.name in FILE_DATASET_NAMES
 
+    contamination: float = 0.0
+    contamination_kind: ContaminationKind = "mixed"
+    seq_len: int = 128
+    tokens: TokenizerName = "char"
+    corpus: str | None = None
+    train_sequences: int = 2000
+    eval_sequences: int = 500
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The ``[model]`` section.
 
     Attributes:
-        name: One of ``mlp``, ``cnn``, ``conv1d``, ``resnet``.
-        width: Width of the network (``>= 1``), or ``None`` for the model's default.
+        name: One of ``mlp``, ``cnn``, ``conv1d``, ``resnet``, or ``gpt`` (the language
+            model, for the text datasets).
+        width: Width of the network (``>= 1``), or ``None`` for the model's default; not for
+            ``gpt`` (its width is ``d_model``).
         factory: ``package.module:function`` returning your ``nn.Module`` (``(b, C)``
             logits); ``name`` and ``width`` are then not used. It is called once per model,
             with ``kwargs``, plus ``num_classes`` and ``input_shape`` (one input, without the
             batch dimension) when it has parameters of those names.
         kwargs: Keyword arguments of ``factory`` (the ``[model.kwargs]`` table).
+
+    The ``gpt`` keys (each ``>= 1``, ``None`` for the default; only with ``name = "gpt"``):
+
+    Attributes:
+        layers: Transformer blocks (default 2).
+        d_model: Width of the residual stream, a multiple of ``heads`` (default 128).
+        heads: Attention heads (default 4).
+        context: Longest input in tokens, ``>= data.seq_len`` (default ``data.seq_len``).
+        vocab_size: Output width; must hold the data's vocabulary (default: its size).
     """
 
     name: ModelName = "cnn"
     width: int | None = None
     factory: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
+    layers: int | None = None
+    d_model: int | None = None
+    heads: int | None = None
+    context: int | None = None
+    vocab_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -453,12 +510,24 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "path": _Rule("str", optional=True),
         "labels_path": _Rule("str", optional=True),
         "num_classes": _Rule("int", low=2, optional=True),
+        "contamination": _UNIT,
+        "contamination_kind": _Rule("str", choices=CONTAMINATION_KINDS),
+        "seq_len": _COUNT,
+        "tokens": _Rule("str", choices=TOKENIZERS),
+        "corpus": _Rule("str", optional=True),
+        "train_sequences": _COUNT,
+        "eval_sequences": _COUNT,
     },
     "model": {
         "name": _Rule("str", choices=MODEL_NAMES),
         "width": _Rule("int", low=1, optional=True),
         "factory": _Rule("factory", optional=True),
         "kwargs": _Rule("table"),
+        "layers": _Rule("int", low=1, optional=True),
+        "d_model": _Rule("int", low=1, optional=True),
+        "heads": _Rule("int", low=1, optional=True),
+        "context": _Rule("int", low=1, optional=True),
+        "vocab_size": _Rule("int", low=1, optional=True),
     },
     "train": {
         "epochs": _COUNT,
@@ -507,8 +576,15 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "path": None,
         "labels_path": None,
         "num_classes": None,
+        "contamination": 0.0,
+        "contamination_kind": "mixed",
+        "seq_len": 128,
+        "tokens": "char",
+        "corpus": None,
+        "train_sequences": 2000,
+        "eval_sequences": 500,
     },
-    "model": {"factory": None, "kwargs": {}},
+    "model": {"factory": None, "kwargs": {}, **{key: None for key in GPT_KEYS}},
     "search": {
         "pruner": "none",
         "min_resource": 1,
@@ -809,6 +885,70 @@ def _default(f: dataclasses.Field[Any]) -> Any:
     return f.default
 
 
+def _text_problems(values: dict[str, dict[str, Any]], usable: Any) -> list[str]:
+    """The rules of the text datasets and the gpt: which keys go together, what fits."""
+    problems = []
+    data, model = values["data"], values["model"]
+    text = data["name"] in TEXT_DATASET_NAMES
+    gpt = model["name"] == "gpt"
+    if usable("data.name", "model.name") and text != gpt:
+        if text:
+            problems.append(
+                f"model.name: data.name = {data['name']!r} is a text dataset and needs "
+                f"model.name = 'gpt', got {model['name']!r}"
+            )
+        else:
+            problems.append(
+                f"model.name: 'gpt' is a language model and needs a text dataset (data.name "
+                f"in {list(TEXT_DATASET_NAMES)}), got data.name = {data['name']!r}"
+            )
+    if usable("data.name", "data.contamination") and not text and data["contamination"] > 0:
+        problems.append(
+            f"data.contamination: only the text datasets {list(TEXT_DATASET_NAMES)} are "
+            f"contaminated (use data.noise_rate for {data['name']!r}), "
+            f"got {data['contamination']!r}"
+        )
+    if usable("data.name", "data.corpus"):
+        if data["name"] == "text" and data["corpus"] is None:
+            problems.append(
+                "data.corpus: data.name = 'text' needs a corpus: a UTF-8 text file or a "
+                "directory of *.txt files"
+            )
+        elif data["name"] != "text" and data["corpus"] is not None:
+            problems.append(
+                f"data.corpus: only data.name = 'text' reads a corpus (data.name is "
+                f"{data['name']!r}), got {data['corpus']!r}"
+            )
+    if usable("model.name"):
+        if gpt and model["width"] is not None:
+            problems.append(
+                f"model.width: the gpt's width is model.d_model, got width = {model['width']}"
+            )
+        if not gpt:
+            for key in GPT_KEYS:
+                if model[key] is not None:
+                    problems.append(
+                        f"model.{key}: only model.name = 'gpt' has {key}, got model.name = "
+                        f"{model['name']!r}"
+                    )
+    if gpt and usable("model.d_model", "model.heads"):
+        d_model = model["d_model"] or GPT_DEFAULTS["d_model"]
+        heads = model["heads"] or GPT_DEFAULTS["heads"]
+        if d_model % heads:
+            problems.append(
+                f"model.heads: model.d_model ({d_model}) must be a multiple of model.heads "
+                f"({heads}): each head takes d_model / heads channels"
+            )
+    context = model["context"]
+    fits = context is None or data["seq_len"] <= context
+    if gpt and not fits and usable("model.context", "data.seq_len"):
+        problems.append(
+            f"data.seq_len: a sequence of {data['seq_len']} tokens does not fit the gpt's "
+            f"model.context = {context}; raise model.context or lower data.seq_len"
+        )
+    return problems
+
+
 def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> list[str]:
     """Rules that tie keys together; a rule is skipped when one of its keys already failed."""
     problems = []
@@ -838,6 +978,8 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
                 f"data.test_fraction: data.val_fraction + data.test_fraction must be < 1 to "
                 f"leave training data, got {val!r} + {test!r}"
             )
+
+    problems += _text_problems(values, usable)
 
     if (
         usable("sampler.features", "sampler.transform")

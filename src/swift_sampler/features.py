@@ -35,6 +35,7 @@ __all__ = [
     "FEATURES",
     "FEATURE_RANGES",
     "compute_features",
+    "compute_sequence_features",
     "extract_features",
     "grad_norm",
     "loss",
@@ -217,6 +218,55 @@ def _shared_features(
         entropy = -plogp.sum(dim=1)
         values["er"] = (entropy / math.log(num_classes - 1)).clamp_(0.0, 1.0)
     return [values[name] for name in names]
+
+
+def compute_sequence_features(
+    logits: torch.Tensor, targets: torch.Tensor, names: Sequence[str] = ("loss", "er")
+) -> torch.Tensor:
+    """Per-sequence features of a language model: each token's feature, aggregated.
+
+    Every position ``t`` of a sequence is one V-way prediction with label ``targets[:, t]``,
+    and its features are the classification ones (``p = softmax(z_t)``). A sequence gets
+    the mean over its positions of ``loss`` (its mean token loss), ``er`` (the renormed
+    entropy of the prediction with the target token removed) and ``margin``; ``grad_norm`` is
+    ``sqrt(mean_t ||p_t - onehot(y_t)||^2)``: the norm of the gradient of the sequence's mean
+    loss with respect to its ``(T, V)`` logits, times ``sqrt(T)`` (a constant), so it stays in
+    ``[0, sqrt(2)]`` and weighs sequences for cgf exactly as that gradient norm does.
+
+    Args:
+        logits: ``(b, V, T)`` model outputs (the class dimension second, as ``GPT`` returns).
+        targets: ``(b, T)`` integer next tokens.
+        names: feature names, columns in this order.
+
+    Returns:
+        ``(b, m)`` float32 tensor on the logits' device.
+
+    Raises:
+        InputDataError: on unknown names, mismatched shapes, targets out of range, non-finite
+            logits, or ``er`` with fewer than 3 tokens in the vocabulary.
+    """
+    names = check_feature_names(names)
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 3:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits)
+        raise InputDataError(f"sequence logits must have shape (b, V, T), got {shape}")
+    b, v, t = logits.shape
+    if not isinstance(targets, torch.Tensor) or tuple(targets.shape) != (b, t):
+        shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets)
+        raise InputDataError(
+            f"targets must have shape ({b}, {t}) to match the logits, got {shape}"
+        )
+    z = logits.detach().float().transpose(1, 2).reshape(b * t, v)
+    y = targets.detach().reshape(b * t)
+    _check_outputs(z, y)
+    columns = _shared_features(z, y.long(), names)
+    out = []
+    for name, column in zip(names, columns, strict=True):
+        per_token = column.view(b, t)
+        if name == "grad_norm":
+            out.append(per_token.square().mean(dim=1).sqrt())
+        else:
+            out.append(per_token.mean(dim=1))
+    return torch.stack(out, dim=1)
 
 
 class _Indexed:

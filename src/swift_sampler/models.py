@@ -1,7 +1,8 @@
 """Small networks for the demo, the tests, the benchmarks and the experiments.
 
-All take a batch ``x`` and return ``(b, C)`` logits. They are deliberately small: the machine
-they are measured on has 2 CPU cores.
+The classifiers take a batch ``x`` and return ``(b, C)`` logits; :class:`GPT`, the language
+model, takes ``(b, T)`` token ids and returns ``(b, V, T)`` logits. They are deliberately small:
+the machine they are measured on has 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from torch import nn
 
 from swift_sampler.errors import InputDataError
 
-__all__ = ["MLP", "MODELS", "Conv1dNet", "SmallCNN", "SmallResNet", "build_model"]
+__all__ = ["GPT", "MLP", "MODELS", "Conv1dNet", "SmallCNN", "SmallResNet", "build_model"]
 
 
 class MLP(nn.Module):
@@ -115,11 +116,105 @@ class SmallResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
+class _Attention(nn.Module):
+    def __init__(self, d_model: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        shape = (b, t, self.heads, d // self.heads)
+        q, k, v = (z.view(shape).transpose(1, 2) for z in (q, k, v))  # (b, heads, t, d/heads)
+        y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out(y.transpose(1, 2).reshape(b, t, d))
+
+
+class _TransformerBlock(nn.Module):
+    def __init__(self, d_model: int, heads: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attention = _Attention(d_model, heads)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class GPT(nn.Module):
+    """A small decoder-only transformer (pre-LayerNorm, learned positions, tied embeddings).
+
+    ``forward`` maps ``(b, T)`` token ids, ``T <= context``, to ``(b, V, T)`` next-token logits:
+    the class dimension second, the layout ``F.cross_entropy(logits, targets)`` takes for
+    ``(b, T)`` targets, so the classification training loop trains it unchanged.
+
+    Args:
+        vocab_size: V, the number of token ids.
+        context: the longest input T (positions learned).
+        layers: transformer blocks.
+        d_model: width of the residual stream; a multiple of ``heads``.
+        heads: attention heads.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        context: int = 128,
+        layers: int = 2,
+        d_model: int = 128,
+        heads: int = 4,
+    ) -> None:
+        super().__init__()
+        problems = []
+        for name, value in (
+            ("vocab_size", vocab_size),
+            ("context", context),
+            ("layers", layers),
+            ("d_model", d_model),
+            ("heads", heads),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be an integer >= 1, got {value!r}")
+        if not problems and d_model % heads:
+            problems.append(f"d_model ({d_model}) must be a multiple of heads ({heads})")
+        if problems:
+            raise InputDataError("GPT: " + "; ".join(problems))
+        self.context = context
+        self.vocab_size = vocab_size
+        self.token = nn.Embedding(vocab_size, d_model)
+        self.position = nn.Embedding(context, d_model)
+        self.blocks = nn.Sequential(*(_TransformerBlock(d_model, heads) for _ in range(layers)))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, vocab_size, bias=False)
+        self.head.weight = self.token.weight  # tied: fewer parameters, better small models
+        for module in self.modules():
+            if isinstance(module, nn.Linear | nn.Embedding):
+                nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.shape[1]
+        if t > self.context:
+            raise InputDataError(f"GPT: inputs of {t} tokens exceed the context of {self.context}")
+        positions = torch.arange(t, device=x.device)
+        h = self.blocks(self.token(x) + self.position(positions))
+        return self.head(self.norm(h)).transpose(1, 2)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": MLP,
     "cnn": SmallCNN,
     "conv1d": Conv1dNet,
     "resnet": SmallResNet,
+    "gpt": GPT,
 }
 
 
@@ -129,7 +224,9 @@ def build_model(
     """Builds a named model for inputs of shape ``input_shape`` (without the batch dimension).
 
     ``width`` (the config's ``model.width``) sets the channels of the convolutional models and
-    the hidden units of the MLP.
+    the hidden units of the MLP. For ``"gpt"``, ``input_shape`` is ``(context,)``,
+    ``num_classes`` the vocabulary size, and the keyword arguments its size (``layers``,
+    ``d_model``, ``heads``).
 
     Raises:
         InputDataError: for an unknown name.
@@ -143,4 +240,6 @@ def build_model(
         if "width" in kwargs:
             kwargs = {("hidden" if k == "width" else k): v for k, v in kwargs.items()}
         return MLP(in_features, num_classes, **kwargs)
+    if name == "gpt":
+        return GPT(num_classes, context=input_shape[0], **kwargs)
     return MODELS[name](input_shape[0], num_classes, **kwargs)

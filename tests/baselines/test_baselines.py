@@ -96,6 +96,7 @@ def test_registry_marks_every_privileged_input() -> None:
         "l2rw",
         "coteaching",
         "drop_r",
+        "infobatch",
         "oracle",
     ]
     clean = {n for n, info in BASELINES.items() if info.uses_clean_labels}

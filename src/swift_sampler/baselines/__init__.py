@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         coteaching_keep_rate,
         small_loss_indices,
     )
+    from swift_sampler.baselines.infobatch import InfoBatchTrainer, infobatch_plan
     from swift_sampler.baselines.l2rw import L2RWTrainer, l2rw_weights
     from swift_sampler.baselines.mentornet import (
         MentorNetPDTrainer,
@@ -48,6 +49,8 @@ _LAZY = {
     "PeerPair": "swift_sampler.baselines.coteaching",
     "coteaching_keep_rate": "swift_sampler.baselines.coteaching",
     "small_loss_indices": "swift_sampler.baselines.coteaching",
+    "InfoBatchTrainer": "swift_sampler.baselines.infobatch",
+    "infobatch_plan": "swift_sampler.baselines.infobatch",
     "L2RWTrainer": "swift_sampler.baselines.l2rw",
     "l2rw_weights": "swift_sampler.baselines.l2rw",
     "MentorNetPDTrainer": "swift_sampler.baselines.mentornet",
@@ -67,6 +70,7 @@ __all__ = [
     "BaselineTrainer",
     "CoTeachingTrainer",
     "DropHighLossTrainer",
+    "InfoBatchTrainer",
     "L2RWTrainer",
     "MentorNetPDTrainer",
     "MentorNetState",
@@ -77,6 +81,7 @@ __all__ = [
     "clean_subset",
     "coteaching_keep_rate",
     "drop_highest",
+    "infobatch_plan",
     "l2rw_weights",
     "mentornet_threshold",
     "mentornet_weights",

@@ -55,6 +55,7 @@ BASELINES: dict[str, BaselineInfo] = {
         BaselineInfo("l2rw", "Learning to Reweight", "Ren et al. 2018", uses_clean_labels=True),
         BaselineInfo("coteaching", "Co-teaching", "Han et al. 2018", uses_noise_rate=True),
         BaselineInfo("drop_r", "drop-r% highest loss", "hand-made sampler", uses_noise_rate=True),
+        BaselineInfo("infobatch", "InfoBatch (prunes low loss)", "Qin et al. 2024"),
         BaselineInfo(
             "oracle", "Oracle (drops the noisy)", "ceiling for samplers", uses_noise_mask=True
         ),
@@ -92,7 +93,8 @@ def build_baseline(
             ``"l2rw"``.
         shared_epochs: ``E_s``: the uniform epochs before ``"drop_r"`` starts dropping
             (default 3/4 of the schedule); ignored by the others (the oracle drops from
-            epoch 0, MentorNet-PD burns in for 1/5 of the schedule).
+            epoch 0, MentorNet-PD burns in for 1/5 of the schedule, InfoBatch prunes from
+            epoch 1 with the paper's defaults).
 
     Raises:
         ConfigError: an unknown name, or a required input missing (all listed at once).
@@ -144,6 +146,10 @@ def build_baseline(
 
         fraction = DROP_FRACTION if noise_rate is None else noise_rate
         return DropHighLossTrainer(base_trainer, fraction=fraction, start_epoch=shared_epochs)
+    if name == "infobatch":
+        from swift_sampler.baselines.infobatch import InfoBatchTrainer
+
+        return InfoBatchTrainer(base_trainer)
     from swift_sampler.baselines.samplers import OracleTrainer
 
     assert noise_mask is not None

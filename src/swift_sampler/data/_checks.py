@@ -18,6 +18,12 @@ DatasetName = Literal["digits", "mnist5k", "mnist1d"]
 DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
 NoiseType = Literal["symmetric", "pair"]
 NOISE_TYPES: tuple[str, ...] = get_args(NoiseType)
+TextDatasetName = Literal["shakespeare", "text"]
+TEXT_DATASETS: tuple[str, ...] = get_args(TextDatasetName)
+ContaminationKind = Literal["mixed", "random", "shuffled", "offdomain"]
+CONTAMINATION_KINDS: tuple[str, ...] = get_args(ContaminationKind)
+TokenizerName = Literal["char", "byte"]
+TOKENIZERS: tuple[str, ...] = get_args(TokenizerName)
 
 
 def check_labels(labels: ArrayLike) -> NDArray[np.int64]:

@@ -77,7 +77,7 @@ class TrialScore:
     feature_seconds: float
     eval_seconds: float
     load_seconds: float
-    diverged: bool = False  # the model's outputs became NaN/inf; scored as 0
+    diverged: bool = False  # the model's outputs became NaN/inf; scored the worst score
     epochs: int = 0  # fine-tune epochs trained (fewer than E_o when pruned or diverged)
     pruned: bool = False  # stopped early by the ``report`` callback
     # CPU seconds of the process (``search.clock``) by part: finetune, features, eval (the
@@ -287,8 +287,10 @@ class InnerLoop:
     ) -> TrialScore:
         """Fine-tunes a copy of the shared start under ``spec`` and scores it on validation.
 
-        A candidate whose training diverges (NaN or inf model outputs) scores 0, the worst
-        possible accuracy, so the search records it and moves on instead of stopping.
+        A candidate whose training diverges (NaN or inf model outputs) scores the trainer's
+        ``worst_score`` (0 when it has none: the worst accuracy; a language model's is minus
+        a uniform guess's perplexity), so the search records it and moves on instead of
+        stopping.
 
         Args:
             spec: the candidate sampler.
@@ -340,9 +342,10 @@ class InnerLoop:
                 score = float(self.trainer.score(state, "val"))
                 evaluation = now() - t0
         except NonFiniteError as err:
-            logger.warning("candidate diverged (%s); scored 0", err)
+            worst = float(getattr(self.trainer, "worst_score", 0.0))
+            logger.warning("candidate diverged (%s); scored %g", err, worst)
             return TrialScore(
-                0.0,
+                worst,
                 train.wall,
                 features_spent.wall,
                 evaluation.wall,

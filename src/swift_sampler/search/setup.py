@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from swift_sampler.config import Config
-    from swift_sampler.data import ClassificationData
+    from swift_sampler.data import ClassificationData, TextData
     from swift_sampler.data.own import FactoryData
 
 __all__ = ["Experiment", "build_experiment", "template_spec"]
@@ -43,14 +43,15 @@ class Experiment:
     Attributes:
         trainer: the trainer the search drives.
         noise_mask: ``(n,)`` bool, which training labels are known to be wrong (injected
-            noise); only used for reports (Figure 1). None when unknown.
+            noise; for a text dataset, the contaminated sequences); only used for reports
+            (Figure 1). None when unknown.
         data: the loaded dataset when built from a config (a ``FactoryData`` for a
             ``data.factory``).
     """
 
     trainer: Trainer
     noise_mask: np.ndarray | None = None
-    data: ClassificationData | FactoryData | None = None
+    data: ClassificationData | FactoryData | TextData | None = None
 
 
 def template_spec(config: Config) -> SamplerSpec:
@@ -187,16 +188,19 @@ def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
         config: the run configuration.
         seed: the trainer's seed (weights and uniform shuffles); defaults to ``train.seed``.
     """
+    from swift_sampler.config import TEXT_DATASET_NAMES
     from swift_sampler.data import load_dataset
     from swift_sampler.data.own import load_own_data
 
     d = config.data
+    if d.name in TEXT_DATASET_NAMES:
+        return _build_language_model(config, seed=seed)
     data: ClassificationData | FactoryData
     if d.own:
         data = load_own_data(d)
     else:
         data = load_dataset(
-            d.name,  # type: ignore[arg-type]  # a bundled name: d.own is False
+            d.name,  # type: ignore[arg-type]  # a bundled name: d.own is False, text returned
             noise_rate=d.noise_rate,
             noise_type=d.noise_type,
             seed=d.seed,
@@ -206,21 +210,72 @@ def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
         )
     model_fn = _model_fn(config, data.input_shape, data.num_classes)
     _check_fit(config, data, model_fn)
-    t = config.train
     trainer = ClassificationTrainer(
         model_fn,
         data.train,
         data.val,
         data.test,
-        config=TrainConfig(
-            epochs=t.epochs,
-            batch_size=t.batch_size,
-            lr=t.lr,
-            momentum=t.momentum,
-            weight_decay=t.weight_decay,
-            eval_batch_size=t.eval_batch_size,
-        ),
-        seed=t.seed if seed is None else seed,
+        config=_train_config(config),
+        seed=config.train.seed if seed is None else seed,
     )
     mask = None if data.train_noise_mask is None else np.asarray(data.train_noise_mask)
     return Experiment(trainer=trainer, noise_mask=mask, data=data)
+
+
+def _train_config(config: Config) -> TrainConfig:
+    t = config.train
+    return TrainConfig(
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        lr=t.lr,
+        momentum=t.momentum,
+        weight_decay=t.weight_decay,
+        eval_batch_size=t.eval_batch_size,
+    )
+
+
+def _build_language_model(config: Config, *, seed: int | None) -> Experiment:
+    """A text dataset (split by work, contaminated) and the gpt trainer of ``config``."""
+    from swift_sampler.config import GPT_DEFAULTS
+    from swift_sampler.data import DEFAULT_TEST_FRACTION, load_text_dataset
+    from swift_sampler.train import LanguageModelTrainer
+
+    d, m = config.data, config.model
+    data = load_text_dataset(
+        d.name,  # type: ignore[arg-type]
+        seq_len=d.seq_len,
+        tokens=d.tokens,
+        corpus=d.corpus,
+        contamination=d.contamination,
+        contamination_kind=d.contamination_kind,
+        seed=d.seed,
+        val_fraction=d.val_fraction,
+        test_fraction=DEFAULT_TEST_FRACTION if d.test_fraction is None else d.test_fraction,
+        train_sequences=d.train_sequences,
+        eval_sequences=d.eval_sequences,
+    )
+    vocab = data.vocab.size
+    if m.vocab_size is not None and m.vocab_size < vocab:
+        unit = "characters and <unk>" if d.tokens == "char" else "bytes"
+        raise ConfigError(
+            f"model.vocab_size: the vocabulary of {d.name} has {vocab} tokens ({unit}), "
+            f"more than the model's {m.vocab_size}; raise model.vocab_size or leave it unset"
+        )
+    if "er" in config.sampler.features and vocab < 3:
+        raise ConfigError(f"sampler.features: 'er' needs at least 3 tokens, {d.name} has {vocab}")
+    size = {key: getattr(m, key) or default for key, default in GPT_DEFAULTS.items()}
+    context = m.context or d.seq_len
+    width = m.vocab_size or vocab
+    model_fn = partial(build_model, "gpt", (context,), width, **size)
+    trainer = LanguageModelTrainer(
+        model_fn,
+        data.train,
+        data.val,
+        data.test,
+        vocab_size=width,
+        config=_train_config(config),
+        seed=config.train.seed if seed is None else seed,
+    )
+    return Experiment(
+        trainer=trainer, noise_mask=np.asarray(data.train_contamination_mask), data=data
+    )

@@ -1,4 +1,4 @@
-"""Training: the trainer protocol, the built-in classification trainer, checkpoints."""
+"""Training: the trainer protocol, the classification and language-model trainers, checkpoints."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from swift_sampler.train.classification import (
     ClassificationTrainer,
     TrainConfig,
 )
+from swift_sampler.train.language_model import LanguageModelTrainer
 from swift_sampler.train.protocol import Trainer, TrainState, cosine_lr
 
 __all__ = [
     "BatchLoss",
     "ClassificationTrainer",
+    "LanguageModelTrainer",
     "TrainConfig",
     "TrainState",
     "Trainer",

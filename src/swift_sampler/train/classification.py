@@ -299,28 +299,28 @@ class ClassificationTrainer:
     def features(self, state: TrainState, names: tuple[str, ...]) -> np.ndarray:
         world = distributed.world_size()
         if world == 1:
-            return extract_features(
-                state.model,
-                self.train,
-                names=names,
-                batch_size=self.config.eval_batch_size,
-                device=self.device,
-            )
+            return self._extract(state, self.train, names)
         rows = range(distributed.rank(), self.num_instances, world)
         error: NonFiniteError | None = None
         try:
-            local = extract_features(
-                state.model,
-                _rows(self.train, rows),
-                names=names,
-                batch_size=self.config.eval_batch_size,
-                device=self.device,
-            )
+            local = self._extract(state, _rows(self.train, rows), names)
         except NonFiniteError as err:  # every rank must take the same branch
             error, local = err, np.zeros((len(rows), len(names)), dtype=np.float32)
         if distributed.sum_across([float(error is not None)])[0] > 0:
             raise error or NonFiniteError("another rank's model outputs hold NaN or inf")
         return distributed.gather_rows(local, self.num_instances)
+
+    def _extract(
+        self, state: TrainState, dataset: Dataset[Any], names: tuple[str, ...]
+    ) -> np.ndarray:
+        """``(len(dataset), m)`` features of one process's rows (the task's feature pass)."""
+        return extract_features(
+            state.model,
+            dataset,
+            names=names,
+            batch_size=self.config.eval_batch_size,
+            device=self.device,
+        )
 
     def predict(self, state: TrainState, dataset: Dataset[Any]) -> tuple[np.ndarray, np.ndarray]:
         """``(n, C)`` logits and ``(n,)`` labels of a dataset, in index order."""

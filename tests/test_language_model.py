@@ -171,6 +171,22 @@ def test_a_diverged_candidate_scores_worst_not_best(experiment, monkeypatch) -> 
     assert score.diverged and score.score == -85.0  # below any model's -perplexity
 
 
+def test_a_candidate_worse_than_a_uniform_guess_ties_with_a_diverged_one(experiment) -> None:  # type: ignore[no-untyped-def]
+    """A perplexity above V (worse than guessing) is scored -V, not below a diverged run."""
+    trainer = experiment.trainer
+    inner = InnerLoop(trainer, shared_epochs=1, finetune_epochs=1, seed=0)
+    inner.train_shared_start(None)
+    state = inner.shared_state()
+    with torch.no_grad():  # confident and wrong: a huge perplexity
+        for p in state.model.parameters():
+            p.mul_(40.0)
+    assert trainer.perplexity(state, "val") > 85.0 * 100
+    inner._shared = trainer.state_dict(state)
+    score = inner.evaluate(template_spec(_config()))
+    assert not score.diverged
+    assert score.score == -85.0
+
+
 def test_final_training_reports_perplexity_at_last_and_best_val(experiment) -> None:  # type: ignore[no-untyped-def]
     run = train_arm(
         experiment.trainer,

@@ -130,6 +130,30 @@ def test_the_adapter_scores_by_the_eval_metric(tmp_path: Path) -> None:
     assert adapter.score(state, "val") == pytest.approx(expected)
     assert adapter.features(state, ("loss", "er")).shape == (48, 2)
 
+    # Scoring and training leave the caller's global generators alone (Trainer() seeds them),
+    # and an epoch's dropout depends on (seed, epoch) only: the same epoch from the same state
+    # trains the same weights whatever ran before.
+    import copy
+    import random
+
+    import numpy as np
+
+    random.seed(123), np.random.seed(123), torch.manual_seed(123)  # noqa: NPY002
+    expected_draws = (random.random(), float(np.random.rand()), float(torch.rand(1)))  # noqa: NPY002
+    random.seed(123), np.random.seed(123), torch.manual_seed(123)  # noqa: NPY002
+    saved = copy.deepcopy(adapter.state_dict(state))
+    adapter.score(state, "val")
+    adapter.train_epoch(state)
+    draws = (random.random(), float(np.random.rand()), float(torch.rand(1)))  # noqa: NPY002
+    assert draws == expected_draws
+    again = adapter.new_state(0)
+    adapter.load_state_dict(again, saved)
+    torch.rand(5)  # moves the global generator: must not change the epoch
+    adapter.train_epoch(again)
+    for a, b in zip(state.model.parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert adapter.worst_score == 0.0
+
 
 @pytest.mark.slow
 def test_swift_trainer_samples_uniformly_before_the_start_epoch(tmp_path: Path) -> None:

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+import random
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -253,6 +255,19 @@ class _RefreshEachEpoch(TrainerCallback):
             sampler.set_epoch(epoch)
 
 
+@contextmanager
+def _kept_global_rng() -> Iterator[None]:
+    """Restores Python's, NumPy's and torch's global generators (CPU and CUDA) on exit."""
+    python, numpy = random.getstate(), np.random.get_state()  # noqa: NPY002 - the global one
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(python)
+            np.random.set_state(numpy)  # noqa: NPY002 - the global one
+
+
 def _is_hf_dataset(dataset: Any) -> bool:
     try:
         import datasets
@@ -282,7 +297,15 @@ class HFTrainerAdapter:
         metric: the key of ``compute_metrics``' result to maximise (``"accuracy"``).
         data_collator: batches a list of items (default: ``transformers.default_data_collator``).
         test_dataset: optional test split (``score(state, "test")``).
-        seed: seed of the weights and of the uniform shuffles.
+        seed: seed of the weights, of the uniform shuffles and of each epoch's dropout (an
+            epoch's randomness depends on ``(seed, epoch)`` only, so a resumed search scores
+            as an uninterrupted one).
+        worst_score: the worst value of ``metric``: what a candidate whose training diverges
+            scores, and the floor of every score (0 for accuracy, the default; for example
+            -1 for a Matthews correlation).
+
+    Scoring builds a ``transformers.Trainer``, which seeds Python's, NumPy's and torch's
+    global generators; their states are restored afterwards, so the caller's are unchanged.
     """
 
     def __init__(
@@ -297,6 +320,7 @@ class HFTrainerAdapter:
         data_collator: Callable[[list[Any]], Any] | None = None,
         test_dataset: Any = None,
         seed: int = 0,
+        worst_score: float = 0.0,
     ) -> None:
         epochs = args.num_train_epochs
         if float(epochs) != int(epochs) or int(epochs) < 2:
@@ -313,6 +337,7 @@ class HFTrainerAdapter:
         self.metric = metric
         self.data_collator = data_collator or transformers.default_data_collator
         self.seed = seed
+        self.worst_score = float(worst_score)
         self.label_name = (args.label_names or ["labels"])[0]
 
     @property
@@ -334,6 +359,7 @@ class HFTrainerAdapter:
             data_collator=self.data_collator,
             test_dataset=self.test_dataset,
             seed=seed,
+            worst_score=self.worst_score,
         )
 
     def new_state(self, seed: int | None = None) -> TrainState:
@@ -367,9 +393,18 @@ class HFTrainerAdapter:
             collate_fn=self.data_collator,
         )
         start, end = schedule_window if schedule_window is not None else (epoch, epoch + 1)
+        state.model.train()
+        with _kept_global_rng():
+            torch.manual_seed(self.seed * 1_000_003 + epoch)  # this epoch's dropout
+            total, count = self._steps(loader, state, start, end)
+        state.epoch = epoch + 1
+        return total / count if count else float("nan")
+
+    def _steps(
+        self, loader: DataLoader[Any], state: TrainState, start: float, end: float
+    ) -> tuple[float, int]:
         steps = len(loader)
         model, optimizer = state.model, state.optimizer
-        model.train()
         total, count = 0.0, 0
         for i, batch in enumerate(loader):
             lr = cosine_lr(
@@ -396,8 +431,7 @@ class HFTrainerAdapter:
             optimizer.step()
             total += float(loss.item())
             count += 1
-        state.epoch = epoch + 1
-        return total / count if count else float("nan")
+        return total, count
 
     def features(self, state: TrainState, names: tuple[str, ...]) -> np.ndarray:
         loader: DataLoader[Any] = DataLoader(
@@ -420,13 +454,14 @@ class HFTrainerAdapter:
             dataset = self.test_dataset
         else:
             raise ConfigError(f"unknown split {split!r}; use 'val' or 'test'")
-        evaluator = Trainer(
-            model=state.model,
-            args=self.args,
-            data_collator=self.data_collator,
-            compute_metrics=self.compute_metrics,
-        )
-        results = evaluator.evaluate(eval_dataset=dataset)
+        with _kept_global_rng():  # Trainer() calls set_seed(args.seed)
+            evaluator = Trainer(
+                model=state.model,
+                args=self.args,
+                data_collator=self.data_collator,
+                compute_metrics=self.compute_metrics,
+            )
+            results = evaluator.evaluate(eval_dataset=dataset)
         key = f"eval_{self.metric}"
         if key not in results:
             raise ConfigError(

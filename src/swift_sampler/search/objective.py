@@ -290,7 +290,9 @@ class InnerLoop:
         A candidate whose training diverges (NaN or inf model outputs) scores the trainer's
         ``worst_score`` (0 when it has none: the worst accuracy; a language model's is minus
         a uniform guess's perplexity), so the search records it and moves on instead of
-        stopping.
+        stopping. Scores below ``worst_score`` are raised to it: a candidate that trains but
+        ends worse than the trainer's floor (a perplexity above a uniform guess's) must not
+        rank below a diverged one, and the outer loop's model sees bounded values.
 
         Args:
             spec: the candidate sampler.
@@ -306,6 +308,7 @@ class InnerLoop:
         sampler: SwiftSampler | None = None
         epochs, pruned, score = 0, False, float("nan")
         first = self._first_features
+        worst = float(getattr(self.trainer, "worst_score", 0.0))
         try:
             for j, window in enumerate(self.windows()):
                 t0 = now()
@@ -332,17 +335,16 @@ class InnerLoop:
                     on_epoch(j)
                 if report is not None:
                     t0 = now()
-                    score = float(self.trainer.score(state, "val"))
+                    score = max(float(self.trainer.score(state, "val")), worst)
                     evaluation += now() - t0
                     if report(epochs, score) and epochs < self.finetune_epochs:
                         pruned = True
                         break
             if report is None:
                 t0 = now()
-                score = float(self.trainer.score(state, "val"))
+                score = max(float(self.trainer.score(state, "val")), worst)
                 evaluation = now() - t0
         except NonFiniteError as err:
-            worst = float(getattr(self.trainer, "worst_score", 0.0))
             logger.warning("candidate diverged (%s); scored %g", err, worst)
             return TrialScore(
                 worst,

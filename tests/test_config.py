@@ -484,3 +484,19 @@ def test_the_demo_config_is_the_repository_file_and_valid() -> None:
     config = demo_config()
     assert config.search.seed not in config.final.seeds
     assert config.epochs_split == (8, 12) and config.search.trials == 20
+
+
+def test_fingerprints_of_existing_configs_never_change() -> None:
+    """Literal digests, computed by the config module of 2026-11-30 (before the own-data and
+    text keys): a run directory made then must still resume. A new key left out of
+    ``_ADDED_KEYS`` at its default changes these and fails here."""
+    root = Path(__file__).resolve().parents[1] / "configs"
+    assert parse_config({}).fingerprint() == (
+        "df35e7ebb03a6f87e58cf556f2768c285544791e4da3c47a4f15e7814f815326"
+    )
+    assert load_config(root / "demo.toml").fingerprint() == (
+        "55115f869ed8e02adecc9d1fac838bd528c5917cc9e7b9fea19eb386c167f90f"
+    )
+    assert load_config(root / "digits-tiny.toml").fingerprint() == (
+        "abab4d67b818b35789617215f287874cee37f3197a23218c178d0bee0296ce8b"
+    )

@@ -295,6 +295,33 @@ def test_config_ties_text_data_to_the_gpt_and_reports_every_problem() -> None:
         parse_config({"model": {"name": "cnn", "layers": 2}})
     with pytest.raises(ConfigError, match=r"data.corpus: data.name = 'text' needs a corpus"):
         parse_config({"data": {"name": "text"}, "model": {"name": "gpt"}})
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "data": {"name": "shakespeare", "noise_rate": 0.3, "noise_type": "pair"},
+                "model": {"name": "gpt"},
+            }
+        )
+    assert str(info.value).splitlines()[1:] == [
+        "data.noise_rate: the text datasets have no labels to flip; use data.contamination "
+        "(and data.contamination_kind), got noise_rate = 0.3",
+        "data.noise_type: the text datasets have no labels to flip; use data.contamination "
+        "(and data.contamination_kind), got noise_type = 'pair'",
+    ]
+    # A factory's model with text data, or the gpt with a factory's data: one message each.
+    for model in ({"factory": "m:f"}, {"factory": "m:f", "name": "gpt"}):
+        with pytest.raises(ConfigError) as info:
+            parse_config({"data": {"name": "shakespeare"}, "model": model})
+        assert str(info.value).splitlines()[1:] == [
+            "model.factory: a text dataset ('shakespeare') trains the built-in gpt, not a "
+            "factory's model; leave model.factory out and set model.name = 'gpt'"
+        ]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"data": {"factory": "m:f"}, "model": {"name": "gpt"}})
+    assert str(info.value).splitlines()[1:] == [
+        "model.name: the gpt trains on the text datasets (data.name in ['shakespeare', "
+        "'text']), not on a data.factory's datasets"
+    ]
     with pytest.raises(ConfigError, match=r"data.contamination_kind: must be one of \['mixed'"):
         parse_config({"data": {"name": "shakespeare", "contamination_kind": "spam"}})
     # Keys added for text leave the fingerprint of an image config unchanged.

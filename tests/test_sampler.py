@@ -168,6 +168,7 @@ _DIST_WORKER = textwrap.dedent(
     import torch.distributed as dist
     from swift_sampler import SwiftSampler
     dist.init_process_group("gloo", init_method=sys.argv[1], rank=int(sys.argv[2]), world_size=2)
+    dist.barrier()  # both ends connected before either can finish and close its side
     p = np.random.default_rng(0).random(1001)
     sampler = SwiftSampler(p, seed=6)  # num_replicas and rank come from torch.distributed
     sampler.set_epoch(3)
@@ -329,6 +330,7 @@ _DIST_PASSES = textwrap.dedent(
     import torch.distributed as dist
     from swift_sampler import SwiftSampler
     dist.init_process_group("gloo", init_method=sys.argv[1], rank=int(sys.argv[2]), world_size=2)
+    dist.barrier()  # both ends connected before either can finish and close its side
     p = np.random.default_rng(0).random(1001)
     seeded = SwiftSampler(p, seed=6)  # a plain loop: never set_epoch
     generated = SwiftSampler(p, generator=torch.Generator().manual_seed(9))  # same on all ranks
@@ -337,6 +339,7 @@ _DIST_PASSES = textwrap.dedent(
         "generated": [list(generated) for _ in range(2)],
     }
     print(json.dumps(out))
+    dist.barrier()
     dist.destroy_process_group()
     """
 )

@@ -258,7 +258,14 @@ def _draw_search_figures(run_dir: Path) -> None:
         )
     ]
     label = f"{result['outer']} ({result['transform']})"
-    plot_figure3(figure3_data({label: [scores]}), paths.figure3, title="best-so-far validation")
+    best = result["best"]["val_score"]
+    ylabel = "minus validation perplexity" if _metric(None, best) == "perplexity" else None
+    plot_figure3(
+        figure3_data({label: [scores]}),
+        paths.figure3,
+        title="best-so-far validation",
+        **({"ylabel": ylabel} if ylabel else {}),
+    )
     if paths.figure1_data.exists():
         try:
             with np.load(paths.figure1_data, allow_pickle=False) as arrays:
@@ -694,11 +701,12 @@ def _after_interrupt(args: argparse.Namespace) -> str:
 
 
 def _import_from_cwd() -> None:
-    """Puts the current directory first on ``sys.path``, as ``python -m`` does, so that a
-    ``data.factory = "my_data:load"`` finds ``./my_data.py`` (console scripts leave it out)."""
+    """Puts the current directory on ``sys.path`` so that a ``data.factory = "my_data:load"``
+    finds ``./my_data.py`` (console scripts leave it out). Last, unlike ``python -m``: a file
+    in the directory named like an installed package (``optuna.py``) must not shadow it."""
     here = os.getcwd()
     if "" not in sys.path and here not in sys.path:
-        sys.path.insert(0, here)
+        sys.path.append(here)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

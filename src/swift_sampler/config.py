@@ -839,6 +839,13 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         d = values["data"]
         if d["factory"] is not None or d["name"] in FILE_DATASET_NAMES:
             d["noise_rate"] = 0.0  # your own data is used as it is unless noise is asked for
+    if isinstance(raw_data, Mapping) and values["data"]["name"] in TEXT_DATASET_NAMES:
+        problems += [
+            f"data.{key}: the text datasets have no labels to flip; use data.contamination "
+            f"(and data.contamination_kind), got {key} = {raw_data[key]!r}"
+            for key in ("noise_rate", "noise_type")
+            if key in raw_data
+        ]
     problems += _cross_field_problems(values, bad)
     problems += _own_data_problems(values, bad)
     if problems:
@@ -889,8 +896,18 @@ def _text_problems(values: dict[str, dict[str, Any]], usable: Any) -> list[str]:
     """The rules of the text datasets and the gpt: which keys go together, what fits."""
     problems = []
     data, model = values["data"], values["model"]
-    text = data["name"] in TEXT_DATASET_NAMES
+    text = data["name"] in TEXT_DATASET_NAMES and data["factory"] is None
     gpt = model["name"] == "gpt"
+    if text and model["factory"] is not None:
+        return [
+            f"model.factory: a text dataset ({data['name']!r}) trains the built-in gpt, not a "
+            f"factory's model; leave model.factory out and set model.name = 'gpt'"
+        ]
+    if data["factory"] is not None and gpt:
+        return [
+            "model.name: the gpt trains on the text datasets (data.name in "
+            f"{list(TEXT_DATASET_NAMES)}), not on a data.factory's datasets"
+        ]
     if usable("data.name", "model.name") and text != gpt:
         if text:
             problems.append(
@@ -1109,8 +1126,10 @@ def _own_data_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> list
             f"'folder'); {data['name']!r} has its own, got {data['num_classes']!r}"
         )
 
+    text = data["name"] in TEXT_DATASET_NAMES and data["factory"] is None
     if model["factory"] is not None:
-        if model["name"] != default_model.name and "model.name" not in bad:
+        # With text data, the one message is model.factory's (the text rules).
+        if model["name"] != default_model.name and "model.name" not in bad and not text:
             problems.append(
                 f"model.name: leave it out with model.factory (the factory builds the model), "
                 f"got {model['name']!r}"

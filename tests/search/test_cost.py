@@ -10,7 +10,8 @@ import pytest
 
 from swift_sampler.config import load_config
 from swift_sampler.search.clock import Tick, now
-from swift_sampler.search.study import TrialRecord, _cost
+from swift_sampler.search.cost import search_cost
+from swift_sampler.search.study import TrialRecord
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "digits-tiny.toml"
 WALL = {"finetune": 4.0, "features": 1.0, "eval": 0.5, "outer": 0.5}
@@ -41,7 +42,7 @@ def test_epochs_are_counted_on_the_cpu_clock() -> None:
         shared_features_seconds=1.0,
         shared_features_cpu_seconds=0.5,
     )
-    cost = _cost(study, _records({**WALL, **CPU}, {**WALL, **CPU}), config)
+    cost = search_cost(study, _records({**WALL, **CPU}, {**WALL, **CPU}), config)
     assert cost["epoch_clock_cpu"] == 1.0
     # CPU: shared 2 + finetune 4 + features 0.5 + 1 + eval 0.5 + outer 0.5 = 8.5 s of 1 s epochs
     assert cost["total_cpu_s"] == pytest.approx(8.5)
@@ -62,12 +63,13 @@ def test_older_runs_count_on_the_wall_clock(resumed: bool) -> None:
     else:
         study = _study(shared_seconds=4.0, epoch_seconds=2.0)
         records = _records(WALL, WALL)
-    cost = _cost(study, records, config)
+    cost = search_cost(study, records, config)
     assert cost["epoch_clock_cpu"] == 0.0
     assert "total_cpu_s" not in cost
     assert cost["total_epochs"] == pytest.approx((4 + 12) / 2.0)
 
 
+@pytest.mark.slow
 def test_the_cpu_clock_counts_this_process_only(tmp_path: Path) -> None:
     """Wall time spent waiting (here: on a child process) is not CPU time of this one."""
     import subprocess

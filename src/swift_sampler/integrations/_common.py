@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from swift_sampler import distributed
-from swift_sampler.errors import InputDataError, NonFiniteError, SwiftSamplerError
+from swift_sampler.errors import InputDataError, NonFiniteError
 
 __all__ = ["features_by_rank", "missing_extra", "uniform"]
 
@@ -35,10 +35,11 @@ def features_by_rank(local: Callable[[range], np.ndarray], total: int, width: in
     rows = range(distributed.rank(), total, world)
     if world == 1:
         return local(rows)
-    error: SwiftSamplerError | None = None
+    error: Exception | None = None
     try:
         part = local(rows)
-    except SwiftSamplerError as err:  # every rank must reach the collective below
+    except Exception as err:  # any error: every rank must reach the collective below, or the
+        # others wait in it until the backend's timeout
         error, part = err, np.zeros((len(rows), width), dtype=np.float32)
     if distributed.sum_across([float(error is not None)])[0] > 0:
         raise error or NonFiniteError("another rank's feature pass failed (see its error)")

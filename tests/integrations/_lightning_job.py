@@ -80,7 +80,13 @@ def fit(
     class Streams(pl.Callback):  # after SwiftSamplerCallback: sees the refreshed sampler
         def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
             sampler = swift.sampler
-            one = SwiftSampler(sampler.probabilities, seed=0, num_replicas=1, rank=0)
+            one = SwiftSampler(
+                sampler.probabilities,
+                replacement=sampler.replacement,
+                seed=0,
+                num_replicas=1,
+                rank=0,
+            )
             one.set_epoch(trainer.current_epoch)
             record["seen"].append([])
             record["stripe"].append(sampler.indices().tolist())

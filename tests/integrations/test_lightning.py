@@ -92,6 +92,10 @@ def test_callback_samples_uniformly_before_the_start_epoch() -> None:
     assert not np.allclose(third, first)
     assert record["seen"][0] != record["seen"][1]  # uniform, yet a fresh draw each epoch
     assert record["seen"] == record["stream"]
+    # The uniform epochs are shuffles (as the search's shared start), the sampler's are not.
+    for epoch in (0, 1):
+        assert sorted(record["seen"][epoch]) == list(range(_lightning_job.N))
+    assert sorted(record["seen"][2]) != list(range(_lightning_job.N))
 
 
 def test_bad_arguments_are_refused() -> None:

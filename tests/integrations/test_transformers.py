@@ -164,3 +164,6 @@ def test_swift_trainer_samples_uniformly_before_the_start_epoch(tmp_path: Path) 
     assert np.allclose(uniform, 1.0 / _hf_job.N)
     assert not np.allclose(later[0], uniform)
     assert record["seen"] == record["stream"]
+    # The uniform epoch is a shuffle (as the search's shared start), the sampler's are not.
+    assert sorted(record["stream"][0]) == list(range(_hf_job.N))
+    assert sorted(record["stream"][1]) != list(range(_hf_job.N))

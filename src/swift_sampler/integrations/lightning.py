@@ -96,6 +96,8 @@ class SwiftSamplerCallback(pl.Callback):
         self.sampler = SwiftSampler(
             uniform(len(train_dataset)),
             num_samples,
+            # A shuffle, as the search's uniform epochs (when the epoch is not longer).
+            replacement=num_samples is not None and num_samples > len(train_dataset),
             seed=seed,
             num_replicas=1,
             rank=0,
@@ -145,6 +147,7 @@ class SwiftSamplerCallback(pl.Callback):
             return np.asarray(compute(pl_module, Subset(self.train_dataset, rows)))
 
         features = features_by_rank(local, len(self.train_dataset), len(columns))
+        self.sampler.replacement = True  # the sampler's draws: i.i.d. from its probabilities
         self.sampler.update(features)
         self.sampler.set_epoch(trainer.current_epoch)
         self._refreshed_epoch = trainer.current_epoch

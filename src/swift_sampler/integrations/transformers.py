@@ -178,6 +178,7 @@ class SwiftTrainer(Trainer):
         # One replica: the global stream, which Accelerate shards by batches.
         sampler = SwiftSampler(
             uniform(len(dataset)),
+            replacement=False,  # a shuffle, as the search's uniform epochs
             seed=self.sampler_seed,
             num_replicas=1,
             rank=0,
@@ -233,6 +234,7 @@ class SwiftTrainer(Trainer):
             )
 
         features = features_by_rank(local, len(dataset), len(columns))
+        self.swift_sampler.replacement = True  # the sampler's draws: i.i.d. from its probabilities
         self.swift_sampler.update(features)
         self.refreshes += 1
         return features

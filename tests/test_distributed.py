@@ -64,6 +64,7 @@ else:
     out = {"features": features.tolist(), "finetune_val": score.score}
 with open(f"{sys.argv[1]}.{distributed.rank()}.json", "w") as f:
     json.dump(out, f)
+distributed.leave(wait=True)  # else a rank can abort at exit (gloo's threads)
 """
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -173,6 +173,7 @@ _DIST_WORKER = textwrap.dedent(
     sampler = SwiftSampler(p, seed=6)  # num_replicas and rank come from torch.distributed
     sampler.set_epoch(3)
     print(json.dumps({"world": sampler.num_replicas, "rank": sampler.rank, "idx": list(sampler)}))
+    dist.barrier()
     dist.destroy_process_group()
     """
 )

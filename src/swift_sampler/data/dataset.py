@@ -163,32 +163,16 @@ def load_dataset(
             f"empty with val_fraction={val_fraction}, test_fraction={test_fraction}"
         )
 
-    train_clean, val_clean = y[split.train], y[split.val]
-    train_noisy, train_mask = inject_label_noise(
-        train_clean,
+    data = labelled_data(
+        name,
+        x,
+        y,
+        split,
         num_classes=NUM_CLASSES,
-        rate=noise_rate,
-        kind=noise_type,
-        seed=train_noise_seed,
-    )
-    val_noisy, val_mask = inject_label_noise(
-        val_clean, num_classes=NUM_CLASSES, rate=noise_rate, kind=noise_type, seed=val_noise_seed
-    )
-    data = ClassificationData(
-        name=name,
-        train=_tensor_dataset(x[split.train], train_noisy),
-        val=_tensor_dataset(x[split.val], val_noisy),
-        test=_tensor_dataset(x[split.test], y[split.test]),
-        num_classes=NUM_CLASSES,
-        input_shape=tuple(int(d) for d in x.shape[1:]),
+        noise_rate=noise_rate,
         noise_type=noise_type,
-        noise_rate=float(noise_rate),
-        seed=int(seed),
-        train_noise_mask=_read_only(train_mask),
-        val_noise_mask=_read_only(val_mask),
-        train_clean_labels=_read_only(train_clean),
-        val_clean_labels=_read_only(val_clean),
-        split=SplitIndices(*(_read_only(part) for part in split)),
+        seed=seed,
+        noise_seeds=(train_noise_seed, val_noise_seed),
     )
     logger.info(
         "loaded %s: %d train / %d val / %d test, %s noise at %.3f, seed %d, in %.2f s",
@@ -202,6 +186,45 @@ def load_dataset(
         time.perf_counter() - start,
     )
     return data
+
+
+def labelled_data(
+    name: str,
+    x: NDArray[np.float32],
+    y: NDArray[np.int64],
+    split: SplitIndices,
+    *,
+    num_classes: int,
+    noise_rate: float,
+    noise_type: NoiseType,
+    seed: int,
+    noise_seeds: tuple[int, int],
+) -> ClassificationData:
+    """The three splits of ``(x, y)`` with label noise injected into train and val (test
+    clean), each noise drawn from its own seed of ``noise_seeds``; every array read-only."""
+    train_clean, val_clean = y[split.train], y[split.val]
+    train_noisy, train_mask = inject_label_noise(
+        train_clean, num_classes=num_classes, rate=noise_rate, kind=noise_type, seed=noise_seeds[0]
+    )
+    val_noisy, val_mask = inject_label_noise(
+        val_clean, num_classes=num_classes, rate=noise_rate, kind=noise_type, seed=noise_seeds[1]
+    )
+    return ClassificationData(
+        name=name,
+        train=_tensor_dataset(x[split.train], train_noisy),
+        val=_tensor_dataset(x[split.val], val_noisy),
+        test=_tensor_dataset(x[split.test], y[split.test]),
+        num_classes=num_classes,
+        input_shape=tuple(int(d) for d in x.shape[1:]),
+        noise_type=noise_type,
+        noise_rate=float(noise_rate),
+        seed=int(seed),
+        train_noise_mask=_read_only(train_mask),
+        val_noise_mask=_read_only(val_mask),
+        train_clean_labels=_read_only(train_clean),
+        val_clean_labels=_read_only(val_clean),
+        split=SplitIndices(*(_read_only(part) for part in split)),
+    )
 
 
 def _split_with_given_test(

@@ -48,9 +48,8 @@ from swift_sampler.data.dataset import (
     DEFAULT_TEST_FRACTION,
     ClassificationData,
     _read_only,
-    _tensor_dataset,
+    labelled_data,
 )
-from swift_sampler.data.noise import inject_label_noise
 from swift_sampler.data.splits import SplitIndices, stratified_split
 from swift_sampler.errors import ConfigError, InputDataError
 
@@ -395,21 +394,6 @@ def from_arrays(
             f"{empty} of {n} rows came out empty with val_fraction={val_share}, "
             f"test_fraction={test_share}; give more rows or larger fractions"
         )
-    train_clean, val_clean = y_all[indices["train"]], y_all[indices["val"]]
-    train_noisy, train_mask = inject_label_noise(
-        train_clean,
-        num_classes=num_classes,
-        rate=noise_rate,
-        kind=noise_type,
-        seed=train_noise_seed,
-    )
-    val_noisy, val_mask = inject_label_noise(
-        val_clean,
-        num_classes=num_classes,
-        rate=noise_rate,
-        kind=noise_type,
-        seed=val_noise_seed,
-    )
     rows = SplitIndices(train=indices["train"], val=indices["val"], test=indices["test"])
     logger.info(
         "loaded %s: %d train / %d val / %d test, %d classes, %s noise at %.3f",
@@ -421,21 +405,16 @@ def from_arrays(
         noise_type,
         noise_rate,
     )
-    return ClassificationData(
-        name=name,
-        train=_tensor_dataset(x_all[rows.train], train_noisy),
-        val=_tensor_dataset(x_all[rows.val], val_noisy),
-        test=_tensor_dataset(x_all[rows.test], y_all[rows.test]),
+    return labelled_data(
+        name,
+        x_all,
+        y_all,
+        rows,
         num_classes=num_classes,
-        input_shape=tuple(int(d) for d in x_all.shape[1:]),
+        noise_rate=noise_rate,
         noise_type=noise_type,
-        noise_rate=float(noise_rate),
-        seed=int(seed),
-        train_noise_mask=_read_only(train_mask),
-        val_noise_mask=_read_only(val_mask),
-        train_clean_labels=_read_only(train_clean),
-        val_clean_labels=_read_only(val_clean),
-        split=SplitIndices(*(_read_only(part) for part in rows)),
+        seed=seed,
+        noise_seeds=(train_noise_seed, val_noise_seed),
     )
 
 

@@ -12,9 +12,11 @@ Run (the full benchmark takes hours on a CPU; run it on a free machine):
 
 For each config the two searches run on the same data, seed (``search.seed = 0``) and
 protocol; they differ only in the ``[search]`` keys of the swift variant (default: Optuna's
-successive halving from one fine-tune epoch, eta = 3, and the stopping rule with patience 10;
-override with ``--swift KEY=VALUE``). Each found sampler is then trained from scratch with the
-final seeds (default 1, 2, 3; never the search seed). Reported per config and variant:
+successive halving on steps of a third of a fine-tune epoch from the first step, eta = 3, the
+first two candidates to reach the first rung stopped there, features refreshed every third
+fine-tune epoch, and the stopping rule with patience 10; override with ``--swift KEY=VALUE``).
+Each found sampler is then trained from scratch with the final seeds (default 1, 2, 3; never
+the search seed). Reported per config and variant:
 ``cost.total_epochs / cost.full_training_epochs`` (the search in trainings), the epochs
 counted (shared start, fine-tunes run, pruned trials), the search's wall seconds, and test
 Top-1 at the last epoch and at the best-validation epoch (mean, std, per seed).
@@ -42,8 +44,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SWIFT_DEFAULTS: dict[str, Any] = {
     "pruner": "successive_halving",
+    "epoch_parts": 3,  # the first rung is a third of the first fine-tune epoch
     "min_resource": 1,
     "reduction_factor": 3,
+    "bootstrap_count": 2,  # eta - 1: the first to go on is the best of eta
+    "refresh_every": 3,
     "patience": 10,
     "min_improvement": 0.0,
 }
@@ -130,7 +135,16 @@ def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
         "variant": variant,
         "search": {
             k: getattr(config.search, k)
-            for k in ("trials", "pruner", "min_resource", "reduction_factor", "patience")
+            for k in (
+                "trials",
+                "pruner",
+                "epoch_parts",
+                "min_resource",
+                "reduction_factor",
+                "bootstrap_count",
+                "refresh_every",
+                "patience",
+            )
         },
         "cost_ratio": cost["total_epochs"] / cost["full_training_epochs"],
         "epochs_counted": cost["shared_epochs_run"] + cost["finetune_epochs_run"],

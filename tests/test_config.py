@@ -92,7 +92,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 58  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 61  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -158,6 +158,57 @@ def test_a_pruner_needs_a_rung_before_the_last_epoch() -> None:
         4,
         3,
     )
+
+
+def test_swift_search_keys_are_checked_together() -> None:
+    # A 1-epoch fine-tune in 3 parts has steps to prune at; the first rung counts parts.
+    ok = parse_config(
+        {
+            "search": {
+                "pruner": "successive_halving",
+                "finetune_epochs": 1,
+                "epoch_parts": 3,
+                "min_resource": 2,
+                "bootstrap_count": 2,
+                "refresh_every": 4,
+            }
+        }
+    )
+    s = ok.search
+    assert (s.epoch_parts, s.min_resource, s.bootstrap_count, s.refresh_every) == (3, 2, 2, 4)
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {
+                "search": {
+                    "pruner": "none",
+                    "epoch_parts": 4,
+                    "bootstrap_count": 1,
+                    "refresh_every": 0,
+                }
+            }
+        )
+    text = str(err.value)
+    assert "search.epoch_parts: 4 parts per epoch only matter to a pruner" in text
+    assert "search.bootstrap_count: works with pruner = 'successive_halving' only" in text
+    assert "search.refresh_every: must be an integer >= 1, got 0" in text
+    with pytest.raises(ConfigError, match=r"finetune_epochs \(12\) \* search.epoch_parts = 24"):
+        parse_config({"search": {"pruner": "hyperband", "epoch_parts": 2, "min_resource": 24}})
+    # New keys at their defaults leave an old study's fingerprint as it was.
+    plain = parse_config({"search": {"trials": 5, "startup_trials": 2}})
+    same = parse_config(
+        {
+            "search": {
+                "trials": 5,
+                "startup_trials": 2,
+                "epoch_parts": 1,
+                "bootstrap_count": 0,
+                "refresh_every": 1,
+            }
+        }
+    )
+    assert plain.fingerprint() == same.fingerprint()
+    changed = parse_config({"search": {"trials": 5, "startup_trials": 2, "refresh_every": 2}})
+    assert changed.fingerprint() != plain.fingerprint()
 
 
 @pytest.mark.parametrize(

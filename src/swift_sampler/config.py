@@ -447,10 +447,21 @@ class SearchConfig:
             reference), ``successive_halving`` or ``hyperband`` (Optuna's pruners: the
             validation score after each fine-tune epoch is an intermediate value and weak
             candidates stop early; needs ``finetune_epochs >= 2``).
-        min_resource: Fine-tune epochs of the pruner's first rung, ``>= 1`` and
-            ``< finetune_epochs`` when a pruner is set.
+        min_resource: Steps of the pruner's first rung (a step is ``1/epoch_parts`` of a
+            fine-tune epoch), ``>= 1`` and ``< finetune_epochs * epoch_parts`` when a pruner
+            is set.
         reduction_factor: The pruner's ``eta``: about ``1/eta`` of the candidates reaching a
             rung go on to the next, ``>= 2``.
+        epoch_parts: Pruner steps per fine-tune epoch, ``>= 1`` (1: whole epochs). With
+            ``P > 1`` a candidate can be scored, and stopped, after ``1/P`` of an epoch
+            (partial-epoch fidelity); needs a pruner.
+        bootstrap_count: The first this many candidates to reach the first rung stop there,
+            ``>= 0`` (successive halving only). 0 (default): Optuna's rule, where a candidate
+            alone at a rung goes on, so the first trials of a serial search (the uniform
+            sampler, the first start-up points) run their whole fine-tune unchallenged.
+        refresh_every: Recompute the features every this many fine-tune epochs, ``>= 1``
+            (1, default: before every epoch, the paper's protocol; the first epoch always uses
+            the shared start's features). In between the sampler keeps its probabilities.
         patience: Stop the search early when ``patience`` trials after the start-up trials
             have not raised the best score by more than ``min_improvement``; ``0`` (default)
             runs all ``trials``, which stay the cap either way.
@@ -473,6 +484,9 @@ class SearchConfig:
     reduction_factor: int = 3
     patience: int = 0
     min_improvement: float = 0.0
+    epoch_parts: int = 1
+    bootstrap_count: int = 0
+    refresh_every: int = 1
 
 
 @dataclass(frozen=True)
@@ -562,6 +576,9 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "reduction_factor": _Rule("int", low=2),
         "patience": _Rule("int", low=0),
         "min_improvement": _Rule("float", low=0.0),
+        "epoch_parts": _COUNT,
+        "bootstrap_count": _Rule("int", low=0),
+        "refresh_every": _COUNT,
     },
     "final": {
         "seeds": _Rule("int_list", low=0),
@@ -591,6 +608,9 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "reduction_factor": 3,
         "patience": 0,
         "min_improvement": 0.0,
+        "epoch_parts": 1,
+        "bootstrap_count": 0,
+        "refresh_every": 1,
     },
 }
 """Keys (and their defaults) that the fingerprint leaves out while at the default."""
@@ -1052,17 +1072,40 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
         search["pruner"] != "none"
     ):
         pruner, finetune = search["pruner"], search["finetune_epochs"]
-        if finetune < 2:
+        parts = search["epoch_parts"] if usable("search.epoch_parts") else 1
+        if finetune * parts < 2:
             problems.append(
-                f"search.pruner: {pruner!r} needs search.finetune_epochs >= 2 (a pruner stops "
-                f"a candidate between fine-tune epochs), got {finetune}; set pruner = 'none'"
+                f"search.pruner: {pruner!r} needs search.finetune_epochs >= 2 or "
+                f"search.epoch_parts >= 2 (a pruner stops a candidate between steps), got "
+                f"{finetune} epoch(s) of {parts} part(s); set pruner = 'none'"
             )
-        elif search["min_resource"] >= finetune:
+        elif search["min_resource"] >= finetune * parts:
+            unit = "" if parts == 1 else f" * search.epoch_parts = {finetune * parts} steps"
             problems.append(
-                f"search.min_resource: must be < search.finetune_epochs ({finetune}) with "
-                f"pruner = {pruner!r} (the first rung must come before the last epoch), "
+                f"search.min_resource: must be < search.finetune_epochs ({finetune}){unit} "
+                f"with pruner = {pruner!r} (the first rung must come before the last step), "
                 f"got {search['min_resource']}"
             )
+    if (
+        usable("search.pruner", "search.epoch_parts")
+        and search["pruner"] == "none"
+        and search["epoch_parts"] > 1
+    ):
+        problems.append(
+            f"search.epoch_parts: {search['epoch_parts']} parts per epoch only matter to a "
+            "pruner (they are the steps it may stop a candidate at); set search.pruner = "
+            "'successive_halving' or 'hyperband', or epoch_parts = 1"
+        )
+    if (
+        usable("search.pruner", "search.bootstrap_count")
+        and search["pruner"] != "successive_halving"
+        and search["bootstrap_count"] > 0
+    ):
+        problems.append(
+            f"search.bootstrap_count: works with pruner = 'successive_halving' only (got "
+            f"{search['pruner']!r}: no pruner promotes nothing, and each Hyperband bracket has "
+            "its own first rung); set bootstrap_count = 0"
+        )
     if usable("search.patience", "search.trials") and search["patience"] >= search["trials"]:
         problems.append(
             f"search.patience: must be < search.trials ({search['trials']}) (0 turns the "

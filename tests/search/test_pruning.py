@@ -217,12 +217,14 @@ def test_a_pruned_search_records_pruned_trials_and_counts_every_epoch(tmp_path: 
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert pruned and complete and len(pruned) + len(complete) == 7
-    for t in pruned:  # stopped before the last epoch, one value per epoch run
-        assert list(t.intermediate_values) == list(range(1, t.user_attrs["epochs"] + 1))
+    # Validation is scored only where the pruner decides (rungs at 1 and 3 epochs: eta = 3)
+    # and after the last epoch.
+    for t in pruned:  # stopped at the first rung, before the last epoch
+        assert list(t.intermediate_values) == [1] == [t.user_attrs["epochs"]]
         assert t.user_attrs["epochs"] < 3 and t.value == t.intermediate_values[t.last_step]
         assert "completed_rung_0" in t.system_attrs
     for t in complete:
-        assert list(t.intermediate_values) == [1, 2, 3] and t.value == t.intermediate_values[3]
+        assert list(t.intermediate_values) == [1, 3] and t.value == t.intermediate_values[3]
     cost = result.cost
     assert cost["trials_pruned"] == len(pruned) and cost["trials_complete"] == len(complete)
     run = sum(t.user_attrs["epochs"] for t in trials)
@@ -269,3 +271,78 @@ def test_reporting_every_epoch_leaves_the_score_unchanged_and_a_stop_cuts_it(
     assert not watched.pruned
     stopped = inner.evaluate(spec, report=lambda step, value: step == 1)
     assert stopped.pruned and stopped.epochs == 1 and stopped.score == seen[0][1]
+
+
+def test_rung_steps_are_where_any_bracket_decides_and_the_last_step() -> None:
+    sh = Pruning("successive_halving", max_resource=36, min_resource=1, reduction_factor=3)
+    assert sh.rung_steps() == {1, 3, 9, 27, 36}
+    hb = Pruning("hyperband", max_resource=12, min_resource=2, reduction_factor=2)
+    assert hb.rung_steps() == {2, 4, 8, 12}
+
+
+def test_bootstrap_count_stops_the_first_arrivals_at_a_rung() -> None:
+    lone = _running({1: 0.99})  # the best value so far, but alone at its rung
+    free = Pruning("successive_halving", max_resource=5, min_resource=1, reduction_factor=3)
+    assert free.should_prune([], lone)[0] is False  # Optuna's default: first in goes on
+    strict = Pruning(
+        "successive_halving", max_resource=5, min_resource=1, reduction_factor=3,
+        bootstrap_count=2,
+    )  # fmt: skip
+    assert strict.should_prune([], lone)[0] is True
+    one = [_finished(TrialState.PRUNED, {1: 0.5}, completed_rung_0=0.5)]
+    assert strict.should_prune(one, _running({1: 0.99}))[0] is True
+    two = [*one, _finished(TrialState.PRUNED, {1: 0.6}, completed_rung_0=0.6)]
+    # Two reached rung 0 before it: it is the best of three there and goes on.
+    assert strict.should_prune(two, _running({1: 0.99}))[0] is False
+    # Later rungs keep Optuna's rule: the first to reach rung 1 (step 3) goes on if best.
+    climbing = _running({1: 0.99, 3: 0.99})
+    climbing.system_attrs["completed_rung_0"] = 0.99
+    assert strict.should_prune(two, climbing)[0] is False
+    with pytest.raises(ConfigError, match="bootstrap_count must be >= 0"):
+        Pruning("successive_halving", max_resource=5, bootstrap_count=-1)
+    with pytest.raises(ConfigError, match="successive_halving' only"):
+        Pruning("hyperband", max_resource=5, bootstrap_count=1)
+
+
+def test_an_epoch_in_parts_trains_the_same_batches_and_a_part_can_be_stopped(
+    digits, tmp_path: Path
+) -> None:
+    trainer = _trainer(digits)
+    whole = InnerLoop(trainer, shared_epochs=2, finetune_epochs=3)
+    whole.train_shared_start(tmp_path / "shared.pt")
+    parted = InnerLoop(trainer, shared_epochs=2, finetune_epochs=3, epoch_parts=3)
+    parted.train_shared_start(tmp_path / "shared3.pt")
+    spec = SamplerSpec(theta=np.random.default_rng(2).random(10))
+    plain = whole.evaluate(spec)
+    seen: list[tuple[int, float]] = []
+    watched = parted.evaluate(spec, report=lambda step, value: seen.append((step, value)) or False)
+    # The MLP has no dropout: the same batches at the same learning rates give the same
+    # weights, so the same score (up to float summation order).
+    assert watched.score == pytest.approx(plain.score, abs=1e-9)
+    assert [s for s, _ in seen] == list(range(1, 10)) and watched.steps == 9
+    assert watched.epochs == 3 and not watched.pruned
+    scores = {step: value for step, value in seen}
+    assert len(set(scores.values())) > 1  # each part moves the weights
+    # Scored only at the given steps (the rungs) and the last one.
+    at: list[int] = []
+    parted.evaluate(spec, report=lambda step, value: at.append(step) or False, report_at={1, 3})
+    assert at == [1, 3, 9]
+    # Stopped after a third of the first epoch: a fraction of an epoch is counted.
+    stopped = parted.evaluate(spec, report=lambda step, value: True, report_at={1, 3})
+    assert stopped.pruned and stopped.steps == 1 and stopped.epochs == pytest.approx(1 / 3)
+    assert stopped.score == scores[1]
+
+
+def test_features_are_refreshed_every_k_epochs(digits, tmp_path: Path) -> None:
+    trainer = CountingTrainer(_trainer(digits))
+    spec = SamplerSpec(theta=np.random.default_rng(2).random(10))
+    passes = {}
+    for k in (1, 2, 4):
+        inner = InnerLoop(trainer, shared_epochs=1, finetune_epochs=5, refresh_every=k)  # type: ignore[arg-type]
+        inner.train_shared_start(tmp_path / f"shared{k}.pt")
+        inner.prepare_shared_features(tuple(spec.columns), None, "")
+        before = trainer.feature_passes
+        inner.evaluate(spec)
+        passes[k] = trainer.feature_passes - before
+    # Epoch 0 uses the shared start's features; then epochs 1..4 (k=1), 2 and 4 (k=2), 4 (k=4).
+    assert passes == {1: 4, 2: 2, 4: 1}

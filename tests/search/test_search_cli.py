@@ -129,13 +129,21 @@ def test_search_train_report_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pruner", ["none", "successive_halving", "hyperband"])
+@pytest.mark.parametrize("pruner", ["none", "successive_halving", "hyperband", "swift"])
 def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(
     tmp_path: Path, pruner: str
 ) -> None:
     # With a pruner, the kill lands after the running trial reported an intermediate value:
     # the killed trial's values must not sway the pruner of the re-run or later slots.
-    config = _config(tmp_path, trials=7, finetune=3, extra=f'pruner = "{pruner}"')
+    # "swift": successive halving on half-epoch steps, a bootstrap count and features
+    # refreshed every other epoch.
+    extra = f'pruner = "{pruner}"'
+    if pruner == "swift":
+        extra = (
+            'pruner = "successive_halving"\nepoch_parts = 2\nbootstrap_count = 1\n'
+            "refresh_every = 2"
+        )
+    config = _config(tmp_path, trials=7, finetune=3, extra=extra)
     straight = _cli("search", str(config), "--run-dir", str(tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr
 

@@ -14,8 +14,17 @@ approximation of the fully trained network) rather than mid-way at a high learni
 two coincide when ``E_o = E - E_s``.
 
 Multi-fidelity: with a ``report`` callback the validation score is also measured after every
-fine-tune epoch and handed to it (an Optuna intermediate value); when it answers True the
-candidate stops there (pruned) with that score.
+fine-tune epoch (or only at the steps in ``report_at``) and handed to it (an Optuna
+intermediate value); when it answers True the candidate stops there (pruned) with that score.
+With ``epoch_parts = P > 1`` a step is ``1/P`` of a fine-tune epoch (partial-epoch fidelity):
+the epoch's draw is made once and trained in ``P`` consecutive parts on the matching slices of
+its schedule window, so the batches and learning rates are those of the whole epoch (only the
+order of random numbers drawn by the loader, e.g. dropout's, differs), and a candidate can be
+scored, and stopped, after a fraction of its first epoch.
+
+Cheaper feature refresh: with ``refresh_every = k > 1`` the features are recomputed (and the
+transforms refitted) before fine-tune epochs ``0, k, 2k, ...`` only; in between the sampler
+keeps its probabilities and draws a fresh set of indices per epoch.
 
 Work shared between trials: every candidate starts from the same weights, so the features of
 its first fine-tune epoch are the same for all; :meth:`InnerLoop.prepare_shared_features`
@@ -30,12 +39,13 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from torch.utils.data import Sampler
 
 from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
 from swift_sampler.family import SamplerSpec
@@ -78,11 +88,14 @@ class TrialScore:
     eval_seconds: float
     load_seconds: float
     diverged: bool = False  # the model's outputs became NaN/inf; scored the worst score
-    epochs: int = 0  # fine-tune epochs trained (fewer than E_o when pruned or diverged)
+    # fine-tune epochs trained (fewer than E_o when pruned or diverged; a fraction when a
+    # candidate stopped inside an epoch with ``epoch_parts > 1``)
+    epochs: float = 0
     pruned: bool = False  # stopped early by the ``report`` callback
     # CPU seconds of the process (``search.clock``) by part: finetune, features, eval (the
     # load of the shared state included).
     cpu: dict[str, float] = field(default_factory=dict)
+    steps: int = 0  # pruner steps done (``epochs * epoch_parts`` plus any part of an epoch)
 
     @property
     def total_seconds(self) -> float:
@@ -98,6 +111,9 @@ class InnerLoop:
         finetune_epochs: ``E_o``, epochs per candidate.
         schedule: ``"compressed"`` or ``"tail"`` (see the module docstring).
         seed: seed of the shared start's weights and of every candidate's sampler.
+        epoch_parts: ``P``, steps per fine-tune epoch seen by ``report`` (1: whole epochs).
+        refresh_every: ``k``, recompute the features every ``k`` fine-tune epochs (1: every
+            epoch, the paper's protocol).
     """
 
     def __init__(
@@ -108,6 +124,8 @@ class InnerLoop:
         finetune_epochs: int,
         schedule: ScheduleKind = "compressed",
         seed: int = 0,
+        epoch_parts: int = 1,
+        refresh_every: int = 1,
     ) -> None:
         total = trainer.total_epochs
         if not 1 <= shared_epochs < total:
@@ -124,6 +142,12 @@ class InnerLoop:
             )
         if schedule not in ("compressed", "tail"):
             raise ConfigError(f"unknown fine-tune schedule {schedule!r}")
+        if epoch_parts < 1:
+            raise ConfigError(f"epoch_parts must be >= 1, got {epoch_parts}")
+        if refresh_every < 1:
+            raise ConfigError(f"refresh_every must be >= 1, got {refresh_every}")
+        self.epoch_parts = epoch_parts
+        self.refresh_every = refresh_every
         self.trainer = trainer
         self.shared_epochs = shared_epochs
         self.finetune_epochs = finetune_epochs
@@ -284,6 +308,7 @@ class InnerLoop:
         *,
         on_epoch: Callable[[int], None] | None = None,
         report: Callable[[int, float], bool] | None = None,
+        report_at: Collection[int] | None = None,
     ) -> TrialScore:
         """Fine-tunes a copy of the shared start under ``spec`` and scores it on validation.
 
@@ -297,16 +322,21 @@ class InnerLoop:
         Args:
             spec: the candidate sampler.
             on_epoch: called with the epoch index after each fine-tune epoch.
-            report: called as ``report(epochs_done, val_score)`` after each fine-tune epoch
-                (steps 1 .. ``E_o``); returning True stops the candidate there (pruned). The
-                score of a candidate that runs all epochs is the same with or without it.
+            report: called as ``report(steps_done, val_score)`` after each step (steps 1 ..
+                ``E_o * epoch_parts``; a step is ``1/epoch_parts`` of a fine-tune epoch);
+                returning True stops the candidate there (pruned). The score of a candidate
+                that runs all steps is the same with or without it.
+            report_at: the steps after which the validation score is measured and reported
+                (the pruner's rungs); None: every step. The last step is always measured.
         """
         t0 = now()
         state = self.shared_state()
         load = now() - t0
         train = features_spent = evaluation = ZERO
         sampler: SwiftSampler | None = None
-        epochs, pruned, score = 0, False, float("nan")
+        epochs, steps, pruned, score = 0, 0, False, float("nan")
+        parts = self.epoch_parts
+        last_step = self.finetune_epochs * parts
         first = self._first_features
         worst = float(getattr(self.trainer, "worst_score", 0.0))
         try:
@@ -319,27 +349,37 @@ class InnerLoop:
                     tau = spec.weights(u)
                     sampler = SwiftSampler(tau / tau.sum(), seed=self.seed)
                     sampler.spec = spec
-                else:
+                elif sampler is None or j % self.refresh_every == 0:
                     features = self.trainer.features(state, spec.columns)
                     if sampler is None:
                         sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
                     else:
                         sampler.update(features)
                 t1 = now()
-                self.trainer.train_epoch(state, sampler, schedule_window=window)
-                t2 = now()
                 features_spent += t1 - t0
-                train += t2 - t1
-                epochs += 1
+                for part_sampler, part_window in self._parts(state, sampler, window):
+                    t1 = now()
+                    epoch = state.epoch
+                    self.trainer.train_epoch(state, part_sampler, schedule_window=part_window)
+                    steps += 1
+                    if steps % parts:
+                        state.epoch = epoch  # a part of an epoch: the count moves once
+                    else:
+                        epochs += 1
+                    train += now() - t1
+                    if report is not None and (
+                        report_at is None or steps in report_at or steps == last_step
+                    ):
+                        t0 = now()
+                        score = max(float(self.trainer.score(state, "val")), worst)
+                        evaluation += now() - t0
+                        if report(steps, score) and steps < last_step:
+                            pruned = True
+                            break
+                if pruned:
+                    break
                 if on_epoch is not None:
                     on_epoch(j)
-                if report is not None:
-                    t0 = now()
-                    score = max(float(self.trainer.score(state, "val")), worst)
-                    evaluation += now() - t0
-                    if report(epochs, score) and epochs < self.finetune_epochs:
-                        pruned = True
-                        break
             if report is None:
                 t0 = now()
                 score = max(float(self.trainer.score(state, "val")), worst)
@@ -353,8 +393,9 @@ class InnerLoop:
                 evaluation.wall,
                 load.wall,
                 diverged=True,
-                epochs=epochs,
+                epochs=epochs if steps % parts == 0 else steps / parts,
                 cpu=_cpu(train, features_spent, evaluation + load),
+                steps=steps,
             )
         return TrialScore(
             score=score,
@@ -362,10 +403,57 @@ class InnerLoop:
             feature_seconds=features_spent.wall,
             eval_seconds=evaluation.wall,
             load_seconds=load.wall,
-            epochs=epochs,
+            epochs=epochs if steps % parts == 0 else steps / parts,
             pruned=pruned,
             cpu=_cpu(train, features_spent, evaluation + load),
+            steps=steps,
         )
+
+    def _parts(
+        self, state: TrainState, sampler: SwiftSampler, window: tuple[float, float]
+    ) -> list[tuple[Sampler[int], tuple[float, float]]]:
+        """One fine-tune epoch as ``epoch_parts`` (sampler, schedule window) pairs.
+
+        The epoch's indices are drawn once (``set_epoch`` with the state's epoch, as the
+        trainer would) and cut at batch boundaries, each part getting the slice of the window
+        its batches cover: the parts train exactly the batches, at exactly the learning rates,
+        of the whole epoch.
+        """
+        if self.epoch_parts == 1:
+            return [(sampler, window)]
+        sampler.set_epoch(state.epoch)
+        indices = sampler.indices()
+        config = getattr(self.trainer, "config", None)
+        batch = max(1, int(getattr(config, "batch_size", 1)))
+        batches = -(-len(indices) // batch)
+        start, end = window
+        out: list[tuple[Sampler[int], tuple[float, float]]] = []
+        for k in range(self.epoch_parts):
+            lo = k * batches // self.epoch_parts
+            hi = (k + 1) * batches // self.epoch_parts
+            out.append(
+                (
+                    _Slice(indices[lo * batch : hi * batch]),
+                    (
+                        start + (end - start) * lo / batches,
+                        start + (end - start) * hi / batches,
+                    ),
+                )
+            )
+        return out
+
+
+class _Slice(Sampler[int]):
+    """A fixed run of indices: one part of an epoch's draw."""
+
+    def __init__(self, indices: np.ndarray) -> None:
+        self.indices = indices
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices.tolist())
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 def _cpu(train: Tick, features: Tick, evaluation: Tick) -> dict[str, float]:

@@ -1,7 +1,9 @@
 """Multi-fidelity trials: Optuna's pruners stop weak candidates between fine-tune epochs.
 
-A candidate reports its validation score after each fine-tune epoch (step ``j`` = epochs done)
-as an intermediate value of its trial. After each report, :meth:`Pruning.should_prune` asks an
+A candidate reports its validation score at the pruner's rungs (step = parts of a fine-tune
+epoch done, ``search.epoch_parts`` per epoch; whole epochs by default) and after its last
+step, as intermediate values of its trial: only there can the pruner decide, so only there is
+the validation set scored. After each report, :meth:`Pruning.should_prune` asks an
 Optuna pruner (``SuccessiveHalvingPruner`` or ``HyperbandPruner``) whether to stop it. The
 pruner sees the persistent study's *finished* trials (COMPLETE and PRUNED), with their
 intermediate values and the rung records the pruner left on them, copied into a throwaway
@@ -47,17 +49,26 @@ PRUNING_STUDY_NAME = "swift-sampler-pruning"
 class Pruning:
     """A pruner over ``max_resource`` fine-tune epochs.
 
+    Steps are parts of a fine-tune epoch: ``epoch_parts`` per epoch (1: whole epochs).
+
     Attributes:
         kind: ``"successive_halving"`` or ``"hyperband"``.
-        max_resource: ``E_o``, the fine-tune epochs of a candidate that is never stopped.
-        min_resource: epochs of the first rung.
+        max_resource: ``E_o * epoch_parts``, the steps of a candidate that is never stopped.
+        min_resource: steps of the first rung.
         reduction_factor: ``eta``; about ``1/eta`` of a rung's candidates are promoted.
+        bootstrap_count: the first ``bootstrap_count`` candidates to reach the first rung
+            stop there (successive halving only). Optuna promotes a candidate that is alone
+            at a rung: in a serial search the first trials (the uniform sampler, the first
+            start-up points) would run their whole fine-tune without competition. Unlike
+            Optuna's own ``bootstrap_count``, later rungs are left alone, so that a search
+            always has candidates that run to the end.
     """
 
     kind: str
     max_resource: int
     min_resource: int = 1
     reduction_factor: int = 3
+    bootstrap_count: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in ("successive_halving", "hyperband"):
@@ -68,6 +79,13 @@ class Pruning:
             )
         if self.reduction_factor < 2:
             raise ConfigError(f"reduction_factor must be >= 2, got {self.reduction_factor}")
+        if self.bootstrap_count < 0:
+            raise ConfigError(f"bootstrap_count must be >= 0, got {self.bootstrap_count}")
+        if self.bootstrap_count and self.kind == "hyperband":
+            raise ConfigError(
+                "bootstrap_count works with pruner = 'successive_halving' only (each Hyperband "
+                "bracket has its own first rung)"
+            )
 
     @classmethod
     def from_config(cls, config: Config) -> Pruning | None:
@@ -77,10 +95,22 @@ class Pruning:
             return None
         return cls(
             s.pruner,
-            max_resource=config.epochs_split[1],
+            max_resource=config.epochs_split[1] * s.epoch_parts,
             min_resource=s.min_resource,
             reduction_factor=s.reduction_factor,
+            bootstrap_count=s.bootstrap_count,
         )
+
+    def rung_steps(self) -> frozenset[int]:
+        """The steps where a decision can be taken (``min_resource * eta**k`` below
+        ``max_resource``, every bracket of Hyperband included) and the last one: the only
+        steps whose validation score needs measuring."""
+        steps = {self.max_resource}
+        step = self.min_resource
+        while step < self.max_resource:
+            steps.add(step)
+            step *= self.reduction_factor
+        return frozenset(steps)
 
     def pruner(self) -> optuna.pruners.BasePruner:
         """A fresh Optuna pruner (pruners keep state; one per decision keeps them pure)."""
@@ -131,6 +161,9 @@ class Pruning:
         study.add_trial(_copy(current, TrialState.RUNNING))
         mine = study.get_trials(deepcopy=False)[-1]
         prune = bool(self.pruner().prune(study, mine))
+        if step == self.min_resource and self.bootstrap_count:
+            arrived = sum(self.min_resource in t.intermediate_values for t in finished)
+            prune = prune or arrived < self.bootstrap_count
         after = study._storage.get_trial_system_attrs(mine._trial_id)
         new = {k: v for k, v in after.items() if current.system_attrs.get(k, object()) != v}
         return prune, new

@@ -178,6 +178,8 @@ def _inner_loop(config: Config, trainer: Trainer) -> InnerLoop:
         finetune_epochs=finetune,
         schedule=s.finetune_schedule,
         seed=s.seed,
+        epoch_parts=s.epoch_parts,
+        refresh_every=s.refresh_every,
     )
 
 

@@ -79,7 +79,7 @@ class TrialRecord:
     score: float
     seconds: dict[str, float]
     state: str = "COMPLETE"  # or "PRUNED": score is then its last intermediate value
-    epochs: int = 0  # fine-tune epochs it trained
+    epochs: float = 0  # fine-tune epochs it trained (a fraction: stopped inside an epoch)
     best_score: float = float("nan")
     """The best score of the trials scored in full when this one finished, those of an earlier,
     resumed run included (what the progress line shows as "best")."""
@@ -136,9 +136,14 @@ def trial_record(
         score=float(trial.value or 0.0),
         seconds=dict(trial.user_attrs.get("seconds", {})),
         state=trial.state.name,
-        epochs=int(trial.user_attrs.get("epochs", default_epochs)),
+        epochs=_whole(float(trial.user_attrs.get("epochs", default_epochs))),
         best_score=best_score,
     )
+
+
+def _whole(epochs: float) -> float:
+    """``epochs`` as an int when it is whole (the JSON of a full-epoch run keeps its ints)."""
+    return int(epochs) if float(epochs).is_integer() else epochs
 
 
 def readable_param_names(features: Sequence[str], num_segments: int) -> list[str]:
@@ -267,8 +272,8 @@ def evaluate_and_tell(
     """Scores ``spec`` and records the trial: its seconds, epochs, any ``user_attrs``, its
     value. ``outer`` is the time the outer loop spent proposing it.
 
-    With ``pruning``, the validation score after each fine-tune epoch is reported as the
-    trial's intermediate value (step = epochs done) and the pruner, asked against
+    With ``pruning``, the validation score at each rung is reported as the trial's
+    intermediate value (step = parts of a fine-tune epoch done) and the pruner, asked against
     ``competitors()`` (finished trials), may stop it: the trial is then told PRUNED (its value
     is its last intermediate value, Optuna's convention) with the epochs it ran.
 
@@ -299,7 +304,9 @@ def evaluate_and_tell(
             return prune
 
     try:
-        score = inner.evaluate(spec, report=report)
+        score = inner.evaluate(
+            spec, report=report, report_at=None if pruning is None else pruning.rung_steps()
+        )
     except BaseException as err:
         with suppress(Exception):  # the trial may have been failed as stale meanwhile
             trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])

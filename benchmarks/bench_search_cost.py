@@ -10,11 +10,14 @@ Run (the full benchmark takes hours on a CPU; run it on a free machine):
     .venv/bin/python benchmarks/bench_search_cost.py --swift reduction_factor=4 patience=8
     .venv/bin/python benchmarks/bench_search_cost.py --configs demo --variants swift
 
-For each config the two searches run on the same data, seed (``search.seed = 0``) and
-protocol; they differ only in the ``[search]`` keys of the swift variant (default: Optuna's
-successive halving on steps of a third of a fine-tune epoch from the first step, eta = 3, the
-first two candidates to reach the first rung stopped there, features refreshed every third
-fine-tune epoch, and the stopping rule with patience 10; override with ``--swift KEY=VALUE``).
+For each config three searches run on the same data, seed (``search.seed = 0``) and
+protocol; they differ only in ``[search]`` keys. ``full``: every candidate fine-tunes the whole
+tail (pruner none). ``swift``: synchronous successive halving (``search.halving``): every trial
+fine-tunes a third of its first epoch (``epoch_parts = 3``, ``min_resource = 1``), then the best
+third of each rung (eta = 3) goes on from its saved state; features refreshed every third
+fine-tune epoch; the stopping rule with patience 10 (override with ``--swift KEY=VALUE``).
+``async``: Optuna's asynchronous successive halving on the same steps, with the first two
+candidates to reach the first rung stopped there (override with ``--async KEY=VALUE``).
 Each found sampler is then trained from scratch with the final seeds (default 1, 2, 3; never
 the search seed). Reported per config and variant:
 ``cost.total_epochs / cost.full_training_epochs`` (the search in trainings), the epochs
@@ -43,11 +46,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SWIFT_DEFAULTS: dict[str, Any] = {
-    "pruner": "successive_halving",
-    "epoch_parts": 3,  # the first rung is a third of the first fine-tune epoch
+    # Synchronous successive halving (search.halving): every trial screened on a third of its
+    # first fine-tune epoch, then the best third of each rung continued from its saved state.
+    "pruner": "synchronous_halving",
+    "epoch_parts": 3,
     "min_resource": 1,
     "reduction_factor": 3,
-    "bootstrap_count": 2,  # eta - 1: the first to go on is the best of eta
+    "refresh_every": 3,
+    "patience": 10,
+    "min_improvement": 0.0,
+}
+ASYNC_DEFAULTS: dict[str, Any] = {
+    # Optuna's asynchronous successive halving on the same steps, the first two candidates to
+    # reach the first rung stopped there (eta - 1: the first to go on is the best of eta).
+    "pruner": "successive_halving",
+    "epoch_parts": 3,
+    "min_resource": 1,
+    "reduction_factor": 3,
+    "bootstrap_count": 2,
     "refresh_every": 3,
     "patience": 10,
     "min_improvement": 0.0,
@@ -74,20 +90,22 @@ def _value(text: str) -> Any:
         return text
 
 
-def _variants(name: str, swift: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+def _variants(
+    name: str, swift: dict[str, Any], seeds: list[int], asynchronous: dict[str, Any]
+) -> dict[str, Any]:
     from swift_sampler.config import parse_config
 
     raw = _raw(name)
     raw["search"]["seed"] = 0
     raw.setdefault("final", {})["seeds"] = seeds
     full = {**raw, "search": {**raw["search"], "pruner": "none", "patience": 0}}
-    fast = {**raw, "search": {**raw["search"], **swift}}
-    if fast["search"].get("patience", 0) >= fast["search"]["trials"]:
-        fast["search"]["patience"] = 2  # the smoke's 6 trials leave no room for patience 10
-    return {
-        "full": parse_config(full, source=f"{name} full"),
-        "swift": parse_config(fast, source=f"{name} swift"),
-    }
+    out = {"full": parse_config(full, source=f"{name} full")}
+    for variant, keys in (("swift", swift), ("async", asynchronous)):
+        fast = {**raw, "search": {**raw["search"], **keys}}
+        if fast["search"].get("patience", 0) >= fast["search"]["trials"]:
+            fast["search"]["patience"] = 2  # the smoke's 6 trials leave no room for 10
+        out[variant] = parse_config(fast, source=f"{name} {variant}")
+    return out
 
 
 def _search(config: Any, run_dir: Path) -> tuple[Any, float]:
@@ -151,6 +169,7 @@ def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
         "finetune_epochs_run": cost["finetune_epochs_run"],
         "trials_complete": cost["trials_complete"],
         "trials_pruned": cost["trials_pruned"],
+        "continuations": cost.get("continuations", 0.0),  # synchronous halving's rounds
         "search_wall_s": wall,
         "best_val": result.best_score,
         "best_slot": result.best_slot,
@@ -181,8 +200,12 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="configs/digits-tiny.toml only")
     parser.add_argument("--swift", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--async", dest="asynchronous", nargs="*", default=[], metavar="K=V")
     parser.add_argument(
-        "--variants", nargs="+", default=["full", "swift"], choices=["full", "swift"]
+        "--variants",
+        nargs="+",
+        default=["full", "swift", "async"],
+        choices=["full", "swift", "async"],
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_search_cost")
@@ -197,11 +220,15 @@ def main() -> None:
     for item in args.swift:
         key, _, value = item.partition("=")
         swift[key] = _value(value)
+    asynchronous = dict(ASYNC_DEFAULTS)
+    for item in args.asynchronous:
+        key, _, value = item.partition("=")
+        asynchronous[key] = _value(value)
     names = ["smoke"] if args.smoke else args.configs
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
-        for variant, config in _variants(name, swift, args.seeds).items():
+        for variant, config in _variants(name, swift, args.seeds, asynchronous).items():
             if variant not in args.variants:
                 continue
             row = _one(name, variant, config, args.out)
@@ -210,14 +237,15 @@ def main() -> None:
             print(
                 f"{name:8s} {variant:6s} cost {row['cost_ratio']:5.2f} trainings "
                 f"({row['epochs_counted']:.0f} epochs counted, {row['trials_pruned']:.0f} of "
-                f"{row['trials_complete'] + row['trials_pruned']:.0f} trials pruned), search "
+                f"{row['trials_complete'] + row['trials_pruned']:.0f} trials pruned, "
+                f"{row['continuations']:.0f} continued), search "
                 f"{row['search_wall_s']:6.1f} s; test Top-1 last {f['last_mean']:.1f} ± "
                 f"{f['last_std']:.1f}, at best val {f['test_at_best_val_mean']:.1f} ± "
                 f"{f['test_at_best_val_std']:.1f}",
                 flush=True,
             )
     summary = {}
-    both = set(args.variants) == {"full", "swift"}
+    both = {"full", "swift"} <= set(args.variants)
     for name in names if both else []:
         full, fast = (
             next(r for r in rows if r["config"] == name and r["variant"] == v)
@@ -232,11 +260,18 @@ def main() -> None:
             - full["final"]["test_at_best_val_mean"],
         }
         print(f"{name}: {json.dumps(summary[name])}")
-    suffix = ("_smoke" if args.smoke else "") + ("" if both else f"_{args.variants[0]}")
+    suffix = ("_smoke" if args.smoke else "") + ("" if both else "_" + "_".join(args.variants))
     target = args.out / f"bench_search_cost{suffix}.json"
     target.write_text(
         json.dumps(
-            {"swift": swift, "seeds": args.seeds, "rows": rows, "summary": summary}, indent=2
+            {
+                "swift": swift,
+                "async": asynchronous,
+                "seeds": args.seeds,
+                "rows": rows,
+                "summary": summary,
+            },
+            indent=2,
         )
         + "\n"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -585,7 +586,13 @@ def _remove_run(paths: RunPaths) -> None:
     if not paths.root.is_dir():
         raise ConfigError(f"--fresh: {paths.root} is not a directory")
     names = {p.name for p in paths.root.iterdir()}
-    foreign = sorted(n for n in names if n not in RUN_FILES and not n.startswith("."))
+    # Saved candidate states of synchronous halving (search.halving), left by a killed search.
+    states = paths.rungs.is_dir() and all(p.suffix == ".pt" for p in paths.rungs.iterdir())
+    foreign = sorted(
+        n
+        for n in names
+        if n not in RUN_FILES and not n.startswith(".") and not (n == "rungs" and states)
+    )
     if foreign:
         raise ConfigError(
             f"--fresh deletes run directories only, and {paths.root} also holds {foreign[:5]}; "
@@ -596,6 +603,8 @@ def _remove_run(paths: RunPaths) -> None:
             target = paths.root / name
             if target.is_file() and (name in RUN_FILES or name.startswith(".")):
                 target.unlink()
+            elif name == "rungs":
+                shutil.rmtree(target)
     paths.lock.unlink(missing_ok=True)
     if not any(paths.root.iterdir()):
         paths.root.rmdir()

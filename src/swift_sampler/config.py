@@ -95,7 +95,7 @@ OuterLoop = Literal["gp", "random", "tpe", "cmaes", "qmc", "rl"]
 OUTER_LOOPS: tuple[str, ...] = get_args(OuterLoop)
 FinetuneSchedule = Literal["compressed", "tail"]
 FINETUNE_SCHEDULES: tuple[str, ...] = get_args(FinetuneSchedule)
-PrunerName = Literal["none", "successive_halving", "hyperband"]
+PrunerName = Literal["none", "successive_halving", "hyperband", "synchronous_halving"]
 PRUNERS: tuple[str, ...] = get_args(PrunerName)
 
 DEFAULT_TEST_FRACTION = 0.2
@@ -445,8 +445,11 @@ class SearchConfig:
         study_name: Optuna study name, non-empty.
         pruner: ``none`` (every candidate fine-tunes all ``E_o`` epochs: the full-fidelity
             reference), ``successive_halving`` or ``hyperband`` (Optuna's pruners: the
-            validation score after each fine-tune epoch is an intermediate value and weak
-            candidates stop early; needs ``finetune_epochs >= 2``).
+            validation score at each rung is an intermediate value and weak candidates stop
+            early), or ``synchronous_halving`` (every trial stops at the first rung, then the
+            best ``1/eta`` of each rung go on from their saved state, rung after rung:
+            ``search.halving``). A pruner needs two steps at least
+            (``finetune_epochs * epoch_parts >= 2``).
         min_resource: Steps of the pruner's first rung (a step is ``1/epoch_parts`` of a
             fine-tune epoch), ``>= 1`` and ``< finetune_epochs * epoch_parts`` when a pruner
             is set.

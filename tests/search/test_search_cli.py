@@ -129,15 +129,21 @@ def test_search_train_report_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pruner", ["none", "successive_halving", "hyperband", "swift"])
+@pytest.mark.parametrize(
+    "pruner", ["none", "successive_halving", "hyperband", "swift", "synchronous_halving"]
+)
 def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(
     tmp_path: Path, pruner: str
 ) -> None:
     # With a pruner, the kill lands after the running trial reported an intermediate value:
     # the killed trial's values must not sway the pruner of the re-run or later slots.
     # "swift": successive halving on half-epoch steps, a bootstrap count and features
-    # refreshed every other epoch.
+    # refreshed every other epoch. Synchronous halving reports no intermediate value: its
+    # trials stop at the first rung, and its promotion rounds must resume as well.
     extra = f'pruner = "{pruner}"'
+    reports = pruner in ("successive_halving", "hyperband", "swift")
+    if pruner == "synchronous_halving":
+        extra += "\nepoch_parts = 2"
     if pruner == "swift":
         extra = (
             'pruner = "successive_halving"\nepoch_parts = 2\nbootstrap_count = 1\n'
@@ -178,7 +184,7 @@ def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(
             try:
                 with sqlite3.connect(db, timeout=1) as conn:
                     states = [r[0] for r in conn.execute("SELECT state FROM trials")]
-                    reported = conn.execute(query).fetchone()[0] if pruner != "none" else 1
+                    reported = conn.execute(query).fetchone()[0] if reports else 1
             except sqlite3.Error:
                 states, reported = [], 0
             done = states.count("COMPLETE") + states.count("PRUNED")
@@ -204,7 +210,7 @@ def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(
     # The killed trial is recorded as FAIL and its slot re-run; nothing finished was lost.
     failed = [t for t in b["trials"] if t["state"] == "FAIL"]
     assert len(failed) == 1 and failed[0]["slot"] == finished_before
-    if pruner != "none":
+    if reports:
         assert failed[0]["intermediate_values"]  # it had reported before the kill
         assert any(t["state"] == "PRUNED" for t in done_a)
     for key in ("state", "theta", "val_score", "intermediate_values", "epochs"):
@@ -212,6 +218,7 @@ def test_sigkill_mid_trial_then_resume_matches_an_uninterrupted_run(
     assert a["best"]["theta"] == b["best"]["theta"]
     assert a["shared_sha256"] == b["shared_sha256"]
     assert a["cost"]["finetune_epochs_run"] == b["cost"]["finetune_epochs_run"]
+    assert a.get("rounds", {}).get("rungs") == b.get("rounds", {}).get("rungs")
 
 
 def test_bad_config_reports_every_problem_and_creates_nothing(tmp_path: Path, capsys) -> None:

@@ -260,11 +260,11 @@ def join_study(
     options = options or WorkerOptions()
     experiment = None
     if config is not None:  # refused before anything is created in the storage
-        check_pruning(config, workers=2)  # a study others may join: trials run in parallel
+        check_pruning(config, workers=2, shared_study=True)  # others may join: in parallel
         experiment = build_experiment(config)  # bad data or model: no study is created
     storage = make_storage(url, options)
     study, config = _open_or_create(storage, url, study_name, config)
-    check_pruning(config, workers=2)
+    check_pruning(config, workers=2, shared_study=True)
     experiment = experiment or build_experiment(config)
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ class Timed(Protocol):
     def seconds(self) -> dict[str, float]: ...
 
     @property
-    def epochs(self) -> int: ...
+    def epochs(self) -> float: ...
 
     @property
     def state(self) -> str: ...
@@ -86,4 +86,5 @@ def search_cost(study: optuna.Study, records: Sequence[Timed], config: Config) -
     cost["finetune_epochs_run"] = float(sum(r.epochs for r in records))
     cost["trials_complete"] = float(sum(r.state == "COMPLETE" for r in records))
     cost["trials_pruned"] = float(sum(r.state == "PRUNED" for r in records))
+    # Synchronous halving's promotion rounds (search.halving): their epochs are counted above.
     return cost

@@ -13,8 +13,9 @@ finished trials of slots 0..k-1 (``search.pruning``), so the same holds. The sto
 (``search.patience``) reads the same finished trials, so a resumed search stops where an
 uninterrupted one does.
 
-Module layout: this driver imports ``search.workers`` (parallel trials) and ``search.study``
-(the records both read and write); neither imports the driver.
+Module layout: this driver imports ``search.workers`` (parallel trials), ``search.halving``
+(synchronous halving's promotion rounds) and ``search.study`` (the records all of them read
+and write); none imports the driver.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from swift_sampler._io import disk_full_error, is_disk_full
 from swift_sampler.errors import ConfigError, DiskFullError, InputDataError, RunFileError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
+from swift_sampler.search.halving import apply_rounds, remove_paused, run_rounds
 from swift_sampler.search.objective import InnerLoop
 from swift_sampler.search.outer import make_outer_loop
 from swift_sampler.search.pruning import Pruning, check_pruning
@@ -435,6 +437,7 @@ def run_search(
                     pruning=pruning,
                     # slot k's pruner sees slots 0..k-1, whatever was killed and re-run
                     competitors=partial(list, finished),
+                    paths=paths,
                 )
                 t1 = clock.now()
                 finished = finished_trials(study, dim)
@@ -456,7 +459,11 @@ def run_search(
         finally:
             bar.close()
         result = search_result(study, config, paths)
+        if pruning is not None and pruning.synchronous:
+            rounds = run_rounds(study, config, inner, paths, spec0)
+            result = apply_rounds(result, rounds, study, config)
         write_outputs(result, study, config)
+        remove_paused(paths)
         try:
             arrays = inner.figure1(result.spec, experiment.noise_mask)
         except InputDataError as err:  # e.g. two classes: no Er, no (loss, Er) plane

@@ -42,7 +42,7 @@ import logging
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -53,7 +53,7 @@ from swift_sampler.sampler import SwiftSampler
 from swift_sampler.search.clock import ZERO, Tick, now
 from swift_sampler.train import Trainer, TrainState, load_checkpoint, save_checkpoint
 
-__all__ = ["InnerLoop", "SharedStart", "TrialScore"]
+__all__ = ["InnerLoop", "SharedStart", "TrialScore", "load_paused", "save_paused"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,9 @@ class TrialScore:
     # CPU seconds of the process (``search.clock``) by part: finetune, features, eval (the
     # load of the shared state included).
     cpu: dict[str, float] = field(default_factory=dict)
-    steps: int = 0  # pruner steps done (``epochs * epoch_parts`` plus any part of an epoch)
+    steps: int = 0  # steps done from the shared start (``epoch_parts`` per fine-tune epoch)
+    # With ``stop_at``: the candidate's state there, to go on from (``resume_from``).
+    paused: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def total_seconds(self) -> float:
@@ -309,6 +311,8 @@ class InnerLoop:
         on_epoch: Callable[[int], None] | None = None,
         report: Callable[[int, float], bool] | None = None,
         report_at: Collection[int] | None = None,
+        stop_at: int | None = None,
+        resume_from: dict[str, Any] | None = None,
     ) -> TrialScore:
         """Fine-tunes a copy of the shared start under ``spec`` and scores it on validation.
 
@@ -328,62 +332,82 @@ class InnerLoop:
                 that runs all steps is the same with or without it.
             report_at: the steps after which the validation score is measured and reported
                 (the pruner's rungs); None: every step. The last step is always measured.
+            stop_at: pause after this many steps (of all, counted from the shared start):
+                the score is the validation score there and ``TrialScore.paused`` holds what
+                :meth:`evaluate` needs to go on (``resume_from``). None: run to the end.
+            resume_from: a ``paused`` state of this same ``spec``: go on from there instead
+                of from the shared start. A paused and resumed candidate trains exactly
+                what an uninterrupted one does (same weights, optimiser, sampler
+                probabilities, epoch draw and schedule position).
         """
         t0 = now()
         state = self.shared_state()
-        load = now() - t0
-        train = features_spent = evaluation = ZERO
-        sampler: SwiftSampler | None = None
-        epochs, steps, pruned, score = 0, 0, False, float("nan")
         parts = self.epoch_parts
         last_step = self.finetune_epochs * parts
+        start_step = 0
+        sampler: SwiftSampler | None = None
+        if resume_from is not None:
+            self.trainer.load_state_dict(state, copy.deepcopy(resume_from["trainer"]))
+            start_step = int(resume_from["steps"])
+            saved = resume_from["probabilities"]  # as drawn from: float32 or float64
+            probabilities = saved.numpy() if hasattr(saved, "numpy") else np.asarray(saved)
+            sampler = SwiftSampler(probabilities, seed=self.seed)
+            sampler.spec = spec
+        end_step = last_step if stop_at is None else stop_at
+        if not start_step <= end_step <= last_step:
+            raise ConfigError(
+                f"cannot fine-tune from step {start_step} to step {end_step} of {last_step}"
+            )
+        load = now() - t0
+        train = features_spent = evaluation = ZERO
+        steps, pruned, score = start_step, False, float("nan")
         first = self._first_features
         worst = float(getattr(self.trainer, "worst_score", 0.0))
+        windows = self.windows()
+        epoch_parts: list[tuple[Sampler[int], tuple[float, float]]] | None = None
         try:
-            for j, window in enumerate(self.windows()):
-                t0 = now()
-                if j == 0 and first is not None and first[0] == tuple(spec.columns):
-                    # The shared start's features and fitted transforms, made once per search;
-                    # only theta's weights are this candidate's own.
-                    u = self._first_transformed(spec, first[1])
-                    tau = spec.weights(u)
-                    sampler = SwiftSampler(tau / tau.sum(), seed=self.seed)
-                    sampler.spec = spec
-                elif sampler is None or j % self.refresh_every == 0:
-                    features = self.trainer.features(state, spec.columns)
-                    if sampler is None:
-                        sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
-                    else:
-                        sampler.update(features)
+            while steps < end_step:
+                j, k = divmod(steps, parts)
+                if k == 0 or epoch_parts is None:
+                    t0 = now()
+                    if k == 0 and j == 0 and first is not None and first[0] == tuple(spec.columns):
+                        # The shared start's features and fitted transforms, made once per
+                        # search; only theta's weights are this candidate's own.
+                        u = self._first_transformed(spec, first[1])
+                        tau = spec.weights(u)
+                        sampler = SwiftSampler(tau / tau.sum(), seed=self.seed)
+                        sampler.spec = spec
+                    elif sampler is None or (k == 0 and j % self.refresh_every == 0):
+                        features = self.trainer.features(state, spec.columns)
+                        if sampler is None:
+                            sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)
+                        else:
+                            sampler.update(features)
+                    epoch_parts = self._parts(state, sampler, windows[j])
+                    features_spent += now() - t0
+                part_sampler, part_window = epoch_parts[k]
                 t1 = now()
-                features_spent += t1 - t0
-                for part_sampler, part_window in self._parts(state, sampler, window):
-                    t1 = now()
-                    epoch = state.epoch
-                    self.trainer.train_epoch(state, part_sampler, schedule_window=part_window)
-                    steps += 1
-                    if steps % parts:
-                        state.epoch = epoch  # a part of an epoch: the count moves once
-                    else:
-                        epochs += 1
-                    train += now() - t1
-                    if report is not None and (
-                        report_at is None or steps in report_at or steps == last_step
-                    ):
-                        t0 = now()
-                        score = max(float(self.trainer.score(state, "val")), worst)
-                        evaluation += now() - t0
-                        if report(steps, score) and steps < last_step:
-                            pruned = True
-                            break
-                if pruned:
-                    break
-                if on_epoch is not None:
+                epoch = state.epoch
+                self.trainer.train_epoch(state, part_sampler, schedule_window=part_window)
+                steps += 1
+                if steps % parts:
+                    state.epoch = epoch  # a part of an epoch: the count moves once
+                train += now() - t1
+                if steps % parts == 0 and on_epoch is not None:
                     on_epoch(j)
-            if report is None:
+                if report is not None and (
+                    report_at is None or steps in report_at or steps == last_step
+                ):
+                    t0 = now()
+                    score = max(float(self.trainer.score(state, "val")), worst)
+                    evaluation += now() - t0
+                    if report(steps, score) and steps < last_step:
+                        pruned = True
+                        break
+            if report is None or (not pruned and steps < last_step):
                 t0 = now()
                 score = max(float(self.trainer.score(state, "val")), worst)
-                evaluation = now() - t0
+                evaluation += now() - t0
         except NonFiniteError as err:
             logger.warning("candidate diverged (%s); scored %g", err, worst)
             return TrialScore(
@@ -393,20 +417,29 @@ class InnerLoop:
                 evaluation.wall,
                 load.wall,
                 diverged=True,
-                epochs=epochs if steps % parts == 0 else steps / parts,
+                epochs=_epochs(steps - start_step, parts),
                 cpu=_cpu(train, features_spent, evaluation + load),
                 steps=steps,
             )
+        paused = None
+        if stop_at is not None and steps < last_step and not pruned:
+            assert sampler is not None
+            paused = {
+                "trainer": self.trainer.state_dict(state),
+                "probabilities": sampler.probabilities.copy(),
+                "steps": steps,
+            }
         return TrialScore(
             score=score,
             train_seconds=train.wall,
             feature_seconds=features_spent.wall,
             eval_seconds=evaluation.wall,
             load_seconds=load.wall,
-            epochs=epochs if steps % parts == 0 else steps / parts,
+            epochs=_epochs(steps - start_step, parts),
             pruned=pruned,
             cpu=_cpu(train, features_spent, evaluation + load),
             steps=steps,
+            paused=paused,
         )
 
     def _parts(
@@ -454,6 +487,33 @@ class _Slice(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+def save_paused(path: Path, paused: dict[str, Any]) -> str:
+    """Saves a ``TrialScore.paused`` state (loadable with ``weights_only=True``); its SHA-256."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = dict(paused)
+    state["probabilities"] = torch.from_numpy(np.array(paused["probabilities"]))
+    return save_checkpoint(state, path)
+
+
+def load_paused(path: Path, sha256: str) -> dict[str, Any] | None:
+    """A state saved by :func:`save_paused`, or None when it is missing or not the file whose
+    hash is ``sha256`` (the caller then fine-tunes the candidate again)."""
+    if not sha256 or not path.exists():
+        return None
+    try:
+        return load_checkpoint(path, expected_sha256=sha256)
+    except InputDataError as err:
+        logger.warning("%s; the candidate is fine-tuned again from the shared start", err)
+        return None
+
+
+def _epochs(steps: int, parts: int) -> float:
+    """Steps as epochs: an int when whole."""
+    return steps // parts if steps % parts == 0 else steps / parts
 
 
 def _cpu(train: Tick, features: Tick, evaluation: Tick) -> dict[str, float]:

@@ -19,7 +19,8 @@ A candidate is never pruned at its last epoch: that epoch is paid for, its score
 Every outer loop works with a pruner: the outer loops see pruned trials through
 ``search.study.outer_history`` (the last intermediate value, capped at the worst COMPLETE
 score), so GP, TPE, CMA-ES, QMC, random and RL need nothing of their own. What is refused
-(:func:`check_pruning`): Hyperband with parallel workers, and any pruner under torchrun.
+(:func:`check_pruning`): Hyperband with parallel workers, synchronous halving with workers
+on several machines, and any pruner under torchrun.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class Pruning:
     Steps are parts of a fine-tune epoch: ``epoch_parts`` per epoch (1: whole epochs).
 
     Attributes:
-        kind: ``"successive_halving"`` or ``"hyperband"``.
+        kind: ``"successive_halving"``, ``"hyperband"`` (Optuna's, decided while a trial
+            runs) or ``"synchronous_halving"`` (trials stop at the first rung; the promotion
+            rounds come after the outer loop: ``search.halving``).
         max_resource: ``E_o * epoch_parts``, the steps of a candidate that is never stopped.
         min_resource: steps of the first rung.
         reduction_factor: ``eta``; about ``1/eta`` of a rung's candidates are promoted.
@@ -71,7 +74,7 @@ class Pruning:
     bootstrap_count: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("successive_halving", "hyperband"):
+        if self.kind not in ("successive_halving", "hyperband", "synchronous_halving"):
             raise ConfigError(f"unknown pruner {self.kind!r}")
         if not 1 <= self.min_resource < self.max_resource:
             raise ConfigError(
@@ -81,10 +84,10 @@ class Pruning:
             raise ConfigError(f"reduction_factor must be >= 2, got {self.reduction_factor}")
         if self.bootstrap_count < 0:
             raise ConfigError(f"bootstrap_count must be >= 0, got {self.bootstrap_count}")
-        if self.bootstrap_count and self.kind == "hyperband":
+        if self.bootstrap_count and self.kind != "successive_halving":
             raise ConfigError(
                 "bootstrap_count works with pruner = 'successive_halving' only (each Hyperband "
-                "bracket has its own first rung)"
+                "bracket has its own first rung; synchronous halving promotes nobody early)"
             )
 
     @classmethod
@@ -112,10 +115,17 @@ class Pruning:
             step *= self.reduction_factor
         return frozenset(steps)
 
+    @property
+    def synchronous(self) -> bool:
+        """Trials stop at the first rung; the promotion rounds follow the outer loop."""
+        return self.kind == "synchronous_halving"
+
     def pruner(self) -> optuna.pruners.BasePruner:
         """A fresh Optuna pruner (pruners keep state; one per decision keeps them pure)."""
         import optuna
 
+        if self.synchronous:
+            raise ConfigError("synchronous halving decides after the outer loop, not per step")
         if self.kind == "successive_halving":
             return optuna.pruners.SuccessiveHalvingPruner(
                 min_resource=self.min_resource,
@@ -183,14 +193,18 @@ def _copy(trial: FrozenTrial, state: Any) -> FrozenTrial:
     )
 
 
-def check_pruning(config: Config, *, workers: int = 1, world_size: int = 1) -> None:
+def check_pruning(
+    config: Config, *, workers: int = 1, world_size: int = 1, shared_study: bool = False
+) -> None:
     """Refuses a pruner this run cannot use, with the reason.
 
     Raises:
         ConfigError: Hyperband with several workers (its brackets are drawn by trial number,
             which only one-at-a-time trials keep equal to the slot), or any pruner under
             torchrun (ranks fine-tune one candidate in step; a stop on rank 0 alone would
-            leave the others waiting).
+            leave the others waiting), or synchronous halving on a study that workers on
+            several machines share (``shared_study``: its promotion rounds run in the one
+            process that ends the search).
     """
     pruner = config.search.pruner
     if pruner == "none":
@@ -200,6 +214,12 @@ def check_pruning(config: Config, *, workers: int = 1, world_size: int = 1) -> N
             f"search.pruner = {pruner!r} does not run under torchrun (the ranks train each "
             "candidate in step and would not see rank 0 stop it); set pruner = 'none' or "
             "search with one process per trial (--workers)"
+        )
+    if pruner == "synchronous_halving" and shared_study:
+        raise ConfigError(
+            "search.pruner = 'synchronous_halving' does not run with `swift-sampler worker` "
+            "(its promotion rounds run after the last trial, in the one process that ends the "
+            "search); use `swift-sampler search --workers N`, or pruner = 'successive_halving'"
         )
     if pruner == "hyperband" and workers > 1:
         raise ConfigError(

@@ -11,6 +11,8 @@ RUN_DIR/
   final.json      final training: test Top-1 per epoch for the sampler and for uniform
   figure1.png     sampling probability over the (loss rank, Er rank) plane, noisy overlaid
   figure3.png     best-so-far validation score against trial number
+  rungs.json      synchronous halving: the promotion rounds (search.halving)
+  rungs/          synchronous halving: candidates' states at their rungs, until the result
 ```
 """
 
@@ -53,6 +55,7 @@ RUN_FILES = frozenset(
         "figure1.png",
         "figure1.npz",
         "figure3.png",
+        "rungs.json",
     }
 )
 """Names of the files a run directory may hold (besides hidden temp and lock files)."""
@@ -103,6 +106,18 @@ class RunPaths:
     @property
     def figure3(self) -> Path:
         return self.root / "figure3.png"
+
+    @property
+    def rungs_ledger(self) -> Path:
+        return self.root / "rungs.json"
+
+    @property
+    def rungs(self) -> Path:
+        return self.root / "rungs"
+
+    def paused(self, slot: int, step: int) -> Path:
+        """Synchronous halving: the state of ``slot``'s candidate after ``step`` steps."""
+        return self.rungs / f"slot-{slot:03d}-step-{step}.pt"
 
     @property
     def lock(self) -> Path:

@@ -26,7 +26,7 @@ from swift_sampler.errors import ConfigError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.search.clock import Tick
 from swift_sampler.search.cost import search_cost
-from swift_sampler.search.objective import InnerLoop, SharedStart, TrialScore
+from swift_sampler.search.objective import InnerLoop, SharedStart, TrialScore, save_paused
 from swift_sampler.search.outer import FinishedTrial, param_names
 from swift_sampler.search.pruning import Pruning
 from swift_sampler.search.rundir import RunPaths, write_json
@@ -96,7 +96,13 @@ class SearchResult:
     spec: SamplerSpec
     cost: dict[str, float]
     paths: RunPaths
+    # Synchronous halving: the promotion rounds as result.json's "rounds" (search.halving).
+    rounds: dict[str, Any] | None = None
 
+
+PAUSED_SHA_ATTR = "paused_sha256"
+"""Trial user attribute (synchronous halving): the SHA-256 of the state a screening trial saved
+at the first rung (empty when none was saved)."""
 
 FINISHED_STATES = ("COMPLETE", "PRUNED")
 """States of a trial whose slot is done: scored in full, or stopped by the pruner."""
@@ -267,6 +273,7 @@ def evaluate_and_tell(
     *,
     pruning: Pruning | None = None,
     competitors: Callable[[], Sequence[optuna.trial.FrozenTrial]] | None = None,
+    paths: RunPaths | None = None,
     **user_attrs: Any,
 ) -> tuple[TrialScore, dict[str, float]]:
     """Scores ``spec`` and records the trial: its seconds, epochs, any ``user_attrs``, its
@@ -275,7 +282,10 @@ def evaluate_and_tell(
     With ``pruning``, the validation score at each rung is reported as the trial's
     intermediate value (step = parts of a fine-tune epoch done) and the pruner, asked against
     ``competitors()`` (finished trials), may stop it: the trial is then told PRUNED (its value
-    is its last intermediate value, Optuna's convention) with the epochs it ran.
+    is its last intermediate value, Optuna's convention) with the epochs it ran. With
+    synchronous halving (``pruning.synchronous``) the trial fine-tunes to the first rung only,
+    is told COMPLETE with that score (user attribute ``fidelity_steps``) and saves its state
+    there in ``paths`` for the promotion rounds (``search.halving``).
 
     A trial that raises is recorded FAIL (``user_attrs["error"]``) and the error re-raised
     (Optuna's convention); a resume re-runs it. A trial that another worker failed as dead
@@ -286,7 +296,7 @@ def evaluate_and_tell(
     from optuna.trial import TrialState
 
     report = None
-    if pruning is not None:
+    if pruning is not None and not pruning.synchronous:
 
         def report(step: int, value: float) -> bool:
             try:
@@ -303,10 +313,21 @@ def evaluate_and_tell(
                 return True
             return prune
 
+    screening = pruning is not None and pruning.synchronous
     try:
-        score = inner.evaluate(
-            spec, report=report, report_at=None if pruning is None else pruning.rung_steps()
-        )
+        if screening:
+            assert pruning is not None
+            score = inner.evaluate(spec, stop_at=pruning.min_resource)
+            digest = ""
+            if score.paused is not None and paths is not None:
+                slot = int(trial.user_attrs["slot"])
+                digest = save_paused(paths.paused(slot, score.steps), score.paused)
+            trial.set_user_attr("fidelity_steps", score.steps)
+            trial.set_user_attr(PAUSED_SHA_ATTR, digest)
+        else:
+            score = inner.evaluate(
+                spec, report=report, report_at=None if pruning is None else pruning.rung_steps()
+            )
     except BaseException as err:
         with suppress(Exception):  # the trial may have been failed as stale meanwhile
             trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
@@ -451,6 +472,11 @@ def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> 
                 "val_score": t.value if t.state == TrialState.COMPLETE else None,
                 "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()},
                 "epochs": t.user_attrs.get("epochs"),
+                **(
+                    {"fidelity_steps": t.user_attrs["fidelity_steps"]}
+                    if "fidelity_steps" in t.user_attrs
+                    else {}
+                ),
                 "seconds": t.user_attrs.get("seconds"),
                 "seed": t.user_attrs.get("seed"),
             }
@@ -473,5 +499,7 @@ def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> 
         "cost": result.cost,
         "shared_sha256": study.user_attrs.get("shared_sha256"),
     }
+    if result.rounds is not None:
+        data["rounds"] = result.rounds
     write_json(result.paths.result, data)
     result.spec.save(result.paths.sampler)

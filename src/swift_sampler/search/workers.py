@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
     from swift_sampler.config import Config
     from swift_sampler.search.objective import InnerLoop
+    from swift_sampler.search.rundir import RunPaths
 
 __all__ = [
     "Heartbeat",
@@ -495,8 +496,12 @@ def trial_loop(
     *,
     worker: int | str,
     options: WorkerOptions | None = None,
+    paths: RunPaths | None = None,
 ) -> int:
     """Claims, scores and records trials until the study's budget of slots is finished.
+
+    ``paths``: the run directory where synchronous halving's screening trials save their
+    states (none saved without it: the promotion rounds then fine-tune them again).
 
     Returns:
         The number of trials this worker scored.
@@ -544,6 +549,7 @@ def trial_loop(
                 clock.now() - t0,
                 pruning=pruning,
                 competitors=competitors,
+                paths=paths,
                 worker=worker,
             )
         scored += 1
@@ -565,7 +571,7 @@ def _worker(config: Config, run_dir: str, url: str, threads: int, index: int) ->
     inner = build_inner_loop(config, experiment.trainer)
     inner.load_shared_start(paths.shared, study.user_attrs["shared_sha256"])
     prepare_shared_features(study, inner, paths, template_spec(config))
-    trial_loop(study, config, inner, worker=index)
+    trial_loop(study, config, inner, worker=index, paths=paths)
 
 
 def _requeue_dead(study: optuna.Study, owner: str, max_retry: int) -> list[int]:

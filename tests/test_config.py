@@ -92,7 +92,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 61  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 62  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -137,7 +137,10 @@ def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:
         parse_config(bad)
     text = str(err.value)
     assert "5 problems" in text
-    assert "search.pruner: must be one of ['none', 'successive_halving', 'hyperband']" in text
+    assert (
+        "search.pruner: must be one of ['none', 'successive_halving', 'hyperband', "
+        "'synchronous_halving']" in text
+    )
     assert "did you mean 'hyperband'?" in text
     assert "search.reduction_factor: must be an integer >= 2, got 1" in text
     assert "search.min_resource: must be an integer >= 1, got 0" in text

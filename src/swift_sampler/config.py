@@ -462,6 +462,9 @@ class SearchConfig:
             ``>= 0`` (successive halving only). 0 (default): Optuna's rule, where a candidate
             alone at a rung goes on, so the first trials of a serial search (the uniform
             sampler, the first start-up points) run their whole fine-tune unchallenged.
+        finalists: Synchronous halving: every rung keeps at least this many candidates, so
+            this many run the whole fine-tune and the last choice is made on full scores,
+            ``>= 1`` (default 2; 1 is plain successive halving).
         refresh_every: Recompute the features every this many fine-tune epochs, ``>= 1``
             (1, default: before every epoch, the paper's protocol; the first epoch always uses
             the shared start's features). In between the sampler keeps its probabilities.
@@ -490,6 +493,7 @@ class SearchConfig:
     epoch_parts: int = 1
     bootstrap_count: int = 0
     refresh_every: int = 1
+    finalists: int = 2
 
 
 @dataclass(frozen=True)
@@ -582,6 +586,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "epoch_parts": _COUNT,
         "bootstrap_count": _Rule("int", low=0),
         "refresh_every": _COUNT,
+        "finalists": _COUNT,
     },
     "final": {
         "seeds": _Rule("int_list", low=0),
@@ -614,6 +619,7 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "epoch_parts": 1,
         "bootstrap_count": 0,
         "refresh_every": 1,
+        "finalists": 2,
     },
 }
 """Keys (and their defaults) that the fingerprint leaves out while at the default."""

@@ -11,10 +11,13 @@ Here nothing runs ahead of its competitors:
    COMPLETE with that validation score (user attribute ``fidelity_steps``), and saves its state
    there (``rungs/slot-NNN-step-S.pt``). The outer loop and the stopping rule see these
    scores, all of one fidelity.
-2. **Promotion rounds**, after the last trial: the best ``ceil(n / eta)`` of each rung go on to
-   the next (``min_resource * eta**k`` steps, then the last step), each continuing from its
-   saved state, so a promoted candidate trains exactly what an uninterrupted one would. The
-   best score at the last step picks the search's sampler (ties: the earliest slot).
+2. **Promotion rounds**, after the last trial: the best ``ceil(n / eta)`` of each rung, and
+   never fewer than ``search.finalists``, go on to the next (``min_resource * eta**k`` steps,
+   then the last step), each continuing from its saved state, so a promoted candidate trains
+   exactly what an uninterrupted one would. The best score at the last step picks the search's
+   sampler (ties: the earliest slot). With 500 validation labels two candidates a point apart
+   differ by 5 labels, less than the noise of one score; ``finalists = 2`` (default) lets the
+   last decision be taken on two whole fine-tunes rather than on a partial one.
 
 Every continuation is recorded in ``rungs.json`` (written atomically after each one) with its
 score and seconds, so a killed search resumes the rounds where they stopped and its result is
@@ -143,15 +146,25 @@ def _write_ledger(paths: RunPaths, done: dict[tuple[int, int], Continuation]) ->
     )
 
 
+def _chosen(pool: dict[int, float], eta: int, finalists: int) -> list[int]:
+    """The slots of ``pool`` that go on: the best ``ceil(n / eta)``, and never fewer than
+    ``finalists`` (ties: the earliest slot)."""
+    keep = min(len(pool), max(finalists, math.ceil(len(pool) / eta)))
+    return sorted(pool, key=lambda slot: (-pool[slot], slot))[:keep]
+
+
 def _plan(
-    screened: dict[int, float], steps: list[int], eta: int, done: dict[tuple[int, int], Any]
+    screened: dict[int, float],
+    steps: list[int],
+    eta: int,
+    finalists: int,
+    done: dict[tuple[int, int], Any],
 ) -> Rounds:
     """The rounds as far as ``done`` goes (``best_slot`` None while one is missing)."""
     rungs: dict[int, dict[int, float]] = {steps[0]: dict(screened)}
     pool = dict(screened)
     for step in steps[1:]:
-        keep = max(1, math.ceil(len(pool) / eta))
-        chosen = sorted(pool, key=lambda slot: (-pool[slot], slot))[:keep]
+        chosen = _chosen(pool, eta, finalists)
         if any((slot, step) not in done for slot in chosen):
             return Rounds(tuple(steps), rungs=rungs)
         pool = {slot: float(done[(slot, step)].score) for slot in chosen}
@@ -173,7 +186,13 @@ def load_rounds(study: optuna.Study, config: Config, paths: RunPaths, dim: int) 
     steps = _steps(config)
     screened = _screened(study, dim)
     done = _ledger(paths)
-    rounds = _plan({s: v for s, (v, _) in screened.items()}, steps, _eta(config), done)
+    rounds = _plan(
+        {s: v for s, (v, _) in screened.items()},
+        steps,
+        _eta(config),
+        config.search.finalists,
+        done,
+    )
     used = [
         c for c in done.values() if c.to_step in rounds.rungs and c.slot in rounds.rungs[c.to_step]
     ]
@@ -201,20 +220,18 @@ def run_rounds(
     """Runs the promotion rounds not yet recorded in ``rungs.json``; returns all of them."""
     dim = spec0.num_params
     steps = _steps(config)
-    eta = _eta(config)
+    eta, finalists = _eta(config), config.search.finalists
     screened = _screened(study, dim)
     scores = {slot: value for slot, (value, _) in screened.items()}
     done = _ledger(paths)
     while True:
-        rounds = _plan(scores, steps, eta, done)
+        rounds = _plan(scores, steps, eta, finalists, done)
         if rounds.best_slot is not None:
             break
         # The first rung with a chosen candidate not yet continued: continue it.
         at = max(rounds.rungs)
         to = steps[steps.index(at) + 1]
-        pool = rounds.rungs[at]
-        keep = max(1, math.ceil(len(pool) / eta))
-        chosen = sorted(pool, key=lambda slot: (-pool[slot], slot))[:keep]
+        chosen = _chosen(rounds.rungs[at], eta, finalists)
         slot = next(s for s in chosen if (s, to) not in done)
         trial = screened[slot][1]
         spec = spec0.with_theta(theta_of(trial, dim))

@@ -59,6 +59,27 @@ def test_two_workers_complete_the_budget_without_duplicates(tmp_path: Path, caps
     assert again["best"] == result["best"]
 
 
+@pytest.mark.slow
+def test_two_workers_screen_and_the_parent_runs_the_promotion_rounds(tmp_path: Path) -> None:
+    # Synchronous halving with --workers: each worker saves its screening trials' states in
+    # the run directory, and the parent's rounds go on from them (nothing fine-tuned twice).
+    config = tmp_path / "w.toml"
+    extra = 'pruner = "synchronous_halving"\nepoch_parts = 2'
+    config.write_text(CONFIG.format(extra=extra))
+    run_dir = tmp_path / "run"
+    args = ["--threads", "2", "search", str(config), "--run-dir", str(run_dir), "--workers", "2"]
+    assert main(args) == 0
+    result = json.loads((run_dir / "result.json").read_text())
+    screened = [t for t in result["trials"] if t["state"] == "COMPLETE"]
+    assert len(screened) == 8 and all(t["fidelity_steps"] == 1 for t in screened)
+    rungs = result["rounds"]["rungs"]
+    assert [len(rungs[k]) for k in ("1", "3", "4")] == [8, 3, 2]  # ceil(8/3), 2 finalists
+    # 8 x 0.5 screening, 3 x 1 (steps 1 -> 3), 2 x 0.5 (3 -> 4): no state was recomputed.
+    assert result["cost"]["finetune_epochs_run"] == 4 + 3 + 1
+    assert str(result["best"]["slot"]) in rungs["4"]
+    assert not (run_dir / "rungs").exists()
+
+
 def test_several_workers_refuse_a_sqlite_storage(tmp_path: Path, capsys) -> None:
     config = tmp_path / "w.toml"
     config.write_text(CONFIG.format(extra=f'storage = "sqlite:///{tmp_path}/s.db"'))

@@ -92,7 +92,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 62  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 63  # every field, defaults too
     assert parse_config(data) == config
 
 

@@ -465,6 +465,9 @@ class SearchConfig:
         finalists: Synchronous halving: every rung keeps at least this many candidates, so
             this many run the whole fine-tune and the last choice is made on full scores,
             ``>= 1`` (default 2; 1 is plain successive halving).
+        keep_uniform: Synchronous halving: the uniform sampler (trial 0) is kept at every
+            rung, in the last place when it is not among the best, so it runs the whole
+            fine-tune and the search never returns a sampler that scores below uniform there.
         refresh_every: Recompute the features every this many fine-tune epochs, ``>= 1``
             (1, default: before every epoch, the paper's protocol; the first epoch always uses
             the shared start's features). In between the sampler keeps its probabilities.
@@ -494,6 +497,7 @@ class SearchConfig:
     bootstrap_count: int = 0
     refresh_every: int = 1
     finalists: int = 2
+    keep_uniform: bool = False
 
 
 @dataclass(frozen=True)
@@ -587,6 +591,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "bootstrap_count": _Rule("int", low=0),
         "refresh_every": _COUNT,
         "finalists": _COUNT,
+        "keep_uniform": _Rule("bool"),
     },
     "final": {
         "seeds": _Rule("int_list", low=0),
@@ -620,6 +625,7 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "bootstrap_count": 0,
         "refresh_every": 1,
         "finalists": 2,
+        "keep_uniform": False,
     },
 }
 """Keys (and their defaults) that the fingerprint leaves out while at the default."""

@@ -140,6 +140,16 @@ def test_synchronous_halving_promotes_the_best_third_and_picks_the_last_rung_win
     rungs1 = json.loads((tmp_path / "plain" / "result.json").read_text())["rounds"]["rungs"]
     assert [len(rungs1[k]) for k in ("1", "3", "8")] == [9, 3, 1]
     assert one.cost["continuations"] == 4
+    # keep_uniform: the uniform sampler (slot 0) reaches the end, in the last place of any rung
+    # it would have left; the rest of each rung is chosen as before.
+    keep = {**SYNC, "search": {**SYNC["search"], "keep_uniform": True}}
+    kept = run_search(parse_config(keep), tmp_path / "keep")
+    rungs_u = json.loads((tmp_path / "keep" / "result.json").read_text())["rounds"]["rungs"]
+    assert all("0" in rungs_u[k] for k in ("1", "3", "8"))
+    top = sorted(rungs_u["1"], key=lambda s: (-rungs_u["1"][s], int(s)))
+    expected = top[:3] if "0" in top[:3] else [*top[:2], "0"]
+    assert sorted(rungs_u["3"]) == sorted(expected)
+    assert kept.best_score >= rungs_u["8"]["0"]
     assert not (tmp_path / "run" / "rungs").exists()  # the states are gone with the result
 
 

@@ -146,11 +146,16 @@ def _write_ledger(paths: RunPaths, done: dict[tuple[int, int], Continuation]) ->
     )
 
 
-def _chosen(pool: dict[int, float], eta: int, finalists: int) -> list[int]:
+def _chosen(pool: dict[int, float], eta: int, finalists: int, keep_uniform: bool) -> list[int]:
     """The slots of ``pool`` that go on: the best ``ceil(n / eta)``, and never fewer than
-    ``finalists`` (ties: the earliest slot)."""
+    ``finalists`` (ties: the earliest slot). With ``keep_uniform`` the uniform sampler (slot 0)
+    takes the last place when it is not among them."""
     keep = min(len(pool), max(finalists, math.ceil(len(pool) / eta)))
-    return sorted(pool, key=lambda slot: (-pool[slot], slot))[:keep]
+    ranked = sorted(pool, key=lambda slot: (-pool[slot], slot))
+    chosen = ranked[:keep]
+    if keep_uniform and 0 in pool and 0 not in chosen:
+        chosen[-1] = 0
+    return chosen
 
 
 def _plan(
@@ -159,12 +164,13 @@ def _plan(
     eta: int,
     finalists: int,
     done: dict[tuple[int, int], Any],
+    keep_uniform: bool = False,
 ) -> Rounds:
     """The rounds as far as ``done`` goes (``best_slot`` None while one is missing)."""
     rungs: dict[int, dict[int, float]] = {steps[0]: dict(screened)}
     pool = dict(screened)
     for step in steps[1:]:
-        chosen = _chosen(pool, eta, finalists)
+        chosen = _chosen(pool, eta, finalists, keep_uniform)
         if any((slot, step) not in done for slot in chosen):
             return Rounds(tuple(steps), rungs=rungs)
         pool = {slot: float(done[(slot, step)].score) for slot in chosen}
@@ -192,6 +198,7 @@ def load_rounds(study: optuna.Study, config: Config, paths: RunPaths, dim: int) 
         _eta(config),
         config.search.finalists,
         done,
+        config.search.keep_uniform,
     )
     used = [
         c for c in done.values() if c.to_step in rounds.rungs and c.slot in rounds.rungs[c.to_step]
@@ -225,13 +232,13 @@ def run_rounds(
     scores = {slot: value for slot, (value, _) in screened.items()}
     done = _ledger(paths)
     while True:
-        rounds = _plan(scores, steps, eta, finalists, done)
+        rounds = _plan(scores, steps, eta, finalists, done, config.search.keep_uniform)
         if rounds.best_slot is not None:
             break
         # The first rung with a chosen candidate not yet continued: continue it.
         at = max(rounds.rungs)
         to = steps[steps.index(at) + 1]
-        chosen = _chosen(rounds.rungs[at], eta, finalists)
+        chosen = _chosen(rounds.rungs[at], eta, finalists, config.search.keep_uniform)
         slot = next(s for s in chosen if (s, to) not in done)
         trial = screened[slot][1]
         spec = spec0.with_theta(theta_of(trial, dim))

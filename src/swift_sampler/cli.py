@@ -349,7 +349,8 @@ def _final(
         return {
             **summarise_arms(runs),
             **key,
-            "model": config.model.name,
+            # Your own model (model.factory) is named by its factory, not the unused name.
+            "model": config.model.factory or config.model.name,
             "metric": _metric(config),
             "complete": len(runs) == total,
         }

@@ -208,6 +208,7 @@ def test_factory_search_and_train_in_a_real_process(workdir: Path) -> None:
     assert len(uniform["test_top1"]) == 4 and uniform["last"] > 0.5  # it learned digits
     assert uniform["noisy_share"] == pytest.approx([0.25] * 4)
     assert "swift" in final["arms"]
+    assert final["model"] == "own_module:net"  # named by its factory, not the unused name
 
 
 @pytest.mark.slow

@@ -38,7 +38,7 @@ from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
 from swift_sampler.features import extract_features
 from swift_sampler.train.protocol import TrainState, cosine_lr
 
-__all__ = ["BatchLoss", "ClassificationTrainer", "TrainConfig"]
+__all__ = ["BatchLoss", "ClassificationTrainer", "TrainConfig", "dataset_rows"]
 
 #: ``batch_loss(state, x, y, *, lr) -> (loss, reported)``: ``ClassificationTrainer.train_epoch``
 BatchLoss = Callable[..., tuple[torch.Tensor, float]]
@@ -303,7 +303,7 @@ class ClassificationTrainer:
         rows = range(distributed.rank(), self.num_instances, world)
         error: NonFiniteError | None = None
         try:
-            local = self._extract(state, _rows(self.train, rows), names)
+            local = self._extract(state, dataset_rows(self.train, rows), names)
         except NonFiniteError as err:  # every rank must take the same branch
             error, local = err, np.zeros((len(rows), len(names)), dtype=np.float32)
         if distributed.sum_across([float(error is not None)])[0] > 0:
@@ -387,7 +387,7 @@ class ClassificationTrainer:
         state.epoch = int(saved["epoch"])
 
 
-def _rows(dataset: Dataset[Any], rows: range) -> Dataset[Any]:
+def dataset_rows(dataset: Dataset[Any], rows: range) -> Dataset[Any]:
     """The rows ``rows`` of a dataset (a sliced TensorDataset, else a Subset)."""
     if isinstance(dataset, TensorDataset):
         index = torch.arange(rows.start, rows.stop, rows.step)

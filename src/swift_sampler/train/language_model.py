@@ -30,7 +30,7 @@ from torch.utils.data import Dataset, TensorDataset
 from swift_sampler import distributed
 from swift_sampler.errors import ConfigError, NonFiniteError
 from swift_sampler.features import compute_sequence_features
-from swift_sampler.train.classification import ClassificationTrainer, TrainConfig, _rows
+from swift_sampler.train.classification import ClassificationTrainer, TrainConfig, dataset_rows
 from swift_sampler.train.protocol import TrainState
 
 __all__ = ["LanguageModelTrainer"]
@@ -143,7 +143,7 @@ class LanguageModelTrainer(ClassificationTrainer):
         world = distributed.world_size()
         n = len(dataset)  # type: ignore[arg-type]
         rows = range(distributed.rank(), n, world)
-        local = dataset if world == 1 else _rows(dataset, rows)
+        local = dataset if world == 1 else dataset_rows(dataset, rows)
         model = state.model
         was_training = model.training
         model.eval()

@@ -295,7 +295,11 @@ def _cost_line(cost: dict[str, float]) -> str:
         f"{cost['full_training_epochs']:.0f} epochs"
         + (
             f"; epochs trained {cost['shared_epochs_run'] + cost['finetune_epochs_run']:.0f} "
-            f"({cost['trials_pruned']:.0f} trials pruned)"
+            + (
+                f"({cost['continuations']:.0f} promotions after the screening)"
+                if "continuations" in cost
+                else f"({cost['trials_pruned']:.0f} trials pruned)"
+            )
             if "finetune_epochs_run" in cost
             else ""
         )

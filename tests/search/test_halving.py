@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from swift_sampler import SamplerSpec
+from swift_sampler.cli import _cost_line
 from swift_sampler.config import parse_config
 from swift_sampler.errors import ConfigError
 from swift_sampler.models import MLP
@@ -133,6 +134,7 @@ def test_synchronous_halving_promotes_the_best_third_and_picks_the_last_rung_win
     # The cost counts the continuations: 9 x 0.5 + 3 x 1 (steps 1 -> 3) + 2 x 2.5 (3 -> 8).
     assert result.cost["finetune_epochs_run"] == pytest.approx(4.5 + 3 + 5)
     assert result.cost["continuations"] == 5
+    assert "epochs trained 14 (5 promotions after the screening)" in _cost_line(result.cost)
     assert len(rounds["continuations"]) == 5
     # finalists = 1: plain successive halving, one candidate to the end.
     plain = {**SYNC, "search": {**SYNC["search"], "finalists": 1}}

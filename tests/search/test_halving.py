@@ -12,18 +12,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
-from torch.utils.data import TensorDataset
 
 from swift_sampler import SamplerSpec
 from swift_sampler.cli import _cost_line
 from swift_sampler.config import parse_config
 from swift_sampler.errors import ConfigError
-from swift_sampler.models import MLP
 from swift_sampler.search.driver import run_search
-from swift_sampler.search.halving import rung_steps
 from swift_sampler.search.objective import InnerLoop, load_paused, save_paused
-from swift_sampler.search.pruning import check_pruning
+from swift_sampler.search.pruning import check_pruning, rung_steps
 from swift_sampler.search.rundir import RunPaths
 from swift_sampler.search.setup import (
     Experiment,
@@ -31,7 +27,6 @@ from swift_sampler.search.setup import (
     build_inner_loop,
     template_spec,
 )
-from swift_sampler.train import ClassificationTrainer, TrainConfig
 
 SYNC = {
     "data": {"name": "digits", "noise_rate": 0.3},
@@ -50,20 +45,6 @@ SYNC = {
 }
 
 
-def _trainer(digits: tuple[np.ndarray, np.ndarray]) -> ClassificationTrainer:
-    x, y = digits
-    order = np.random.default_rng(0).permutation(len(y))
-    xt, yt = torch.from_numpy(x[order]), torch.from_numpy(y[order])
-    return ClassificationTrainer(
-        MLP,
-        TensorDataset(xt[:1000], yt[:1000]),
-        TensorDataset(xt[1000:1300], yt[1000:1300]),
-        TensorDataset(xt[1300:], yt[1300:]),
-        config=TrainConfig(epochs=6, lr=0.1),
-        seed=0,
-    )
-
-
 def test_rung_steps_end_with_the_last_step() -> None:
     assert rung_steps(1, 3, 36) == [1, 3, 9, 27, 36]
     assert rung_steps(1, 3, 27) == [1, 3, 9, 27]
@@ -72,13 +53,12 @@ def test_rung_steps_end_with_the_last_step() -> None:
 
 @pytest.mark.parametrize("stops", [[1], [3, 5], [1, 2, 4, 6, 7]])
 def test_a_paused_and_resumed_candidate_trains_what_an_uninterrupted_one_does(
-    digits, tmp_path: Path, stops: list[int]
+    tmp_path: Path, stops: list[int]
 ) -> None:
     # Features refreshed every other epoch and epochs in 2 parts: pauses land inside epochs,
     # at epoch boundaries before a refresh (step 4) and after one.
-    inner = InnerLoop(
-        _trainer(digits), shared_epochs=2, finetune_epochs=4, epoch_parts=2, refresh_every=2
-    )
+    trainer = build_experiment(parse_config(SYNC)).trainer  # sklearn digits, an MLP
+    inner = InnerLoop(trainer, shared_epochs=2, finetune_epochs=4, epoch_parts=2, refresh_every=2)
     inner.train_shared_start(tmp_path / "shared.pt")
     spec = SamplerSpec(theta=np.random.default_rng(3).random(10))
     inner.prepare_shared_features(tuple(spec.columns), None, "")

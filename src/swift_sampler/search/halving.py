@@ -40,6 +40,7 @@ from swift_sampler.errors import RunFileError
 from swift_sampler.search.clock import ZERO
 from swift_sampler.search.cost import search_cost
 from swift_sampler.search.objective import InnerLoop, load_paused, save_paused
+from swift_sampler.search.pruning import rung_steps
 from swift_sampler.search.rundir import RunPaths, read_json, write_json
 from swift_sampler.search.study import (
     PAUSED_SHA_ATTR,
@@ -62,20 +63,9 @@ __all__ = [
     "load_rounds",
     "remove_paused",
     "run_rounds",
-    "rung_steps",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def rung_steps(min_resource: int, reduction_factor: int, last: int) -> list[int]:
-    """The rungs in steps: ``min_resource * eta**k`` below ``last``, then ``last``."""
-    steps = []
-    step = min_resource
-    while step < last:
-        steps.append(step)
-        step *= reduction_factor
-    return [*steps, last]
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,22 @@ if TYPE_CHECKING:
 
     from swift_sampler.config import Config
 
-__all__ = ["PRUNING_STUDY_NAME", "Pruning", "check_pruning"]
+__all__ = ["PRUNING_STUDY_NAME", "Pruning", "check_pruning", "rung_steps"]
 
 logger = logging.getLogger(__name__)
 
 PRUNING_STUDY_NAME = "swift-sampler-pruning"
 """Name of the in-memory study the pruner is asked on (Hyperband hashes it with the number)."""
+
+
+def rung_steps(min_resource: int, reduction_factor: int, last: int) -> list[int]:
+    """The rungs in steps: ``min_resource * eta**k`` below ``last``, then ``last``."""
+    steps = []
+    step = min_resource
+    while step < last:
+        steps.append(step)
+        step *= reduction_factor
+    return [*steps, last]
 
 
 @dataclass(frozen=True)
@@ -108,12 +118,7 @@ class Pruning:
         """The steps where a decision can be taken (``min_resource * eta**k`` below
         ``max_resource``, every bracket of Hyperband included) and the last one: the only
         steps whose validation score needs measuring."""
-        steps = {self.max_resource}
-        step = self.min_resource
-        while step < self.max_resource:
-            steps.add(step)
-            step *= self.reduction_factor
-        return frozenset(steps)
+        return frozenset(rung_steps(self.min_resource, self.reduction_factor, self.max_resource))
 
     @property
     def synchronous(self) -> bool:

@@ -20,7 +20,11 @@ fine-tune epoch; the stopping rule with patience 10 (override with ``--swift KEY
 candidates to reach the first rung stopped there (override with ``--async KEY=VALUE``).
 ``few``: the same budget at full fidelity, what a user would do by hand: three candidates (the
 uniform sampler and two start-up points) each fine-tuned on the whole tail, features refreshed
-every third epoch.
+every third epoch. ``portfolio``: the same as ``few`` with the two start-up points replaced by
+the built-in portfolio's first two thetas (``search.portfolio = 2``: samplers that full
+searches found on other data, ``experiments/portfolio.py``). ``full_portfolio`` (not in the
+default list): the full-fidelity search warm-started with the same two thetas (then 6 Sobol
+points and the GP, 20 trials).
 Each found sampler is then trained from scratch with the final seeds (default 1, 2, 3; never
 the search seed). Reported per config and variant:
 ``cost.total_epochs / cost.full_training_epochs`` (the search in trainings), the epochs
@@ -76,6 +80,21 @@ FEW_DEFAULTS: dict[str, Any] = {
     "startup_trials": 2,
     "refresh_every": 3,
     "patience": 0,
+}
+PORTFOLIO_DEFAULTS: dict[str, Any] = {
+    # The same budget as ``few``, its two start-up points replaced by the built-in portfolio's
+    # first two thetas (swift_sampler.portfolio: found by full searches on other data).
+    **FEW_DEFAULTS,
+    "startup_trials": 0,
+    "portfolio": 2,
+}
+FULL_PORTFOLIO_KEYS: dict[str, Any] = {
+    # The full-fidelity search warm-started: slots 1, 2 are the portfolio's first two thetas,
+    # then 6 Sobol points (8 start points in all, as the full search has), then the GP.
+    "pruner": "none",
+    "patience": 0,
+    "portfolio": 2,
+    "startup_trials": 6,
 }
 ASYNC_DEFAULTS: dict[str, Any] = {
     # Optuna's asynchronous successive halving on the same steps, the first two candidates to
@@ -135,7 +154,14 @@ def _variants(
     raw.setdefault("final", {})["seeds"] = final_seeds(seeds, search_seed)
     full = {**raw, "search": {**raw["search"], "pruner": "none", "patience": 0}}
     out = {"full": parse_config(full, source=f"{name} full")}
-    for variant, keys in (("swift", swift), ("async", asynchronous), ("few", FEW_DEFAULTS)):
+    fast_variants = (
+        ("swift", swift),
+        ("async", asynchronous),
+        ("few", FEW_DEFAULTS),
+        ("portfolio", PORTFOLIO_DEFAULTS),
+        ("full_portfolio", FULL_PORTFOLIO_KEYS),
+    )
+    for variant, keys in fast_variants:
         fast = {**raw, "search": {**raw["search"], **keys}}
         if fast["search"].get("patience", 0) >= fast["search"]["trials"]:
             fast["search"]["patience"] = 2  # the smoke's 6 trials leave no room for 10
@@ -182,7 +208,8 @@ def _final(config: Any, spec: Any) -> dict[str, Any]:
 
 def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
     seed = config.search.seed
-    result, wall = _search(config, out / name / (variant if seed == 0 else f"{variant}-s{seed}"))
+    run_dir = out / name / (variant if seed == 0 else f"{variant}-s{seed}")
+    result, wall = _search(config, run_dir)
     cost = result.cost
     row = {
         "config": name,
@@ -199,6 +226,7 @@ def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
                 "bootstrap_count",
                 "refresh_every",
                 "patience",
+                "portfolio",
             )
         },
         "cost_ratio": cost["total_epochs"] / cost["full_training_epochs"],
@@ -211,7 +239,7 @@ def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
         "best_val": result.best_score,
         "best_slot": result.best_slot,
     }
-    final_file = out / name / variant / "bench_final.json"  # reused by a rerun: same seeds
+    final_file = run_dir / "bench_final.json"  # reused by a rerun: same seeds
     cached = json.loads(final_file.read_text()) if final_file.exists() else None
     if cached is not None and cached["seeds"] == list(config.final.seeds):
         row["final"], row["final_wall_s"] = cached["final"], cached["final_wall_s"]
@@ -241,8 +269,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["full", "swift", "async", "few"],
-        choices=["full", "swift", "async", "few"],
+        default=["full", "swift", "async", "few", "portfolio"],
+        choices=["full", "swift", "async", "few", "portfolio", "full_portfolio"],
     )
     parser.add_argument(
         "--search-seeds", nargs="+", type=int, default=[0], help="search.seed of each search"
@@ -302,9 +330,11 @@ def main() -> None:
                     r["final"]["test_at_best_val_mean"] for r in mine
                 ),
             }
-        if both:
-            full, fast = summary[name]["full"], summary[name]["swift"]
-            summary[name]["swift_minus_full"] = {
+        for variant in args.variants:
+            if variant == "full" or "full" not in args.variants:
+                continue
+            full, fast = summary[name]["full"], summary[name][variant]
+            summary[name][f"{variant}_minus_full"] = {
                 "last": fast["last"] - full["last"],
                 "test_at_best_val": fast["test_at_best_val"] - full["test_at_best_val"],
             }

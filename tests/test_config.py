@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from swift_sampler import config as config_module
+from swift_sampler import portfolio
 from swift_sampler.config import Config, SamplerConfig, default_config, load_config, parse_config
 from swift_sampler.errors import ConfigError
 
@@ -51,6 +53,7 @@ def _changed() -> Config:
                 "finetune_epochs": 10,
                 "storage": "sqlite:///runs/study.db",
                 "study_name": "exp 1",
+                "start_thetas": [[0.25] * 10, [1, 0, 0.5, 0.5, 0.5, 1, 0.5, 0.5, 0.5, 0.5]],
             },
             "final": {"seeds": [4, 1, 7], "uniform": False},
         }
@@ -92,7 +95,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 63  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 65  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -121,6 +124,49 @@ def test_fingerprint_is_sha256_of_canonical_json() -> None:
     assert pruned.fingerprint() != config.fingerprint()
     patient = parse_config({"search": {"patience": 5}})
     assert patient.fingerprint() not in (config.fingerprint(), pruned.fingerprint())
+
+
+def test_start_thetas_are_float_tuples_after_the_portfolio() -> None:
+    config = _changed()
+    assert config.search.start_thetas[1] == (1.0, 0.0, 0.5, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 0.5)
+    assert all(type(x) is float for theta in config.search.start_thetas for x in theta)
+    assert config.start_thetas == config.search.start_thetas  # portfolio = 0
+    both = parse_config({"search": {"portfolio": 1, "start_thetas": [[0.25] * 10]}})
+    assert both.start_thetas == (portfolio.THETAS[0], (0.25,) * 10)
+    assert both.fingerprint() != parse_config({"search": {"portfolio": 1}}).fingerprint()
+
+
+def test_start_keys_report_every_problem_at_once() -> None:
+    too_many = len(portfolio.THETAS) + 1
+    bad = {
+        "sampler": {"segments": 3},
+        "search": {
+            "trials": 3,
+            "startup_trials": 0,
+            "portfolio": too_many,
+            "start_thetas": [[0.5] * 8, [0.5] * 9],
+        },
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad)
+    text = str(err.value)
+    assert "4 problems" in text
+    assert (
+        f"search.portfolio: the built-in portfolio holds {len(portfolio.THETAS)} thetas, "
+        f"got {too_many}"
+    ) in text
+    assert "search.start_thetas: every theta must have M (S + 1) = 2 x 4 = 8 numbers" in text
+    assert "but entry 1 has 9" in text
+    assert "3 trials leave room for 2 start thetas" in text
+    assert "sampler.segments = 3 (the portfolio's: 4)" in text
+
+    for theta, where in (([0.5] * 9 + [1.5], "entry 0, position 9: 1.5"), ([], "entry 0")):
+        with pytest.raises(ConfigError, match=re.escape(where)):
+            parse_config({"search": {"start_thetas": [theta]}})
+    with pytest.raises(ConfigError, match=re.escape("entries [1] repeat earlier ones")):
+        parse_config({"search": {"start_thetas": [[0.5] * 10, [0.5] * 10]}})
+    with pytest.raises(ConfigError, match="must be a list of distinct thetas"):
+        parse_config({"search": {"start_thetas": "portfolio"}})
 
 
 def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from swift_sampler import portfolio as _portfolio
 from swift_sampler._validate import as_int, as_real, short_repr
 from swift_sampler.errors import ConfigError
 
@@ -111,7 +112,9 @@ DEFAULT_TEST_FRACTION = 0.2
 class _Rule:
     """What one key accepts; ``check`` returns the normalised value or a problem."""
 
-    kind: Literal["str", "int", "float", "bool", "str_list", "int_list", "factory", "table"]
+    kind: Literal[
+        "str", "int", "float", "bool", "str_list", "int_list", "factory", "table", "thetas"
+    ]
     optional: bool = False
     choices: tuple[str, ...] = ()
     low: float | None = None
@@ -149,6 +152,8 @@ class _Rule:
             text = (
                 "must be a table of keyword arguments (strings, numbers, booleans, lists, tables)"
             )
+        elif self.kind == "thetas":
+            text = "must be a list of distinct thetas, each a list of numbers in [0, 1]"
         else:
             text = f"must be a non-empty list of distinct integers{self._bounds()}"
         return f"{text} (or absent)" if self.optional else text
@@ -189,6 +194,8 @@ class _Rule:
         if self.kind == "table":
             bad = _not_plain(value) if isinstance(value, Mapping) else ""
             return (copy.deepcopy(dict(value)), None) if bad is None else (None, problem + bad)
+        if self.kind == "thetas":
+            return _thetas(value, problem)
         if self.kind not in ("str_list", "int_list"):
             ok, normalised = self._scalar(value)
             if ok:
@@ -210,6 +217,25 @@ class _Rule:
             duplicates = sorted({str(item) for item in items if items.count(item) > 1})
             return None, f"{problem} (repeated: {', '.join(duplicates)})"
         return tuple(items), None
+
+
+def _thetas(value: Any, problem: str) -> tuple[Any, str | None]:
+    """A list of thetas as a tuple of float tuples, or the problem (naming the bad entry)."""
+    if not isinstance(value, list | tuple):
+        return None, problem
+    thetas = []
+    for i, theta in enumerate(value):
+        if not isinstance(theta, list | tuple) or not theta:
+            return None, f"{problem} (entry {i} is not a non-empty list)"
+        numbers = [as_real(x) for x in theta]
+        for j, x in enumerate(numbers):
+            if x is None or not 0.0 <= x <= 1.0:
+                return None, f"{problem} (entry {i}, position {j}: {short_repr(theta[j])})"
+        thetas.append(tuple(float(x) for x in numbers if x is not None))
+    repeated = sorted({i for i, t in enumerate(thetas) if thetas.index(t) != i})
+    if repeated:
+        return None, f"{problem} (entries {repeated} repeat earlier ones)"
+    return tuple(thetas), None
 
 
 _FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -476,6 +502,16 @@ class SearchConfig:
             runs all ``trials``, which stay the cap either way.
         min_improvement: The improvement of the best validation score (accuracy in [0, 1])
             that counts for ``patience``, ``>= 0``.
+        portfolio: Try the first this many thetas of the built-in start portfolio
+            (:mod:`swift_sampler.portfolio`: samplers that full searches found on other data)
+            right after the uniform trial, ``>= 0`` (0, default: none). Needs the family they
+            were found for (features loss and er, cgf, ``S = 4``, ``L = 2``).
+        start_thetas: Your own thetas to try after the portfolio's and before the start-up
+            points, e.g. samplers found on earlier data; each of length ``M (S + 1)``.
+
+    Slot 0 is always the uniform sampler; ``portfolio`` and ``start_thetas`` fill the next
+    slots (at most ``trials - 1`` in all), then come ``startup_trials`` Sobol points, then
+    the outer loop's model (:attr:`Config.start_thetas`).
     """
 
     trials: int = 20
@@ -498,6 +534,8 @@ class SearchConfig:
     refresh_every: int = 1
     finalists: int = 2
     keep_uniform: bool = False
+    portfolio: int = 0
+    start_thetas: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -592,6 +630,8 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "refresh_every": _COUNT,
         "finalists": _COUNT,
         "keep_uniform": _Rule("bool"),
+        "portfolio": _Rule("int", low=0),
+        "start_thetas": _Rule("thetas"),
     },
     "final": {
         "seeds": _Rule("int_list", low=0),
@@ -626,6 +666,8 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "refresh_every": 1,
         "finalists": 2,
         "keep_uniform": False,
+        "portfolio": 0,
+        "start_thetas": [],
     },
 }
 """Keys (and their defaults) that the fingerprint leaves out while at the default."""
@@ -681,6 +723,13 @@ class Config:
             object.__setattr__(self, "search", resolved)
 
     @property
+    def start_thetas(self) -> tuple[tuple[float, ...], ...]:
+        """The thetas of slots ``1, 2, ...``: the first ``search.portfolio`` thetas of the
+        built-in portfolio, then ``search.start_thetas``."""
+        s = self.search
+        return tuple(_portfolio.THETAS[: s.portfolio]) + s.start_thetas
+
+    @property
     def epochs_split(self) -> tuple[int, int]:
         """``(E_s, E_o)``: the shared-start and fine-tune epochs, resolved."""
         s = self.search
@@ -732,7 +781,7 @@ class Config:
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return copy.deepcopy(value)
-    return list(value) if isinstance(value, tuple) else value
+    return [_plain(item) for item in value] if isinstance(value, tuple) else value
 
 
 def _toml_value(value: Any) -> str:
@@ -1001,6 +1050,58 @@ def _text_problems(values: dict[str, dict[str, Any]], usable: Any) -> list[str]:
     return problems
 
 
+def _start_problems(sampler: dict[str, Any], search: dict[str, Any], usable: Any) -> list[str]:
+    """search.portfolio and search.start_thetas against the family and the trial count."""
+    problems = []
+    count = search["portfolio"] if usable("search.portfolio") else 0
+    available = len(_portfolio.THETAS)
+    if count > available:
+        problems.append(
+            f"search.portfolio: the built-in portfolio holds {available} thetas, got {count}"
+        )
+        count = available
+    keys = ("sampler.features", "sampler.transform", "sampler.segments", "sampler.lipschitz")
+    if count and usable(*keys):
+        family = {
+            "features": tuple(sampler["features"]),
+            "transform": sampler["transform"],
+            "segments": sampler["segments"],
+            "lipschitz": sampler["lipschitz"],
+        }
+        theirs = _portfolio.FAMILY
+        differ = [
+            f"sampler.{k} = {_toml_value(v)} (the portfolio's: {_toml_value(theirs[k])})"
+            for k, v in family.items()
+            if v != theirs[k]
+        ]
+        if differ:
+            problems.append(
+                "search.portfolio: the built-in portfolio's thetas mean what they mean only in "
+                f"the family they were found for, but {'; '.join(differ)}; set portfolio = 0 "
+                "or use that family"
+            )
+    thetas = search["start_thetas"] if usable("search.start_thetas") else ()
+    if thetas and usable("sampler.features", "sampler.segments"):
+        size = len(sampler["features"]) * (sampler["segments"] + 1)
+        wrong = [i for i, theta in enumerate(thetas) if len(theta) != size]
+        if wrong:
+            problems.append(
+                f"search.start_thetas: every theta must have M (S + 1) = "
+                f"{len(sampler['features'])} x {sampler['segments'] + 1} = {size} numbers "
+                f"(sampler.features, sampler.segments), but entry {wrong[0]} has "
+                f"{len(thetas[wrong[0]])}"
+            )
+    room = search["trials"] - 1
+    if usable("search.trials") and count + len(thetas) > room:
+        problems.append(
+            f"search.trials: slot 0 is the uniform sampler, so {search['trials']} trials leave "
+            f"room for {room} start theta{'' if room == 1 else 's'}, but search.portfolio "
+            f"asks for {count} and search.start_thetas holds {len(thetas)}; raise trials or "
+            "try fewer"
+        )
+    return problems
+
+
 def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> list[str]:
     """Rules that tie keys together; a rule is skipped when one of its keys already failed."""
     problems = []
@@ -1060,6 +1161,8 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
             f"search.startup_trials: must be <= search.trials ({search['trials']}), "
             f"got {search['startup_trials']}"
         )
+
+    problems += _start_problems(sampler, search, usable)
 
     if usable("train.epochs") and derived and epochs < 2:
         problems.append(

@@ -122,3 +122,55 @@ def test_rl_replays_only_the_trials_after_the_startup() -> None:
     # ...but a trial after it does.
     flipped = [*startup, *[FinishedTrial(t.theta, -t.score, {}) for t in after]]
     assert not np.allclose(loop.suggest(flipped, 13)[0], base)
+
+
+@pytest.mark.parametrize("kind", OUTER_LOOPS)
+def test_start_thetas_fill_the_first_slots_then_the_loop_runs_as_without(kind: str) -> None:
+    starts = [np.full(DIM, 0.25), np.linspace(0.0, 1.0, DIM)]
+    warm = make_outer_loop(kind, DIM, seed=5, startup_trials=3, start_thetas=starts)
+    cold = make_outer_loop(kind, DIM, seed=5, startup_trials=3)
+    history = [FinishedTrial(np.full(DIM, 0.5), -0.4, {})]
+    for slot, theta in enumerate(starts, start=1):
+        proposed, attrs = warm.suggest(history, slot)
+        np.testing.assert_array_equal(proposed, theta)
+        assert attrs == {"start_theta": slot - 1}
+        history.append(FinishedTrial(proposed, float(-np.sum((proposed - 0.3) ** 2)), attrs))
+    # Slot 3 of the warm loop is slot 1 of the cold one: the same first Sobol point (the
+    # model-free loops), and for every loop the same point given the same history.
+    np.testing.assert_array_equal(warm.suggest(history, 3)[0], cold.suggest(history, 1)[0])
+    with pytest.raises(ConfigError, match="start theta 0 has 9 entries, not 10"):
+        make_outer_loop(kind, DIM, start_thetas=[np.full(9, 0.5)])
+
+
+def test_a_model_sees_the_start_thetas_scores() -> None:
+    """After the start-up points the GP's proposal depends on the start thetas' scores."""
+    starts = [np.full(DIM, 0.3), np.full(DIM, 0.9)]
+    loop = make_outer_loop("gp", DIM, seed=0, startup_trials=2, start_thetas=starts)
+    history = [FinishedTrial(np.full(DIM, 0.5), -0.4, {})]
+    for slot in range(1, 5):
+        theta, attrs = loop.suggest(history, slot)
+        history.append(FinishedTrial(theta, float(-np.sum((theta - 0.3) ** 2)), attrs))
+    base = loop.suggest(history, 5)[0]
+    swapped = [*history[:1], *(FinishedTrial(t.theta, -t.score, {}) for t in history[1:3])]
+    assert not np.allclose(loop.suggest([*swapped, *history[3:]], 5)[0], base)
+
+
+def test_rl_policy_may_start_at_a_start_theta() -> None:
+    uniform = np.tile([1.0, 0.5, 0.5, 0.5, 0.5], 2)
+    start = np.full(DIM, 0.3)
+    startup = _history(4, seed=4)
+    history = [FinishedTrial(uniform, -9.0, {}), FinishedTrial(start, 9.0, {}), *startup]
+    loop = make_outer_loop("rl", DIM, seed=0, startup_trials=4, start_thetas=[start])
+    draws = [loop.suggest(history, slot)[0] for slot in range(6, 406)]
+    np.testing.assert_allclose(_logit(np.array(draws)).mean(axis=0), _logit(start), atol=0.2)
+
+
+@pytest.mark.parametrize("kind", ["gp", "qmc", "rl"])
+def test_a_start_up_point_equal_to_a_start_theta_is_skipped(kind: str) -> None:
+    cold = make_outer_loop(kind, DIM, seed=0, startup_trials=3)
+    sobol = [cold.suggest([], slot)[0] for slot in (1, 2, 3)]
+    warm = make_outer_loop(kind, DIM, seed=0, startup_trials=3, start_thetas=[sobol[1]])
+    # Slot 1 is the start theta; then Sobol points 1 and 3, never point 2 a second time.
+    got = [warm.suggest([], slot)[0] for slot in (1, 2, 3)]
+    for a, b in zip(got, [sobol[1], sobol[0], sobol[2]], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from swift_sampler import portfolio
 from swift_sampler.cli import EXIT_BAD_INPUT, main
 
 CONFIG = """
@@ -31,7 +32,7 @@ finetune_epochs = 2
 @pytest.mark.slow
 def test_two_workers_complete_the_budget_without_duplicates(tmp_path: Path, capsys) -> None:
     config = tmp_path / "w.toml"
-    config.write_text(CONFIG.format(extra=""))
+    config.write_text(CONFIG.format(extra="portfolio = 2"))  # slots 1, 2: the portfolio's
     run_dir = tmp_path / "run"
     args = ["--threads", "2", "search", str(config), "--run-dir", str(run_dir), "--workers", "2"]
     assert main(args) == 0
@@ -50,6 +51,9 @@ def test_two_workers_complete_the_budget_without_duplicates(tmp_path: Path, caps
     assert len(thetas) == 8  # no point evaluated twice
     uniform = next(t for t in done if t.user_attrs["slot"] == 0)
     assert list(uniform.params.values()) == [1.0, 0.5, 0.5, 0.5, 0.5] * 2
+    for slot in (1, 2):
+        start = next(t for t in done if t.user_attrs["slot"] == slot)
+        assert tuple(start.params.values()) == portfolio.THETAS[slot - 1]
     assert {t.user_attrs["worker"] for t in done} == {0, 1}  # both workers took trials
     result = json.loads((run_dir / "result.json").read_text())
     assert result["best"]["val_score"] == max(t.value for t in done)

@@ -37,7 +37,7 @@ from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
 from swift_sampler.search.halving import apply_rounds, remove_paused, run_rounds
 from swift_sampler.search.objective import InnerLoop
-from swift_sampler.search.outer import make_outer_loop
+from swift_sampler.search.outer import outer_loop_for
 from swift_sampler.search.pruning import Pruning, check_pruning
 from swift_sampler.search.rundir import RunPaths, locked, write_npz, write_text
 from swift_sampler.search.setup import (
@@ -405,7 +405,7 @@ def run_search(
         _shared_start(paths, study, inner, progress)
         prepare_shared_features(study, inner, paths, spec0)
         pruning = Pruning.from_config(config)
-        outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
+        outer = outer_loop_for(config, dim)
         finished = finished_trials(study, dim)
         bar = progress("trials", s.trials)
         bar.update(len(finished))
@@ -513,7 +513,7 @@ def _stopped(finished: list[optuna.trial.FrozenTrial], config: Config) -> bool:
     s = config.search
     return stopping_rule_met(
         [t.value if t.state == TrialState.COMPLETE else None for t in finished],
-        startup=s.startup_trials,
+        startup=s.startup_trials + len(config.start_thetas),
         patience=s.patience,
         min_improvement=s.min_improvement,
     )

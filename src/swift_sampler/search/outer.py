@@ -7,10 +7,12 @@ used through a throwaway in-memory study rebuilt from the finished trials for ea
 (ask/tell; the GP sampler is Optuna's, nothing is hand-written here), seeded by
 ``(seed, slot)``; the persistent study only records.
 
-Slot 0 is always the uniform theta (the driver forces it). The model-based loops (gp, tpe,
-cmaes) and ``rl`` start with the same ``startup_trials`` scrambled-Sobol points; ``qmc`` is
-Sobol all the way; ``random`` draws uniformly from the box; ``rl`` is then the REINFORCE policy
-of ``search.rl``, started at the best start-up point.
+Slot 0 is always the uniform theta (the driver forces it). Given start thetas (the built-in
+portfolio's and the user's, ``Config.start_thetas``), slots ``1..K`` are those, and every loop
+then runs as if slot ``K + 1`` were its slot 1, with the start thetas' scores in its history.
+The model-based loops (gp, tpe, cmaes) and ``rl`` start with the same ``startup_trials``
+scrambled-Sobol points; ``qmc`` is Sobol all the way; ``random`` draws uniformly from the box;
+``rl`` is then the REINFORCE policy of ``search.rl``, started at the best start-up point.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from swift_sampler.errors import ConfigError
+
+if TYPE_CHECKING:
+    from swift_sampler.config import Config
 
 __all__ = [
     "OUTER_LOOPS",
@@ -31,6 +36,7 @@ __all__ = [
     "OptunaOuterLoop",
     "OuterLoop",
     "make_outer_loop",
+    "outer_loop_for",
     "param_names",
 ]
 
@@ -200,13 +206,16 @@ class _ReinforceAdapter:
 
     kind = "rl"
 
-    def __init__(self, dim: int, *, seed: int, startup_trials: int, config: Any = None) -> None:
+    def __init__(
+        self, dim: int, *, seed: int, startup_trials: int, config: Any = None, warm: int = 0
+    ) -> None:
         from swift_sampler.search.rl import ReinforceConfig
 
         self.dim = dim
         self.seed = seed
         self.startup_trials = startup_trials
         self.config = config if config is not None else ReinforceConfig()
+        self.warm = warm  # start thetas before the start-up points: in the history, not slots
 
     def suggest(
         self,
@@ -219,19 +228,98 @@ class _ReinforceAdapter:
         start = self.startup_trials + 1
         if slot < start or not history:
             return _sobol_point(self.dim, max(slot - 1, 0), self.seed), {}
-        first = history[:start]
+        first = history[: start + self.warm]
         best = max(range(len(first)), key=lambda i: first[i].score)  # ties: the earliest
         init = np.clip(first[best].theta, RL_INIT_MARGIN, 1.0 - RL_INIT_MARGIN)
         loop = ReinforceOuterLoop(self.dim, seed=self.seed, config=self.config, init_mean=init)
         # Draws are seeded by the slot, so parallel workers (distinct slots) never coincide.
-        pairs = [(t.theta, t.score) for t in history[start:]]
+        pairs = [(t.theta, t.score) for t in history[start + self.warm :]]
         return loop.suggest(pairs, slot), {}
 
 
-def make_outer_loop(kind: str, dim: int, *, seed: int = 0, startup_trials: int = 8) -> OuterLoop:
-    """Builds the outer loop named ``kind`` (one of ``OUTER_LOOPS``)."""
+class _StartThetas:
+    """Slots ``1..K`` are the given thetas; slot ``K + j`` is the wrapped loop's ``j``-th slot
+    (its Sobol points and seeds as without start thetas), with the whole history. A start-up
+    point equal to a start theta is skipped (a portfolio theta may be a Sobol point of some
+    seed), so no theta is scored twice."""
+
+    def __init__(self, loop: OuterLoop, thetas: Sequence[Sequence[float]]) -> None:
+        self.loop = loop
+        self.kind = loop.kind
+        self.thetas = [np.asarray(t, dtype=np.float64) for t in thetas]
+        self._repeats: dict[int, bool] = {}
+
+    def _history_free(self, inner: int) -> bool:
+        """Whether the wrapped loop's slot ``inner`` is a point fixed in advance."""
+        if isinstance(self.loop, OptunaOuterLoop):
+            fixed = self.loop.kind in ("qmc", "random")
+            return fixed or inner <= self.loop.startup_trials
+        if isinstance(self.loop, _ReinforceAdapter):
+            return inner < self.loop.startup_trials + 1
+        return False
+
+    def _repeats_a_start(self, inner: int) -> bool:
+        if inner not in self._repeats:
+            point = self._history_free(inner) and self.loop.suggest([], inner)[0]
+            self._repeats[inner] = point is not False and any(
+                np.array_equal(point, t) for t in self.thetas
+            )
+        return self._repeats[inner]
+
+    def _inner_slot(self, j: int) -> int:
+        inner = count = 0
+        while count < j:
+            inner += 1
+            if not self._repeats_a_start(inner):
+                count += 1
+        return inner
+
+    def suggest(
+        self,
+        history: Sequence[FinishedTrial],
+        slot: int,
+        pending: Sequence[np.ndarray] = (),
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if 1 <= slot <= len(self.thetas):
+            return self.thetas[slot - 1].copy(), {"start_theta": slot - 1}
+        if slot < 1:
+            return self.loop.suggest(history, slot, pending)
+        return self.loop.suggest(history, self._inner_slot(slot - len(self.thetas)), pending)
+
+
+def make_outer_loop(
+    kind: str,
+    dim: int,
+    *,
+    seed: int = 0,
+    startup_trials: int = 8,
+    start_thetas: Sequence[Sequence[float]] = (),
+) -> OuterLoop:
+    """Builds the outer loop named ``kind`` (one of ``OUTER_LOOPS``); ``start_thetas`` (each
+    of length ``dim``) fill slots ``1..K`` before it."""
+    bad = [i for i, t in enumerate(start_thetas) if len(t) != dim]
+    if bad:
+        size = len(start_thetas[bad[0]])
+        raise ConfigError(f"start theta {bad[0]} has {size} entries, not {dim}")
+    loop: OuterLoop
     if kind == "rl":
-        return _ReinforceAdapter(dim, seed=seed, startup_trials=startup_trials)
-    if kind not in OUTER_LOOPS:
+        loop = _ReinforceAdapter(
+            dim, seed=seed, startup_trials=startup_trials, warm=len(start_thetas)
+        )
+    elif kind not in OUTER_LOOPS:
         raise ConfigError(f"unknown outer loop {kind!r}; known: {list(OUTER_LOOPS)}")
-    return OptunaOuterLoop(kind, dim, seed=seed, startup_trials=startup_trials)
+    else:
+        loop = OptunaOuterLoop(kind, dim, seed=seed, startup_trials=startup_trials)
+    return _StartThetas(loop, start_thetas) if start_thetas else loop
+
+
+def outer_loop_for(config: Config, dim: int) -> OuterLoop:
+    """The outer loop of ``config``'s ``[search]``, its start thetas first."""
+    s = config.search
+    return make_outer_loop(
+        s.outer,
+        dim,
+        seed=s.seed,
+        startup_trials=s.startup_trials,
+        start_thetas=config.start_thetas,
+    )

@@ -251,7 +251,8 @@ def stopping_rule_met(
     Args:
         scores: the finished trials' scores in slot order; None for a pruned trial (it never
             improves the best).
-        startup: ``search.startup_trials``.
+        startup: the trials between the uniform one and the model's first proposal:
+            ``search.startup_trials`` plus the start thetas (``Config.start_thetas``).
         patience: trials without improvement that stop the search; 0 never stops.
         min_improvement: an improvement of at most this much does not count.
     """
@@ -451,7 +452,7 @@ def stopped_early(records: Sequence[TrialRecord], config: Config) -> bool:
     s = config.search
     return len(records) < s.trials and stopping_rule_met(
         [r.score if r.state == "COMPLETE" else None for r in records],
-        startup=s.startup_trials,
+        startup=s.startup_trials + len(config.start_thetas),
         patience=s.patience,
         min_improvement=s.min_improvement,
     )

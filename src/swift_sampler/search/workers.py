@@ -49,7 +49,7 @@ import numpy as np
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
-from swift_sampler.search.outer import make_outer_loop
+from swift_sampler.search.outer import outer_loop_for
 from swift_sampler.search.pruning import Pruning
 from swift_sampler.search.study import (
     evaluate_and_tell,
@@ -515,7 +515,7 @@ def trial_loop(
     spec0 = template_spec(config)
     dim = spec0.num_params
     s = config.search
-    outer = make_outer_loop(s.outer, dim, seed=s.seed, startup_trials=s.startup_trials)
+    outer = outer_loop_for(config, dim)
     pruning = Pruning.from_config(config)
 
     def competitors() -> list[Any]:
@@ -525,7 +525,7 @@ def trial_loop(
         by_slot = sorted(_done(trials), key=_slot)
         return stopping_rule_met(
             [t.value if t.state.name == "COMPLETE" else None for t in by_slot],
-            startup=s.startup_trials,
+            startup=s.startup_trials + len(config.start_thetas),
             patience=s.patience,
             min_improvement=s.min_improvement,
         )

@@ -1,0 +1,72 @@
+"""Start thetas (``search.portfolio`` and ``search.start_thetas``) through a real search."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from swift_sampler import portfolio
+from swift_sampler.cli import EXIT_BAD_INPUT, main
+from swift_sampler.config import parse_config
+from swift_sampler.search.driver import run_search
+from swift_sampler.search.outer import make_outer_loop
+
+TINY = {
+    "data": {"name": "digits", "noise_rate": 0.3},
+    "model": {"name": "mlp"},
+    "train": {"epochs": 4, "lr": 0.1, "threads": 1},
+    "search": {
+        "trials": 5,
+        "startup_trials": 1,
+        "outer": "gp",
+        "shared_epochs": 2,
+        "finetune_epochs": 2,
+    },
+}
+MINE = [0.2, 0.9, 0.1, 0.9, 0.1, 1.0, 0.5, 0.5, 0.5, 0.5]
+
+
+@pytest.mark.slow
+def test_a_search_tries_the_portfolio_then_the_users_thetas_then_its_own(
+    tmp_path: Path,
+) -> None:
+    data = {**TINY, "search": {**TINY["search"], "portfolio": 1, "start_thetas": [MINE]}}
+    config = parse_config(data)
+    result = run_search(config, tmp_path / "run")
+    thetas = [list(t.theta) for t in result.trials]
+    assert thetas[0] == [1.0, 0.5, 0.5, 0.5, 0.5] * 2
+    assert thetas[1] == list(portfolio.THETAS[0])
+    assert thetas[2] == MINE
+    # Slot 3 is the outer loop's first start-up point, as it would be without start thetas.
+    sobol = make_outer_loop("gp", 10, seed=0, startup_trials=1).suggest([], 1)[0]
+    np.testing.assert_array_equal(thetas[3], sobol)
+    study = optuna.load_study(
+        study_name="swift-sampler", storage=f"sqlite:///{tmp_path}/run/study.db"
+    )
+    by_slot = {t.user_attrs["slot"]: t for t in study.get_trials()}
+    assert [by_slot[s].system_attrs.get("start_theta") for s in range(4)] == [None, 0, 1, None]
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert [t["theta"] for t in saved["trials"][:3]] == thetas[:3]
+    # The slot-4 proposal is the GP's, conditioned on all four scores before it.
+    assert thetas[4] not in thetas[:4]
+
+
+def test_bad_start_thetas_exit_2_and_create_nothing(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[data]\nname = "digits"\n[sampler]\nlipschitz = 4.0\n'
+        "[search]\ntrials = 2\nstartup_trials = 0\nportfolio = 1\n"
+        "start_thetas = [[0.5, 0.5, 0.5]]\n"
+    )
+    run_dir = tmp_path / "run"
+    assert main(["search", str(path), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "3 problems" in err
+    assert "sampler.lipschitz = 4.0 (the portfolio's: 2.0)" in err
+    assert "every theta must have M (S + 1) = 2 x 5 = 10 numbers" in err
+    assert "2 trials leave room for 1 start theta," in err
+    assert not run_dir.exists()

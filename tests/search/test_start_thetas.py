@@ -70,3 +70,25 @@ def test_bad_start_thetas_exit_2_and_create_nothing(tmp_path: Path, capsys) -> N
     assert "every theta must have M (S + 1) = 2 x 5 = 10 numbers" in err
     assert "2 trials leave room for 1 start theta," in err
     assert not run_dir.exists()
+
+
+def test_the_shipped_portfolio_is_the_one_its_experiment_picked() -> None:
+    """swift_sampler.portfolio.THETAS are results/portfolio/summary.json's picks, in order, in
+    the family the config checks, each from a search on another setting than the benchmarks'."""
+    summary = json.loads(
+        (Path(__file__).resolve().parents[2] / "results/portfolio/summary.json").read_text()
+    )
+    assert [tuple(p["theta"]) for p in summary["portfolio"]] == list(portfolio.THETAS)
+    assert len(portfolio.THETAS) == 4 and len(set(portfolio.THETAS)) == 4
+    assert all(len(t) == 10 and all(0.0 <= x <= 1.0 for x in t) for t in portfolio.THETAS)
+    for setting in summary["settings"].values():
+        data = setting["data"]
+        assert data["name"] != "mnist5k"
+        assert not (data["name"] == "mnist1d" and data["noise_rate"] == 0.4)
+    # Every pick beats uniform on average over the settings (validation, the cross seed).
+    for p in summary["portfolio"]:
+        i = next(k for k, q in enumerate(summary["pool"]) if q["theta"] == p["theta"])
+        gains = [
+            summary["cross_val"][s][i] - summary["uniform_val"][s] for s in summary["settings"]
+        ]
+        assert sum(gains) > 0

@@ -9,7 +9,8 @@ Robust Automated Machine Learning", 2015; auto-sklearn 2.0's greedy portfolio, 2
 
 Nothing here reads the benchmark's data or settings (demo: MNIST-5k, 40% symmetric, CNN;
 MNIST-1D conv1d, 40% symmetric, data seed 0; MNIST-1D conv1d, 40% pair, data seed 1). The four
-"portfolio settings" differ from them in dataset, network, noise type, rate and data seed:
+"portfolio settings" differ from each of them in the noise rate and the data seed at least
+(MNIST-1D with conv1d is a neighbour of two of them; MNIST-5k is never used):
 
 - ``digits-pair30``: sklearn digits, an MLP, 30% pair noise, data seed 4, 30 epochs;
 - ``m1d-sym20``: MNIST-1D, conv1d, 20% symmetric noise, data seed 5, 60 epochs;
@@ -37,7 +38,7 @@ start at 40% of the schedule, the exact tail, GP, 20 trials, search seed 0).
     .venv/bin/python experiments/portfolio.py             # ~20 min with 2 free cores
 
 Writes results/portfolio/summary.json; the portfolio it prints is the one
-``swift_sampler.search.portfolio`` ships.
+``swift_sampler.portfolio`` ships.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def markdown(summary: dict[str, Any], picked: list[int]) -> str:
         f"seed {CROSS_SEED} (another shared start and other draws than the searches that "
         "picked them); then a greedy portfolio (each pick adds the most to the mean over "
         "settings of the best normalised validation score, 0 = uniform, 1 = the best pooled "
-        "theta there). Validation Top-1 (noisy labels), seed "
+        "theta there; once the mean is 1, the next pick adds nothing and is the first pooled "
+        "theta left). Validation Top-1 (noisy labels), seed "
         f"{CROSS_SEED}:",
         "",
         "| pooled theta (setting, slot of its search) | "
@@ -196,7 +198,10 @@ def markdown(summary: dict[str, Any], picked: list[int]) -> str:
         + f". Cost of building it: {sum(cost.values()):.0f} trainings in all (the four "
         "searches and the four cross-scorings, each counted in trainings of its own setting). "
         "The picks, in order, are `swift_sampler.portfolio.THETAS`: `search.portfolio = k` "
-        "tries the first k.",
+        "tries the first k. The first two both come from `m1d-sym20`: MNIST-1D with conv1d and "
+        "symmetric noise, a neighbour of the MNIST-1D benchmark config (40%, data seed 0); the "
+        "demo's MNIST-5k and CNN are in no setting. What they do in the benchmark: "
+        'docs/benchmarks.md, "The start portfolio".',
     ]
     return "\n".join(lines) + "\n"
 

@@ -158,6 +158,7 @@ def test_start_keys_report_every_problem_at_once() -> None:
     assert "search.start_thetas: every theta must have M (S + 1) = 2 x 4 = 8 numbers" in text
     assert "but entry 1 has 9" in text
     assert "3 trials leave room for 2 start thetas" in text
+    assert f"search.portfolio asks for {too_many}" in text
     assert "sampler.segments = 3 (the portfolio's: 4)" in text
 
     for theta, where in (([0.5] * 9 + [1.5], "entry 0, position 9: 1.5"), ([], "entry 0")):
@@ -167,6 +168,23 @@ def test_start_keys_report_every_problem_at_once() -> None:
         parse_config({"search": {"start_thetas": [[0.5] * 10, [0.5] * 10]}})
     with pytest.raises(ConfigError, match="must be a list of distinct thetas"):
         parse_config({"search": {"start_thetas": "portfolio"}})
+    again = {"portfolio": 2, "start_thetas": [list(portfolio.THETAS[1])]}
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": again})
+    assert "entry 0 is the portfolio's theta 1, which search.portfolio = 2 already tries" in (
+        str(err.value)
+    )
+    parse_config({"search": {**again, "portfolio": 1}})  # theta 1 is not tried then
+
+
+def test_the_fingerprint_holds_the_portfolios_thetas(monkeypatch) -> None:
+    config = parse_config({"search": {"portfolio": 2}})
+    before = config.fingerprint()
+    changed = (portfolio.THETAS[0], (0.5,) * 10, *portfolio.THETAS[2:])
+    monkeypatch.setattr(config_module, "PORTFOLIO_THETAS", changed)
+    assert config.fingerprint() != before  # a resumed study refuses other built-in thetas
+    monkeypatch.setattr(config_module, "PORTFOLIO_THETAS", (*portfolio.THETAS[:2], (0.5,) * 10))
+    assert config.fingerprint() == before  # the thetas it does not try do not matter
 
 
 def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:

@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from swift_sampler import portfolio as _portfolio
 from swift_sampler._validate import as_int, as_real, short_repr
 from swift_sampler.errors import ConfigError
+from swift_sampler.portfolio import FAMILY as PORTFOLIO_FAMILY
+from swift_sampler.portfolio import THETAS as PORTFOLIO_THETAS
 
 __all__ = [
     "CONTAMINATION_KINDS",
@@ -727,7 +728,7 @@ class Config:
         """The thetas of slots ``1, 2, ...``: the first ``search.portfolio`` thetas of the
         built-in portfolio, then ``search.start_thetas``."""
         s = self.search
-        return tuple(_portfolio.THETAS[: s.portfolio]) + s.start_thetas
+        return tuple(PORTFOLIO_THETAS[: s.portfolio]) + s.start_thetas
 
     @property
     def epochs_split(self) -> tuple[int, int]:
@@ -755,13 +756,19 @@ class Config:
         Two configs have the same fingerprint exactly when every field is equal, so a resumed
         run can compare it with the one it stored and refuse a changed config. Keys added
         after studies were already stored (:data:`_ADDED_KEYS`) enter it only when they differ
-        from their default, so those studies still resume.
+        from their default, so those studies still resume. With ``search.portfolio = k`` the
+        k thetas themselves enter it too, so a study does not resume with other built-in
+        thetas than it started with.
         """
         data = self.to_dict()
         for section, keys in _ADDED_KEYS.items():
             for key, default in keys.items():
                 if data[section][key] == default:
                     del data[section][key]
+        if self.search.portfolio:
+            data["search"]["portfolio_thetas"] = [
+                list(t) for t in PORTFOLIO_THETAS[: self.search.portfolio]
+            ]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -1054,21 +1061,17 @@ def _start_problems(sampler: dict[str, Any], search: dict[str, Any], usable: Any
     """search.portfolio and search.start_thetas against the family and the trial count."""
     problems = []
     count = search["portfolio"] if usable("search.portfolio") else 0
-    available = len(_portfolio.THETAS)
+    available = len(PORTFOLIO_THETAS)
     if count > available:
         problems.append(
             f"search.portfolio: the built-in portfolio holds {available} thetas, got {count}"
         )
-        count = available
-    keys = ("sampler.features", "sampler.transform", "sampler.segments", "sampler.lipschitz")
+    keys = tuple(f"sampler.{k}" for k in PORTFOLIO_FAMILY)
     if count and usable(*keys):
         family = {
-            "features": tuple(sampler["features"]),
-            "transform": sampler["transform"],
-            "segments": sampler["segments"],
-            "lipschitz": sampler["lipschitz"],
+            k: tuple(sampler[k]) if k == "features" else sampler[k] for k in PORTFOLIO_FAMILY
         }
-        theirs = _portfolio.FAMILY
+        theirs = PORTFOLIO_FAMILY
         differ = [
             f"sampler.{k} = {_toml_value(v)} (the portfolio's: {_toml_value(theirs[k])})"
             for k, v in family.items()
@@ -1091,6 +1094,13 @@ def _start_problems(sampler: dict[str, Any], search: dict[str, Any], usable: Any
                 f"(sampler.features, sampler.segments), but entry {wrong[0]} has "
                 f"{len(thetas[wrong[0]])}"
             )
+    shared = [i for i, theta in enumerate(thetas) if theta in PORTFOLIO_THETAS[:count]]
+    if shared:
+        j = PORTFOLIO_THETAS.index(thetas[shared[0]])
+        problems.append(
+            f"search.start_thetas: entry {shared[0]} is the portfolio's theta {j}, which "
+            f"search.portfolio = {count} already tries; leave it out"
+        )
     room = search["trials"] - 1
     if usable("search.trials") and count + len(thetas) > room:
         problems.append(

@@ -174,3 +174,29 @@ def test_a_start_up_point_equal_to_a_start_theta_is_skipped(kind: str) -> None:
     got = [warm.suggest([], slot)[0] for slot in (1, 2, 3)]
     for a, b in zip(got, [sobol[1], sobol[0], sobol[2]], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_portfolio_repeats_a_seed_0_sobol_point_which_is_skipped_and_not_counted() -> None:
+    """The portfolio's second theta is the second Sobol point of a seed-0 search (it was found
+    as one): a seed-0 search with it skips that point, and its start-up count says so."""
+    from swift_sampler import portfolio
+    from swift_sampler.config import parse_config
+    from swift_sampler.search.outer import startup_count
+
+    seed0 = {"search": {"portfolio": 2, "startup_trials": 3, "seed": 0}}
+    assert startup_count(parse_config(seed0)) == 2 + 3 - 1
+    seed1 = {"search": {**seed0["search"], "seed": 1}, "final": {"seeds": [2]}}
+    assert startup_count(parse_config(seed1)) == 2 + 3
+    assert startup_count(parse_config({"search": {"startup_trials": 3}})) == 3
+    # RL: the policy starts at the best of the uniform, start and start-up trials (5), and
+    # replays the trials after them.
+    starts = portfolio.THETAS[:2]
+    loop = make_outer_loop("rl", DIM, seed=0, startup_trials=3, start_thetas=starts)
+    history = [FinishedTrial(np.tile([1.0, 0.5, 0.5, 0.5, 0.5], 2), -9.0, {})]
+    for slot in range(1, 5):
+        theta, attrs = loop.suggest(history, slot)
+        history.append(FinishedTrial(theta, -1.0 if slot != 4 else 9.0, attrs))
+    assert len({tuple(t.theta) for t in history}) == 5  # nothing proposed twice
+    draws = [loop.suggest(history, slot)[0] for slot in range(5, 405)]
+    expected = _logit(np.clip(history[4].theta, 0.05, 0.95))  # the best of the five
+    np.testing.assert_allclose(_logit(np.array(draws)).mean(axis=0), expected, atol=0.2)

@@ -37,7 +37,7 @@ from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
 from swift_sampler.search.halving import apply_rounds, remove_paused, run_rounds
 from swift_sampler.search.objective import InnerLoop
-from swift_sampler.search.outer import outer_loop_for
+from swift_sampler.search.outer import outer_loop_for, startup_count
 from swift_sampler.search.pruning import Pruning, check_pruning
 from swift_sampler.search.rundir import RunPaths, locked, write_npz, write_text
 from swift_sampler.search.setup import (
@@ -513,7 +513,7 @@ def _stopped(finished: list[optuna.trial.FrozenTrial], config: Config) -> bool:
     s = config.search
     return stopping_rule_met(
         [t.value if t.state == TrialState.COMPLETE else None for t in finished],
-        startup=s.startup_trials + len(config.start_thetas),
+        startup=startup_count(config),
         patience=s.patience,
         min_improvement=s.min_improvement,
     )

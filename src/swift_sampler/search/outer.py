@@ -38,6 +38,7 @@ __all__ = [
     "make_outer_loop",
     "outer_loop_for",
     "param_names",
+    "startup_count",
 ]
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class OuterLoop(Protocol):
         """Returns theta ``(dim,)`` in [0, 1] and system attributes to store with the trial."""
         ...
 
+    def fixed_in_advance(self, slot: int) -> bool:
+        """Whether slot ``slot``'s theta ignores the history (a Sobol or random point)."""
+        ...
+
 
 def _sobol_point(dim: int, index: int, seed: int) -> np.ndarray:
     from scipy.stats import qmc
@@ -107,6 +112,9 @@ class OptunaOuterLoop:
         self.dim = dim
         self.seed = seed
         self.startup_trials = startup_trials
+
+    def fixed_in_advance(self, slot: int) -> bool:
+        return self.kind in ("qmc", "random") or slot <= self.startup_trials
 
     def _sampler(self, slot: int, *, pending: bool) -> Any:
         import optuna
@@ -215,7 +223,12 @@ class _ReinforceAdapter:
         self.seed = seed
         self.startup_trials = startup_trials
         self.config = config if config is not None else ReinforceConfig()
-        self.warm = warm  # start thetas before the start-up points: in the history, not slots
+        # Start thetas in the history before the start-up points, which are not slots of
+        # this loop (the start-up points that repeat a start theta already left out).
+        self.warm = warm
+
+    def fixed_in_advance(self, slot: int) -> bool:
+        return slot < self.startup_trials + 1
 
     def suggest(
         self,
@@ -241,29 +254,33 @@ class _StartThetas:
     """Slots ``1..K`` are the given thetas; slot ``K + j`` is the wrapped loop's ``j``-th slot
     (its Sobol points and seeds as without start thetas), with the whole history. A start-up
     point equal to a start theta is skipped (a portfolio theta may be a Sobol point of some
-    seed), so no theta is scored twice."""
+    seed), so no theta is scored twice.
 
-    def __init__(self, loop: OuterLoop, thetas: Sequence[Sequence[float]]) -> None:
+    Attributes:
+        startup_count: the trials between the uniform one and the model's first proposal:
+            the start thetas and the start-up points that were not skipped.
+    """
+
+    def __init__(self, loop: OuterLoop, thetas: Sequence[Sequence[float]], startup: int) -> None:
         self.loop = loop
         self.kind = loop.kind
         self.thetas = [np.asarray(t, dtype=np.float64) for t in thetas]
         self._repeats: dict[int, bool] = {}
+        skipped = sum(self._repeats_a_start(i) for i in range(1, startup + 1))
+        self.startup_count = len(self.thetas) + startup - skipped
 
-    def _history_free(self, inner: int) -> bool:
-        """Whether the wrapped loop's slot ``inner`` is a point fixed in advance."""
-        if isinstance(self.loop, OptunaOuterLoop):
-            fixed = self.loop.kind in ("qmc", "random")
-            return fixed or inner <= self.loop.startup_trials
-        if isinstance(self.loop, _ReinforceAdapter):
-            return inner < self.loop.startup_trials + 1
-        return False
+    def fixed_in_advance(self, slot: int) -> bool:
+        if slot <= len(self.thetas):
+            return True
+        return self.loop.fixed_in_advance(self._inner_slot(slot - len(self.thetas)))
 
     def _repeats_a_start(self, inner: int) -> bool:
         if inner not in self._repeats:
-            point = self._history_free(inner) and self.loop.suggest([], inner)[0]
-            self._repeats[inner] = point is not False and any(
-                np.array_equal(point, t) for t in self.thetas
-            )
+            repeats = False
+            if self.loop.fixed_in_advance(inner):
+                point = self.loop.suggest([], inner)[0]
+                repeats = any(np.array_equal(point, t) for t in self.thetas)
+            self._repeats[inner] = repeats
         return self._repeats[inner]
 
     def _inner_slot(self, j: int) -> int:
@@ -303,14 +320,27 @@ def make_outer_loop(
         raise ConfigError(f"start theta {bad[0]} has {size} entries, not {dim}")
     loop: OuterLoop
     if kind == "rl":
-        loop = _ReinforceAdapter(
-            dim, seed=seed, startup_trials=startup_trials, warm=len(start_thetas)
-        )
+        loop = _ReinforceAdapter(dim, seed=seed, startup_trials=startup_trials)
     elif kind not in OUTER_LOOPS:
         raise ConfigError(f"unknown outer loop {kind!r}; known: {list(OUTER_LOOPS)}")
     else:
         loop = OptunaOuterLoop(kind, dim, seed=seed, startup_trials=startup_trials)
-    return _StartThetas(loop, start_thetas) if start_thetas else loop
+    if not start_thetas:
+        return loop
+    wrapped = _StartThetas(loop, start_thetas, startup_trials)
+    if isinstance(loop, _ReinforceAdapter):  # the policy starts after every start-up trial
+        loop.warm = wrapped.startup_count - startup_trials
+    return wrapped
+
+
+def startup_count(config: Config) -> int:
+    """The trials between the uniform one and the outer loop's first model-based proposal
+    (what ``search.patience`` waits for): the start thetas and the Sobol start-up points, less
+    any start-up point that repeats a start theta (it is skipped)."""
+    loop = outer_loop_for(config, config.sampler.num_params)
+    if isinstance(loop, _StartThetas):
+        return loop.startup_count
+    return config.search.startup_trials
 
 
 def outer_loop_for(config: Config, dim: int) -> OuterLoop:

@@ -27,7 +27,7 @@ from swift_sampler.family import SamplerSpec
 from swift_sampler.search.clock import Tick
 from swift_sampler.search.cost import search_cost
 from swift_sampler.search.objective import InnerLoop, SharedStart, TrialScore, save_paused
-from swift_sampler.search.outer import FinishedTrial, param_names
+from swift_sampler.search.outer import FinishedTrial, param_names, startup_count
 from swift_sampler.search.pruning import Pruning
 from swift_sampler.search.rundir import RunPaths, write_json
 from swift_sampler.search.setup import template_spec
@@ -452,7 +452,7 @@ def stopped_early(records: Sequence[TrialRecord], config: Config) -> bool:
     s = config.search
     return len(records) < s.trials and stopping_rule_met(
         [r.score if r.state == "COMPLETE" else None for r in records],
-        startup=s.startup_trials + len(config.start_thetas),
+        startup=startup_count(config),
         patience=s.patience,
         min_improvement=s.min_improvement,
     )

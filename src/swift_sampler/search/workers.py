@@ -49,7 +49,7 @@ import numpy as np
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
-from swift_sampler.search.outer import outer_loop_for
+from swift_sampler.search.outer import outer_loop_for, startup_count
 from swift_sampler.search.pruning import Pruning
 from swift_sampler.search.study import (
     evaluate_and_tell,
@@ -525,7 +525,7 @@ def trial_loop(
         by_slot = sorted(_done(trials), key=_slot)
         return stopping_rule_met(
             [t.value if t.state.name == "COMPLETE" else None for t in by_slot],
-            startup=s.startup_trials + len(config.start_thetas),
+            startup=startup_count(config),
             patience=s.patience,
             min_improvement=s.min_improvement,
         )

@@ -9,8 +9,10 @@ validation perplexity on seed 0; then the L = 8 sampler trains with the reported
 results/lm/summary.json (uniform, drop-r%, SS(cgf)).
 
     .venv/bin/python experiments/lm_lipschitz.py            # ~15 min with 2 free cores
+    .venv/bin/python experiments/lm_lipschitz.py --trials 30    # ~40 min: more GP trials
 
-Writes results/lm-lipschitz/summary.json.
+Writes results/lm-lipschitz/summary.json (``--trials T`` other than 10:
+summary-tT.json, its searches under search/cC-tT, study ``...-tT``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ SEEDS = [1, 2, 3]
 SETTINGS = {"c20": 0.2, "c40": 0.4}
 
 
-def _search(contamination: float) -> dict[str, Any]:
+def _search(contamination: float, trials: int = 10) -> dict[str, Any]:
     import torch
 
     from swift_sampler.search.driver import run_search
@@ -49,10 +51,11 @@ def _search(contamination: float) -> dict[str, Any]:
     raw["data"]["contamination"] = contamination
     raw["sampler"]["transform"] = "cgf"
     raw["sampler"]["lipschitz"] = LIPSCHITZ
-    raw["search"]["trials"] = 10
-    raw["search"]["study_name"] = f"lm-c{contamination:g}-cgf-L{LIPSCHITZ:g}"
+    raw["search"]["trials"] = trials
+    tag = "" if trials == 10 else f"-t{trials}"
+    raw["search"]["study_name"] = f"lm-c{contamination:g}-cgf-L{LIPSCHITZ:g}{tag}"
     config = parse_config(raw, source="lm lipschitz")
-    run_dir = OUT / "search" / f"c{contamination:g}"
+    run_dir = OUT / "search" / f"c{contamination:g}{tag}"
     result = run_search(config, run_dir, resume=(run_dir / "config.toml").exists())
     return {"spec": result.spec.to_dict(), "best_val": result.best_score, "cost": result.cost}
 
@@ -65,10 +68,16 @@ def _train(contamination: float, seed: int, spec: dict[str, Any]) -> dict[str, A
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10, help="GP trials of each search")
+    args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     base = json.loads((lm.ROOT / "results" / "lm" / "summary.json").read_text())
     with ProcessPoolExecutor(2) as pool:
-        searches = dict(zip(SETTINGS, pool.map(_search, SETTINGS.values()), strict=True))
+        found = pool.map(_search, SETTINGS.values(), [args.trials] * len(SETTINGS))
+        searches = dict(zip(SETTINGS, found, strict=True))
         jobs = {
             (s, seed): pool.submit(_train, SETTINGS[s], seed, searches[s]["spec"])
             for s in SETTINGS
@@ -99,9 +108,9 @@ def main() -> None:
                 row[f"test_last_{r['method']}"] = r.get("test_last_mean", r.get("test_last"))
         rows.append(row)
         print(json.dumps(row))
-    (OUT / "summary.json").write_text(
-        json.dumps({"lipschitz": LIPSCHITZ, "seeds": SEEDS, "rows": rows}, indent=2) + "\n"
-    )
+    name = "summary.json" if args.trials == 10 else f"summary-t{args.trials}.json"
+    summary = {"lipschitz": LIPSCHITZ, "trials": args.trials, "seeds": SEEDS, "rows": rows}
+    (OUT / name).write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

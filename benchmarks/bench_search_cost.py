@@ -24,7 +24,7 @@ every third epoch. ``portfolio``: the same as ``few`` with the two start-up poin
 the built-in portfolio's first two thetas (``search.portfolio = 2``: samplers that full
 searches found on other data, ``experiments/portfolio.py``). ``full_portfolio`` (not in the
 default list): the full-fidelity search warm-started with the same two thetas (then 6 Sobol
-points and the GP, 20 trials).
+points, 5 with search seed 0 where one repeats a portfolio theta, and the GP; 20 trials).
 Each found sampler is then trained from scratch with the final seeds (default 1, 2, 3; never
 the search seed). Reported per config and variant:
 ``cost.total_epochs / cost.full_training_epochs`` (the search in trainings), the epochs
@@ -90,7 +90,8 @@ PORTFOLIO_DEFAULTS: dict[str, Any] = {
 }
 FULL_PORTFOLIO_KEYS: dict[str, Any] = {
     # The full-fidelity search warm-started: slots 1, 2 are the portfolio's first two thetas,
-    # then 6 Sobol points (8 start points in all, as the full search has), then the GP.
+    # then 6 Sobol points (8 start points in all, as the full search has; 5 with search seed
+    # 0, whose second Sobol point is the portfolio's second theta and is skipped), then the GP.
     "pruner": "none",
     "patience": 0,
     "portfolio": 2,
@@ -154,14 +155,14 @@ def _variants(
     raw.setdefault("final", {})["seeds"] = final_seeds(seeds, search_seed)
     full = {**raw, "search": {**raw["search"], "pruner": "none", "patience": 0}}
     out = {"full": parse_config(full, source=f"{name} full")}
-    fast_variants = (
+    other_variants = (
         ("swift", swift),
         ("async", asynchronous),
         ("few", FEW_DEFAULTS),
         ("portfolio", PORTFOLIO_DEFAULTS),
         ("full_portfolio", FULL_PORTFOLIO_KEYS),
     )
-    for variant, keys in fast_variants:
+    for variant, keys in other_variants:
         fast = {**raw, "search": {**raw["search"], **keys}}
         if fast["search"].get("patience", 0) >= fast["search"]["trials"]:
             fast["search"]["patience"] = 2  # the smoke's 6 trials leave no room for 10

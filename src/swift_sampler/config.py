@@ -506,7 +506,7 @@ class SearchConfig:
         portfolio: Try the first this many thetas of the built-in start portfolio
             (:mod:`swift_sampler.portfolio`: samplers that full searches found on other data)
             right after the uniform trial, ``>= 0`` (0, default: none). Needs the family they
-            were found for (features loss and er, cgf, ``S = 4``, ``L = 2``).
+            were found for (the ``[sampler]`` defaults: :data:`swift_sampler.portfolio.FAMILY`).
         start_thetas: Your own thetas to try after the portfolio's and before the start-up
             points, e.g. samplers found on earlier data; each of length ``M (S + 1)``.
 

@@ -214,18 +214,16 @@ class _ReinforceAdapter:
 
     kind = "rl"
 
-    def __init__(
-        self, dim: int, *, seed: int, startup_trials: int, config: Any = None, warm: int = 0
-    ) -> None:
+    def __init__(self, dim: int, *, seed: int, startup_trials: int, config: Any = None) -> None:
         from swift_sampler.search.rl import ReinforceConfig
 
         self.dim = dim
         self.seed = seed
         self.startup_trials = startup_trials
         self.config = config if config is not None else ReinforceConfig()
-        # Start thetas in the history before the start-up points, which are not slots of
-        # this loop (the start-up points that repeat a start theta already left out).
-        self.warm = warm
+        # Start-up trials that are not slots of this loop: the start thetas before its Sobol
+        # points, less any Sobol point skipped as a repeat (set by make_outer_loop).
+        self.warm = 0
 
     def fixed_in_advance(self, slot: int) -> bool:
         return slot < self.startup_trials + 1

@@ -25,6 +25,11 @@ the built-in portfolio's first two thetas (``search.portfolio = 2``: samplers th
 searches found on other data, ``experiments/portfolio.py``). ``full_portfolio`` (not in the
 default list): the full-fidelity search warm-started with the same two thetas (then 6 Sobol
 points, 5 with search seed 0 where one repeats a portfolio theta, and the GP; 20 trials).
+``portfolio_halving`` (not in the default list): the uniform sampler and the whole portfolio
+(4 thetas), no start-up points and no GP, screened by synchronous halving on the first third
+of the tail (whole epochs), the best two finishing the tail from their saved state.
+``uniform`` (not in the default list) is no search: the final seeds trained with uniform
+sampling, the reference a search must beat (cost 0).
 Each found sampler is then trained from scratch with the final seeds (default 1, 2, 3; never
 the search seed). Reported per config and variant:
 ``cost.total_epochs / cost.full_training_epochs`` (the search in trainings), the epochs
@@ -43,6 +48,8 @@ default protocol: 20 trials, E_s = 8, the 12-epoch tail); ``mnist1d`` is Table 1
 setting with the same protocol (the demo's recipe on mnist1d with the conv1d model, 60 epochs,
 E_s = 24, the 36-epoch tail); ``mnist1d-pair`` is the same with 40% pair noise and data seed
 1, a setting outside the tables (a check that the swift keys do not only fit the first two);
+``demo-clean`` is the demo without label noise (outside the tables: a search must not make
+clean data worse than uniform sampling);
 ``--smoke`` runs configs/digits-tiny.toml.
 
 Run directories go under ``--out`` (default runs/bench_search_cost); a finished search there is
@@ -97,6 +104,21 @@ FULL_PORTFOLIO_KEYS: dict[str, Any] = {
     "portfolio": 2,
     "startup_trials": 6,
 }
+PORTFOLIO_HALVING_DEFAULTS: dict[str, Any] = {
+    # The whole built-in portfolio and the uniform sampler (5 candidates, no start-up points,
+    # no GP), screened on the first third of the tail (whole epochs; min_resource is set per
+    # config to a third of its tail), then the best two fine-tune the rest of the tail from
+    # their saved state and the better at the last epoch is kept.
+    "pruner": "synchronous_halving",
+    "trials": 5,
+    "startup_trials": 0,
+    "portfolio": 4,
+    "epoch_parts": 1,
+    "reduction_factor": 3,
+    "finalists": 2,
+    "refresh_every": 3,
+    "patience": 0,
+}
 ASYNC_DEFAULTS: dict[str, Any] = {
     # Optuna's asynchronous successive halving on the same steps, the first two candidates to
     # reach the first rung stopped there (eta - 1: the first to go on is the best of eta).
@@ -122,8 +144,12 @@ def _raw(name: str) -> dict[str, Any]:
         if name == "mnist1d-pair":  # outside the tables: another noise and another draw
             raw["data"]["noise_type"] = "pair"
             raw["data"]["seed"] = 1
+    elif name == "demo-clean":  # outside the tables: no noise, what a search must not spoil
+        raw["data"]["noise_rate"] = 0.0
     elif name != "demo":
-        raise SystemExit(f"unknown config {name!r}; use demo, mnist1d, mnist1d-pair or --smoke")
+        raise SystemExit(
+            f"unknown config {name!r}; use demo, demo-clean, mnist1d, mnist1d-pair or --smoke"
+        )
     return raw
 
 
@@ -155,15 +181,20 @@ def _variants(
     raw.setdefault("final", {})["seeds"] = final_seeds(seeds, search_seed)
     full = {**raw, "search": {**raw["search"], "pruner": "none", "patience": 0}}
     out = {"full": parse_config(full, source=f"{name} full")}
+    out["uniform"] = out["full"]  # no search: the final seeds trained with uniform sampling
     other_variants = (
         ("swift", swift),
         ("async", asynchronous),
         ("few", FEW_DEFAULTS),
         ("portfolio", PORTFOLIO_DEFAULTS),
         ("full_portfolio", FULL_PORTFOLIO_KEYS),
+        ("portfolio_halving", PORTFOLIO_HALVING_DEFAULTS),
     )
+    tail = out["full"].epochs_split[1]
     for variant, keys in other_variants:
         fast = {**raw, "search": {**raw["search"], **keys}}
+        if variant == "portfolio_halving":
+            fast["search"]["min_resource"] = max(1, tail // 3)
         if fast["search"].get("patience", 0) >= fast["search"]["trials"]:
             fast["search"]["patience"] = 2  # the smoke's 6 trials leave no room for 10
         out[variant] = parse_config(fast, source=f"{name} {variant}")
@@ -207,7 +238,43 @@ def _final(config: Any, spec: Any) -> dict[str, Any]:
     return out
 
 
+def _cached_final(config: Any, spec: Any, run_dir: Path) -> dict[str, Any]:
+    """``final`` and ``final_wall_s`` of ``spec`` (None: uniform) with the config's final
+    seeds, from ``run_dir/bench_final.json`` when it holds the same seeds, else trained and
+    saved there."""
+    final_file = run_dir / "bench_final.json"
+    cached = json.loads(final_file.read_text()) if final_file.exists() else None
+    if cached is not None and cached["seeds"] == list(config.final.seeds):
+        return {"final": cached["final"], "final_wall_s": cached["final_wall_s"]}
+    start = time.perf_counter()
+    out: dict[str, Any] = {"final": _final(config, spec)}
+    out["final_wall_s"] = time.perf_counter() - start
+    final_file.write_text(json.dumps({"seeds": list(config.final.seeds), **out}))
+    return out
+
+
+def _uniform(name: str, config: Any, out: Path) -> dict[str, Any]:
+    """The reference without a search: uniform sampling from scratch with the final seeds."""
+    seed = config.search.seed
+    run_dir = out / name / ("uniform" if seed == 0 else f"uniform-s{seed}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    row: dict[str, Any] = {
+        "config": name,
+        "variant": "uniform",
+        "search_seed": seed,
+        "cost_ratio": 0.0,
+        "epochs_counted": 0.0,
+        "trials_complete": 0,
+        "trials_pruned": 0,
+        "continuations": 0.0,
+        "search_wall_s": 0.0,
+    }
+    return {**row, **_cached_final(config, None, run_dir)}
+
+
 def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
+    if variant == "uniform":
+        return _uniform(name, config, out)
     seed = config.search.seed
     run_dir = out / name / (variant if seed == 0 else f"{variant}-s{seed}")
     result, wall = _search(config, run_dir)
@@ -228,6 +295,7 @@ def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
                 "refresh_every",
                 "patience",
                 "portfolio",
+                "finalists",
             )
         },
         "cost_ratio": cost["total_epochs"] / cost["full_training_epochs"],
@@ -240,24 +308,7 @@ def _one(name: str, variant: str, config: Any, out: Path) -> dict[str, Any]:
         "best_val": result.best_score,
         "best_slot": result.best_slot,
     }
-    final_file = run_dir / "bench_final.json"  # reused by a rerun: same seeds
-    cached = json.loads(final_file.read_text()) if final_file.exists() else None
-    if cached is not None and cached["seeds"] == list(config.final.seeds):
-        row["final"], row["final_wall_s"] = cached["final"], cached["final_wall_s"]
-        return row
-    start = time.perf_counter()
-    row["final"] = _final(config, result.spec)
-    row["final_wall_s"] = time.perf_counter() - start
-    final_file.write_text(
-        json.dumps(
-            {
-                "seeds": list(config.final.seeds),
-                "final": row["final"],
-                "final_wall_s": row["final_wall_s"],
-            }
-        )
-    )
-    return row
+    return {**row, **_cached_final(config, result.spec, run_dir)}
 
 
 def main() -> None:
@@ -271,7 +322,16 @@ def main() -> None:
         "--variants",
         nargs="+",
         default=["full", "swift", "async", "few", "portfolio"],
-        choices=["full", "swift", "async", "few", "portfolio", "full_portfolio"],
+        choices=[
+            "full",
+            "swift",
+            "async",
+            "few",
+            "portfolio",
+            "full_portfolio",
+            "portfolio_halving",
+            "uniform",
+        ],
     )
     parser.add_argument(
         "--search-seeds", nargs="+", type=int, default=[0], help="search.seed of each search"

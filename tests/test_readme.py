@@ -82,3 +82,29 @@ def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
     assert library["best"]["theta"] == factory["best"]["theta"]
     last = float(outputs[-1].split()[-1])
     assert 0.5 < last <= 1.0
+
+
+def test_the_command_lines_search_snippets_fit_the_demo_config() -> None:
+    """Every ``[search]`` snippet of "The command line" is a valid change to configs/demo.toml
+    (what its comments say it is for), and the portfolio recipe's first rung is a third of the
+    demo's tail, as its comment says."""
+    import tomllib
+
+    from swift_sampler.config import parse_config
+
+    demo = tomllib.loads((ROOT / "configs" / "demo.toml").read_text())
+    snippets = [
+        tomllib.loads(body)
+        for language, body in _blocks(_section("The command line"))
+        if language == "toml" and "[search]" in body
+    ]
+    assert snippets
+    recipes = 0
+    for snippet in snippets:
+        config = parse_config({**demo, "search": {**demo["search"], **snippet["search"]}})
+        if config.search.portfolio == 4:
+            recipes += 1
+            assert config.search.pruner == "synchronous_halving"
+            assert 3 * config.search.min_resource == config.epochs_split[1]
+            assert len(config.start_thetas) == config.search.trials - 1
+    assert recipes == 1

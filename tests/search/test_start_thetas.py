@@ -92,3 +92,35 @@ def test_the_shipped_portfolio_is_the_one_its_experiment_picked() -> None:
             summary["cross_val"][s][i] - summary["uniform_val"][s] for s in summary["settings"]
         ]
         assert sum(gains) > 0
+
+
+@pytest.mark.slow
+def test_the_whole_portfolio_screened_by_halving_finishes_the_best_two(tmp_path: Path) -> None:
+    """The README's recipe for about two and a half trainings on a tiny config: the uniform
+    sampler and the four portfolio thetas screened on the first rung, the best two of them
+    (by screening score) finishing the tail, the better at the last step kept."""
+    search = {
+        **TINY["search"],
+        "trials": 5,
+        "startup_trials": 0,
+        "portfolio": 4,
+        "pruner": "synchronous_halving",
+        "min_resource": 1,
+        "finalists": 2,
+    }
+    config = parse_config({**TINY, "search": search})
+    run_dir = tmp_path / "run"
+    result = run_search(config, run_dir)
+    thetas = [list(t.theta) for t in result.trials]
+    assert [tuple(t) for t in thetas[1:5]] == list(portfolio.THETAS)
+    saved = json.loads((run_dir / "result.json").read_text())
+    rungs = json.loads((run_dir / "rungs.json").read_text())["continuations"]
+    screened = {t["slot"]: t["val_score"] for t in saved["trials"]}
+    assert len(screened) == 5
+    best_two = sorted(screened, key=lambda s: (-screened[s], s))[:2]
+    assert sorted(c["slot"] for c in rungs) == sorted(best_two)
+    assert {(c["from_step"], c["to_step"]) for c in rungs} == {(1, 2)}
+    finished = {c["slot"]: c["score"] for c in rungs}
+    assert result.best_slot == min(finished, key=lambda s: (-finished[s], s))
+    assert result.best_score == finished[result.best_slot]
+    assert saved["cost"]["continuations"] == 2

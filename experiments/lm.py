@@ -136,8 +136,13 @@ def train_job(
     spec: dict[str, Any] | None = None,
     rate: float | None = None,
 ) -> dict[str, Any]:
-    """One training from scratch; per-epoch validation and test scores (minus perplexity)."""
-    from swift_sampler.baselines import DropHighLossTrainer, InfoBatchTrainer
+    """One training from scratch; per-epoch validation and test scores (minus perplexity).
+
+    ``method``: ``"uniform"``, ``"ss_cdf"`` or ``"ss_cgf"`` (with ``spec``), ``"drop_r"`` or
+    ``"infobatch"`` (with ``rate``), or the privileged ceilings of experiments/lm_oracle.py,
+    ``"oracle"`` (clean sequences only, from the first epoch) and ``"oracle_es"`` (from E_s
+    on)."""
+    from swift_sampler.baselines import DropHighLossTrainer, InfoBatchTrainer, OracleTrainer
     from swift_sampler.family import SamplerSpec
     from swift_sampler.search.final import train_arm
     from swift_sampler.search.setup import build_experiment
@@ -152,6 +157,12 @@ def train_job(
     elif method == "infobatch":
         assert rate is not None
         trainer = InfoBatchTrainer(trainer, prune_ratio=rate)
+    elif method in ("oracle", "oracle_es"):  # reads the contamination mask (privileged)
+        trainer = OracleTrainer(
+            trainer,
+            noise_mask=experiment.noise_mask,
+            start_epoch=0 if method == "oracle" else shared,
+        )
     sampler = None if spec is None else SamplerSpec.from_dict(spec)
     run = train_arm(
         trainer, sampler, seed=seed, shared_epochs=shared, noise_mask=experiment.noise_mask

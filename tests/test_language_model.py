@@ -14,7 +14,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from swift_sampler.baselines import DropHighLossTrainer, InfoBatchTrainer, infobatch_plan
+from swift_sampler.baselines import (
+    DropHighLossTrainer,
+    InfoBatchTrainer,
+    OracleTrainer,
+    infobatch_plan,
+)
 from swift_sampler.cli import main
 from swift_sampler.config import parse_config
 from swift_sampler.errors import InputDataError, NonFiniteError
@@ -235,6 +240,24 @@ def test_loss_baselines_train_the_language_model(experiment) -> None:  # type: i
     drop.train_epoch(state)
     p = drop.probabilities(state)
     assert p is not None and (p == 0).sum() == 64
+
+
+def test_the_oracle_never_draws_a_contaminated_sequence(experiment) -> None:  # type: ignore[no-untyped-def]
+    """experiments/lm_oracle.py's ceiling: OracleTrainer over the language model reads the
+    contamination mask and, from its start epoch on, draws clean sequences only."""
+    mask = experiment.noise_mask
+    assert mask is not None and 0 < mask.sum() < mask.size
+    oracle = OracleTrainer(experiment.trainer, noise_mask=mask, start_epoch=1)
+    state = oracle.new_state(0)
+    assert oracle.probabilities(state) is None  # uniform before the start epoch
+    state.epoch = 1
+    p = oracle.probabilities(state)
+    assert p is not None
+    np.testing.assert_array_equal(p == 0, mask)
+    assert p.sum() == pytest.approx(1.0)
+    drawn = list(oracle.epoch_sampler(state))  # type: ignore[union-attr]
+    assert len(drawn) == mask.size and not mask[drawn].any()
+    assert np.isfinite(oracle.train_epoch(state))
 
 
 # The command line -------------------------------------------------------------------------------

@@ -124,12 +124,14 @@ class DropHighLossTrainer(_SamplingBaseline):
 
 
 class OracleTrainer(_SamplingBaseline):
-    """The oracle: never draws an instance whose label was flipped.
+    """The oracle: never draws an instance whose label was flipped (or a junk sequence).
 
     Args:
         base: the uniform trainer.
         noise_mask: ``(n,)`` bool, True where the training label was flipped
-            (``ClassificationData.train_noise_mask``); at least one instance must be clean.
+            (``ClassificationData.train_noise_mask``) or, for a language model, where the
+            training sequence is junk (``train_contamination_mask``); at least one instance
+            must be clean.
         start_epoch: uniform epochs first; default 0 (the ceiling).
     """
 

@@ -40,21 +40,30 @@ NAME = "early_start"
 
 
 def make_config(
-    dataset: str, noise_type: str, noise: float, fraction: float, trials: int, select_seed: int
+    dataset: str,
+    noise_type: str,
+    noise: float,
+    fraction: float,
+    trials: int,
+    select_seed: int,
+    lipschitz: float = 2.0,
 ) -> Any:
-    """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail."""
+    """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail
+    (and ``sampler.lipschitz``: experiments/lipschitz_early.py)."""
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))
+    sharp = "" if lipschitz == 2.0 else f"-L{lipschitz:g}"
     return dataclasses.replace(
         config,
+        sampler=dataclasses.replace(config.sampler, lipschitz=lipschitz),
         search=dataclasses.replace(
             config.search,
             seed=select_seed,
             shared_epochs=shared,
             finetune_epochs=epochs - shared,
             finetune_schedule="tail",
-            study_name=f"{config.search.study_name}-es{shared}",
+            study_name=f"{config.search.study_name}-es{shared}{sharp}",
         ),
         final=dataclasses.replace(config.final, seeds=(select_seed + 1,)),
     )
@@ -67,14 +76,21 @@ def search_job(
     fraction: float,
     trials: int,
     select_seed: int,
+    lipschitz: float = 2.0,
+    experiment: str = NAME,
 ) -> dict[str, Any]:
-    """Runs (or resumes) one search; returns the found sampler, its score and the cost."""
+    """Runs (or resumes) one search (under results/``experiment``/search/); returns the found
+    sampler, its score and the cost."""
     from swift_sampler.search.driver import run_search
 
-    config = make_config(dataset, noise_type, noise, fraction, trials, select_seed)
+    config = make_config(dataset, noise_type, noise, fraction, trials, select_seed, lipschitz)
     s = config.search
+    sharp = "" if lipschitz == 2.0 else f"-L{lipschitz:g}"
     run_dir = (
-        RESULTS / NAME / "search" / f"{dataset}-{noise_type}{noise}-es{s.shared_epochs}-t{trials}"
+        RESULTS
+        / experiment
+        / "search"
+        / f"{dataset}-{noise_type}{noise}-es{s.shared_epochs}-t{trials}{sharp}"
     )
     result = run_search(config, run_dir, resume=(run_dir / "config.toml").exists())
     return {
@@ -95,13 +111,14 @@ def train_job(
     select_seed: int,
     seed: int,
     spec: dict[str, Any],
+    lipschitz: float = 2.0,
 ) -> dict[str, Any]:
     """Final training with the found sampler from E_s on (the regime its search scored)."""
     from _common import train_with_sampler
 
     if seed == select_seed:
         raise RuntimeError(f"seed {seed} is the selection seed: it would replay a trial")
-    config = make_config(dataset, noise_type, noise, fraction, trials, select_seed)
+    config = make_config(dataset, noise_type, noise, fraction, trials, select_seed, lipschitz)
     return train_with_sampler(config, spec, seed=seed)
 
 

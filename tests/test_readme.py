@@ -8,9 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from swift_sampler.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,10 +91,6 @@ def test_the_command_lines_search_snippets_fit_the_demo_config() -> None:
     """Every ``[search]`` snippet of "The command line" is a valid change to configs/demo.toml
     (what its comments say it is for), and the portfolio recipe's first rung is a third of the
     demo's tail, as its comment says."""
-    import tomllib
-
-    from swift_sampler.config import parse_config
-
     demo = tomllib.loads((ROOT / "configs" / "demo.toml").read_text())
     snippets = [
         tomllib.loads(body)

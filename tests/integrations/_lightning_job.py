@@ -51,9 +51,18 @@ def quiet_lightning() -> None:
 
 
 def fit(
-    devices: int, *, keep_distributed_sampler: bool = False, start_epoch: int = 0
+    devices: int,
+    *,
+    keep_distributed_sampler: bool = False,
+    start_epoch: int = 0,
+    epochs: int = EPOCHS,
+    workers: int = 0,
+    ckpt_path: Path | None = None,
+    save: Path | None = None,
 ) -> dict[str, Any]:
-    """One fit of 3 epochs; returns what the process saw (see the module docstring)."""
+    """One fit of ``epochs`` epochs (resumed from ``ckpt_path``, saved to ``save`` after it,
+    ``workers`` DataLoader workers); returns what the process saw (see the module
+    docstring)."""
     import lightning.pytorch as pl
 
     from swift_sampler import SamplerSpec, SwiftSampler
@@ -101,7 +110,7 @@ def fit(
         accelerator="cpu",
         devices=devices,
         strategy="ddp" if devices > 1 else "auto",
-        max_epochs=EPOCHS,
+        max_epochs=epochs,
         callbacks=[swift, Streams()],
         use_distributed_sampler=keep_distributed_sampler,
         logger=False,
@@ -109,7 +118,10 @@ def fit(
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(Module(), DataLoader(train, batch_size=BATCH, sampler=swift.sampler))
+    loader = DataLoader(train, batch_size=BATCH, sampler=swift.sampler, num_workers=workers)
+    trainer.fit(Module(), loader, ckpt_path=ckpt_path)
+    if save is not None:
+        trainer.save_checkpoint(save)
     record["refreshes"] = swift.refreshes
     record["world"] = [trainer.world_size, trainer.global_rank]
     return record

@@ -111,3 +111,23 @@ def test_bad_arguments_are_refused() -> None:
         SwiftSamplerCallback(SamplerSpec(), _lightning_job.dataset(), start_epoch=-1)
     with pytest.raises(InputDataError, match="spec must be a SamplerSpec"):
         SwiftSamplerCallback("runs/mine/sampler.json", _lightning_job.dataset())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start_epoch", [0, 2])
+def test_a_resumed_fit_draws_what_an_uninterrupted_one_draws(
+    tmp_path: Path, start_epoch: int
+) -> None:
+    """With DataLoader workers Lightning creates a resumed fit's first iterator (and so its
+    draw) before on_train_epoch_start and before it restores the epoch: the callback reads
+    the epoch from the checkpoint, so epoch 2 after a resume is epoch 2 of one fit."""
+    _lightning_job.quiet_lightning()
+    whole = _lightning_job.fit(1, start_epoch=start_epoch, workers=1)
+    checkpoint = tmp_path / "two.ckpt"
+    _lightning_job.fit(1, start_epoch=start_epoch, workers=1, epochs=2, save=checkpoint)
+    resumed = _lightning_job.fit(1, start_epoch=start_epoch, workers=1, ckpt_path=checkpoint)
+    assert len(resumed["seen"]) == 1  # only epoch 2 was trained
+    assert resumed["seen"][0] == whole["seen"][2]
+    assert resumed["seen"] == resumed["stream"]  # the steps saw the epoch's own draw
+    assert resumed["probabilities"][0] == whole["probabilities"][2]
+    assert whole["seen"][2] != whole["seen"][1]

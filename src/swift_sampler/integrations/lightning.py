@@ -105,6 +105,8 @@ class SwiftSamplerCallback(pl.Callback):
         self.sampler.spec = spec
         self.refreshes = 0
         self._refreshed_epoch: int | None = None
+        # The epoch a fit resumed from a checkpoint starts with (on_load_checkpoint).
+        self._resume_epoch: int | None = None
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if stage == "fit":
@@ -112,11 +114,26 @@ class SwiftSamplerCallback(pl.Callback):
             self.sampler.num_replicas = trainer.world_size
             self.sampler.rank = trainer.global_rank
 
+    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        # Called before on_fit_start, while trainer.current_epoch still reads 0: the loop
+        # state is restored only after on_fit_start. The first epoch a resumed fit trains is
+        # the fit loop's "processed" count (the epoch Lightning itself gives the sampler).
+        try:
+            progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
+            self._resume_epoch = int(progress["processed"])
+        except (KeyError, TypeError, ValueError):
+            self._resume_epoch = None
+
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        # Epoch 0's features, before the loader is first iterated (with workers, Lightning
-        # starts the iterator, and so the draw, before on_train_epoch_start).
-        if trainer.current_epoch >= self.start_epoch:
-            self._refresh(trainer, pl_module)
+        # The first epoch's features and draw seed, before the loader is first iterated
+        # (with workers, Lightning starts the iterator, and so the draw, before
+        # on_train_epoch_start; a resumed fit's first epoch is read from its checkpoint).
+        epoch = trainer.current_epoch if self._resume_epoch is None else self._resume_epoch
+        self._resume_epoch = None
+        if epoch >= self.start_epoch:
+            self._refresh(trainer, pl_module, epoch)
+        else:
+            self.sampler.set_epoch(epoch)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if not any(_uses(loader, self.sampler) for loader in _loaders(trainer.train_dataloader)):
@@ -136,10 +153,10 @@ class SwiftSamplerCallback(pl.Callback):
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         epoch = trainer.current_epoch
         if epoch >= self.start_epoch and self._refreshed_epoch != epoch:
-            self._refresh(trainer, pl_module)
+            self._refresh(trainer, pl_module, epoch)
         self.sampler.set_epoch(epoch)
 
-    def _refresh(self, trainer: Any, pl_module: Any) -> None:
+    def _refresh(self, trainer: Any, pl_module: Any, epoch: int) -> None:
         columns = self.spec.columns
         compute = self.features_fn or self._default_features
 
@@ -149,10 +166,10 @@ class SwiftSamplerCallback(pl.Callback):
         features = features_by_rank(local, len(self.train_dataset), len(columns))
         self.sampler.replacement = True  # the sampler's draws: i.i.d. from its probabilities
         self.sampler.update(features)
-        self.sampler.set_epoch(trainer.current_epoch)
-        self._refreshed_epoch = trainer.current_epoch
+        self.sampler.set_epoch(epoch)
+        self._refreshed_epoch = epoch
         self.refreshes += 1
-        logger.debug("epoch %d: features refreshed", trainer.current_epoch)
+        logger.debug("epoch %d: features refreshed", epoch)
 
     def _default_features(self, module: Any, dataset: Any) -> np.ndarray:
         return extract_features(

@@ -95,7 +95,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 65  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 66  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -185,6 +185,43 @@ def test_the_fingerprint_holds_the_portfolios_thetas(monkeypatch) -> None:
     assert config.fingerprint() != before  # a resumed study refuses other built-in thetas
     monkeypatch.setattr(config_module, "PORTFOLIO_THETAS", (*portfolio.THETAS[:2], (0.5,) * 10))
     assert config.fingerprint() == before  # the thetas it does not try do not matter
+
+
+def test_the_swift_preset_fills_what_the_config_leaves_unset() -> None:
+    demo = {"train": {"epochs": 20}, "search": {"preset": "swift"}}
+    config = parse_config(demo)
+    s = config.search
+    assert {k: getattr(s, k) for k in config_module.SWIFT_PRESET} == config_module.SWIFT_PRESET
+    assert config.epochs_split == (8, 12)
+    assert (s.epoch_parts, s.min_resource) == (1, 4)  # a third of the 12-epoch tail
+    assert config.start_thetas == portfolio.THETAS  # the whole portfolio
+    # A third of the tail follows the schedule; under 3 fine-tune epochs, thirds of epochs.
+    for epochs, parts, first in ((60, 1, 12), (10, 1, 2), (4, 3, 2), (2, 3, 1)):
+        s = parse_config({"train": {"epochs": epochs}, "search": {"preset": "swift"}}).search
+        assert (s.epoch_parts, s.min_resource) == (parts, first), epochs
+        assert s.min_resource < s.finetune_epochs * s.epoch_parts  # a rung before the end
+    # What the config sets wins over the preset.
+    mine = parse_config({"search": {"preset": "swift", "finalists": 3, "min_resource": 2}})
+    assert (mine.search.finalists, mine.search.min_resource, mine.search.trials) == (3, 2, 5)
+    none = parse_config({"search": {"preset": "swift", "pruner": "none"}}).search
+    assert (none.pruner, none.epoch_parts, none.min_resource) == ("none", 1, 1)
+    # The same search as the keys written out, and a config that round-trips.
+    written = {**demo["search"], **config_module.SWIFT_PRESET, "min_resource": 4}
+    explicit = parse_config({"train": {"epochs": 20}, "search": written})
+    assert explicit == config
+    assert parse_config(config.to_dict()) == config
+    assert config.fingerprint() != parse_config({"train": {"epochs": 20}}).fingerprint()
+
+
+def test_a_bad_or_clashing_preset_is_one_clear_problem() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"preset": "fast"}})
+    assert "1 problem" in str(err.value)
+    assert "search.preset: must be one of ['swift'] (or absent), got 'fast'" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"lipschitz": 8.0}, "search": {"preset": "swift"}})
+    assert "sampler.lipschitz = 8.0 (the portfolio's: 2.0)" in str(err.value)
+    assert "search.preset = 'swift' tries the whole portfolio: drop the preset" in str(err.value)
 
 
 def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:

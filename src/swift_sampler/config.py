@@ -54,6 +54,7 @@ __all__ = [
     "MODEL_NAMES",
     "NOISE_TYPES",
     "OUTER_LOOPS",
+    "SWIFT_PRESET",
     "TEXT_DATASET_NAMES",
     "TOKENIZERS",
     "TRANSFORM_NAMES",
@@ -509,6 +510,11 @@ class SearchConfig:
             were found for (the ``[sampler]`` defaults: :data:`swift_sampler.portfolio.FAMILY`).
         start_thetas: Your own thetas to try after the portfolio's and before the start-up
             points, e.g. samplers found on earlier data; each of length ``M (S + 1)``.
+        preset: ``"swift"``: the search for about two and a half trainings measured in
+            docs/benchmarks.md ("The whole portfolio, screened by halving"): every key of
+            :data:`SWIFT_PRESET` that the config does not set takes its value there, and
+            ``min_resource`` (with ``epoch_parts``) is a third of the fine-tune. None
+            (default): no preset.
 
     Slot 0 is always the uniform sampler; ``portfolio`` and ``start_thetas`` fill the next
     slots (at most ``trials - 1`` in all), then come ``startup_trials`` Sobol points, then
@@ -537,6 +543,23 @@ class SearchConfig:
     keep_uniform: bool = False
     portfolio: int = 0
     start_thetas: tuple[tuple[float, ...], ...] = ()
+    preset: str | None = None
+
+
+SWIFT_PRESET: dict[str, Any] = {
+    # The uniform sampler and the whole built-in portfolio (5 candidates, no start-up points),
+    # each fine-tuned on the first third of the tail, then the best two finish the tail.
+    "trials": 5,
+    "startup_trials": 0,
+    "portfolio": 4,
+    "pruner": "synchronous_halving",
+    "reduction_factor": 3,
+    "finalists": 2,
+    "refresh_every": 3,
+    "patience": 0,
+}
+"""``search.preset = "swift"``'s keys; ``epoch_parts`` and ``min_resource`` follow the
+fine-tune's length (:func:`_apply_preset`)."""
 
 
 @dataclass(frozen=True)
@@ -633,6 +656,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "keep_uniform": _Rule("bool"),
         "portfolio": _Rule("int", low=0),
         "start_thetas": _Rule("thetas"),
+        "preset": _Rule("str", choices=("swift",), optional=True),
     },
     "final": {
         "seeds": _Rule("int_list", low=0),
@@ -669,6 +693,7 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "keep_uniform": False,
         "portfolio": 0,
         "start_thetas": [],
+        "preset": None,
     },
 }
 """Keys (and their defaults) that the fingerprint leaves out while at the default."""
@@ -937,6 +962,9 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
             for key in ("noise_rate", "noise_type")
             if key in raw_data
         ]
+    raw_search = data.get("search", {})
+    if values["search"]["preset"] is not None and isinstance(raw_search, Mapping):
+        _apply_preset(values, raw_search, bad)
     problems += _cross_field_problems(values, bad)
     problems += _own_data_problems(values, bad)
     if problems:
@@ -975,6 +1003,30 @@ def _parse_section(
                 + _did_you_mean(str(key), known)
             )
     return values
+
+
+def _apply_preset(
+    values: dict[str, dict[str, Any]], raw_search: Mapping[str, Any], bad: set[str]
+) -> None:
+    """Fills the ``search`` keys the config leaves unset with ``search.preset``'s values."""
+    search = values["search"]
+    for key, value in SWIFT_PRESET.items():
+        if key not in raw_search:
+            search[key] = value
+    if "min_resource" in raw_search or "epoch_parts" in raw_search or search["pruner"] == "none":
+        return
+    epoch_keys = ("search.shared_fraction", "search.shared_epochs", "search.finetune_epochs")
+    if "train.epochs" in bad or bad.intersection(epoch_keys):
+        return  # reported as it is; the third of a bad fine-tune means nothing
+    _, finetune = resolve_epochs(
+        values["train"]["epochs"],
+        search["shared_fraction"],
+        search["shared_epochs"],
+        search["finetune_epochs"],
+    )
+    # A third of the fine-tune in whole epochs; a fine-tune under 3 epochs is cut in thirds.
+    search["epoch_parts"] = 1 if finetune >= 3 else 3
+    search["min_resource"] = max(1, finetune * search["epoch_parts"] // 3)
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
@@ -1078,10 +1130,15 @@ def _start_problems(sampler: dict[str, Any], search: dict[str, Any], usable: Any
             if v != theirs[k]
         ]
         if differ:
+            fix = (
+                "search.preset = 'swift' tries the whole portfolio: drop the preset"
+                if search["preset"] is not None
+                else "set portfolio = 0"
+            )
             problems.append(
                 "search.portfolio: the built-in portfolio's thetas mean what they mean only in "
-                f"the family they were found for, but {'; '.join(differ)}; set portfolio = 0 "
-                "or use that family"
+                f"the family they were found for, but {'; '.join(differ)}; {fix} or use that "
+                "family"
             )
     thetas = search["start_thetas"] if usable("search.start_thetas") else ()
     if thetas and usable("sampler.features", "sampler.segments"):

@@ -124,3 +124,31 @@ def test_the_whole_portfolio_screened_by_halving_finishes_the_best_two(tmp_path:
     assert result.best_slot == min(finished, key=lambda s: (-finished[s], s))
     assert result.best_score == finished[result.best_slot]
     assert saved["cost"]["continuations"] == 2
+
+
+@pytest.mark.slow
+def test_the_swift_preset_runs_from_the_command_line(tmp_path: Path, capsys) -> None:
+    """``preset = "swift"`` alone: the uniform sampler and the four portfolio thetas screened,
+    the best two finishing the tail; a misspelt preset exits 2 and creates nothing."""
+    path = tmp_path / "swift.toml"
+    path.write_text(
+        '[data]\nname = "digits"\nnoise_rate = 0.3\n[model]\nname = "mlp"\n'
+        "[train]\nepochs = 4\nlr = 0.1\nthreads = 1\n"
+        '[search]\npreset = "swift"\nshared_epochs = 2\n[final]\nseeds = [1]\nuniform = false\n'
+    )
+    run_dir = tmp_path / "run"
+    assert main(["search", str(path), "--run-dir", str(run_dir)]) == 0
+    saved = json.loads((run_dir / "result.json").read_text())
+    assert [t["theta"] for t in saved["trials"][1:]] == [list(t) for t in portfolio.THETAS]
+    assert saved["cost"]["continuations"] == 2
+    assert saved["cost"]["trials_complete"] == 5
+    # The tail of 2 epochs is screened on its first two thirds of an epoch (3 parts each).
+    assert {t["fidelity_steps"] for t in saved["trials"]} == {2}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(path.read_text().replace('preset = "swift"', 'preset = "swfit"'))
+    capsys.readouterr()
+    assert main(["search", str(bad), "--run-dir", str(tmp_path / "bad")]) == EXIT_BAD_INPUT
+    assert "search.preset: must be one of ['swift'] (or absent), got 'swfit'" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "bad").exists()

@@ -128,6 +128,17 @@ def test_a_pruner_is_refused_where_it_cannot_work() -> None:
     check_pruning(hyper, workers=1)
     with pytest.raises(ConfigError, match="does not run under torchrun"):
         check_pruning(halving, world_size=2)
+    # A pruner the config did not name is traced to the preset that set it.
+    swift = parse_config({"search": {"preset": "swift"}})
+    with pytest.raises(ConfigError) as err:
+        check_pruning(swift, world_size=2)
+    assert str(err.value).startswith(
+        "search.pruner = 'synchronous_halving' (from search.preset = 'swift') does not run "
+        "under torchrun"
+    )
+    with pytest.raises(ConfigError, match=r"\(from search.preset = 'swift'\) does not run with"):
+        check_pruning(swift, shared_study=True)
+    check_pruning(swift, workers=2)  # synchronous halving with local workers is fine
 
 
 def _trainer(digits: tuple[np.ndarray, np.ndarray]) -> ClassificationTrainer:

@@ -214,15 +214,18 @@ def check_pruning(
     pruner = config.search.pruner
     if pruner == "none":
         return
+    named = f"search.pruner = {pruner!r}" + (
+        f" (from search.preset = {config.search.preset!r})" if config.search.preset else ""
+    )
     if world_size > 1:
         raise ConfigError(
-            f"search.pruner = {pruner!r} does not run under torchrun (the ranks train each "
+            f"{named} does not run under torchrun (the ranks train each "
             "candidate in step and would not see rank 0 stop it); set pruner = 'none' or "
             "search with one process per trial (--workers)"
         )
     if pruner == "synchronous_halving" and shared_study:
         raise ConfigError(
-            "search.pruner = 'synchronous_halving' does not run with `swift-sampler worker` "
+            f"{named} does not run with `swift-sampler worker` "
             "(its promotion rounds run after the last trial, in the one process that ends the "
             "search); use `swift-sampler search --workers N`, or pruner = 'successive_halving'"
         )

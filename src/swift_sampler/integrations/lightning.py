@@ -118,6 +118,9 @@ class SwiftSamplerCallback(pl.Callback):
         # Called before on_fit_start, while trainer.current_epoch still reads 0: the loop
         # state is restored only after on_fit_start. The first epoch a resumed fit trains is
         # the fit loop's "processed" count (the epoch Lightning itself gives the sampler).
+        # Only a fit resumes the draw (validate/test with ckpt_path load it too).
+        if trainer.state.fn != "fit":
+            return
         try:
             progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
             self._resume_epoch = int(progress["processed"])

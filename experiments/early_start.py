@@ -122,6 +122,62 @@ def train_job(
     return train_with_sampler(config, spec, seed=seed)
 
 
+def same_information(
+    table1_rows: list[dict[str, Any]], dataset: str, noise_type: str, noise: float
+) -> list[dict[str, Any]]:
+    """Table 1's rows of one setting for the methods with SS's information (SS itself left
+    out)."""
+    return [
+        r
+        for r in table1_rows
+        if (r["dataset"], r["noise_type"], r["noise"]) == (dataset, noise_type, noise)
+        and r["method"] in table1.SAME_INFORMATION
+        and r["method"] not in ("ss_cgf", "ss_cdf")
+    ]
+
+
+def arm(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Test Top-1 (%) of final trainings: mean and std at the last and best-validation epoch."""
+    last = mean_std(100 * r["last"] for r in runs)
+    at_val = mean_std(100 * r["test_at_best_val"] for r in runs)
+    return {
+        "last_mean": last[0],
+        "last_std": last[1],
+        "at_best_val_mean": at_val[0],
+        "at_best_val_std": at_val[1],
+    }
+
+
+def cached_runs(
+    pairs: list[tuple[str, str]], kwargs: Any, seeds: list[int]
+) -> tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]:
+    """This experiment's finished searches and final trainings (``kwargs(dataset, setting)``
+    are their search kwargs), read from its cache and never rerun: ``({pair: search},
+    {(pair, seed): training})``. Exits with what to run when one is missing."""
+    searches = {
+        p: Job(NAME, f"search-{p[0]}-{p[1]}", search_job, kwargs(*p)).cached() for p in pairs
+    }
+    missing = [p for p, found in searches.items() if found is None]
+    if missing:
+        raise SystemExit(
+            f"early_start's searches are missing for {missing}: run experiments/early_start.py "
+            "with the same --fraction, --trials and --select-seed first"
+        )
+    trains = {
+        (p, s): Job(
+            NAME,
+            f"train-{p[0]}-{p[1]}-s{s}",
+            train_job,
+            kwargs(*p) | {"seed": s, "spec": searches[p]["spec"]},  # type: ignore[index]
+        ).cached()
+        for p in pairs
+        for s in seeds
+    }
+    if any(found is None for found in trains.values()):
+        raise SystemExit("early_start's final trainings are missing: run it first")
+    return searches, trains  # type: ignore[return-value]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
@@ -191,13 +247,7 @@ def main() -> None:
             ),
             None,
         )
-        same_info = [
-            r
-            for r in table1_rows
-            if (r["dataset"], r["noise_type"], r["noise"]) == (p[0], noise_type, noise)
-            and r["method"] in table1.SAME_INFORMATION
-            and r["method"] not in ("ss_cgf", "ss_cdf")
-        ]
+        same_info = same_information(table1_rows, p[0], noise_type, noise)
         search = done[searches[p].key]
         rows.append(
             {

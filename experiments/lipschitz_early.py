@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import early_start
 import table1
-from _common import RESULTS, ROOT, Job, mean_std, replace_section, run_jobs, write_json
+from _common import RESULTS, ROOT, Job, replace_section, run_jobs, write_json
 
 NAME = "lipschitz_early"
 
@@ -89,28 +89,7 @@ def main() -> None:
         }
 
     # L = 2: early_start's own jobs (same kwargs, same cache files); never rerun here.
-    old_searches = {
-        p: Job(early_start.NAME, f"search-{p[0]}-{p[1]}", early_start.search_job, base(*p))
-        for p in pairs
-    }
-    missing = [p for p, job in old_searches.items() if job.cached() is None]
-    if missing:
-        raise SystemExit(
-            f"early_start's L = 2 searches are missing for {missing}: run "
-            "experiments/early_start.py with the same --fraction, --trials and --select-seed first"
-        )
-    old_trains = {
-        (p, s): Job(
-            early_start.NAME,
-            f"train-{p[0]}-{p[1]}-s{s}",
-            early_start.train_job,
-            base(*p) | {"seed": s, "spec": old_searches[p].cached()["spec"]},
-        )
-        for p in pairs
-        for s in args.seeds
-    }
-    if any(job.cached() is None for job in old_trains.values()):
-        raise SystemExit("early_start's L = 2 final trainings are missing: run it first")
+    old_searches, old_trains = early_start.cached_runs(pairs, base, args.seeds)
 
     searches = {
         p: Job(NAME, f"search-{p[0]}-{p[1]}", search_job, base(*p) | {"lipschitz": args.lipschitz})
@@ -139,30 +118,13 @@ def main() -> None:
     rows = []
     for p in pairs:
         noise_type, noise = table1.SETTINGS[p[1]]
-        old = old_searches[p].cached()
-        new = done[searches[p].key]
-        assert old is not None
-        arms = {}
-        for label, runs in (
-            ("L2", [old_trains[p, s].cached() for s in args.seeds]),
-            ("sharp", [done[trains[p, s].key] for s in args.seeds]),
-        ):
-            last = mean_std(100 * r["last"] for r in runs)
-            at_val = mean_std(100 * r["test_at_best_val"] for r in runs)
-            arms[label] = {
-                "last_mean": last[0],
-                "last_std": last[1],
-                "at_best_val_mean": at_val[0],
-                "at_best_val_std": at_val[1],
-            }
+        old, new = old_searches[p], done[searches[p].key]
+        arms = {
+            "L2": early_start.arm([old_trains[p, s] for s in args.seeds]),
+            "sharp": early_start.arm([done[trains[p, s].key] for s in args.seeds]),
+        }
         chosen = args.lipschitz if new["best_val"] > old["best_val"] else 2.0
-        same_info = [
-            r
-            for r in table1_rows
-            if (r["dataset"], r["noise_type"], r["noise"]) == (p[0], noise_type, noise)
-            and r["method"] in table1.SAME_INFORMATION
-            and r["method"] not in ("ss_cgf", "ss_cdf")
-        ]
+        same_info = early_start.same_information(table1_rows, p[0], noise_type, noise)
         rows.append(
             {
                 "dataset": p[0],

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import early_start
 import table1
-from _common import RESULTS, ROOT, Job, mean_std, replace_section, run_jobs, write_json
+from _common import RESULTS, ROOT, Job, replace_section, run_jobs, write_json
 
 NAME = "swift_table1"
 
@@ -99,29 +99,9 @@ def main() -> None:
             "select_seed": args.select_seed,
         }
 
-    full_searches = {
-        p: Job(
-            early_start.NAME,
-            f"search-{p[0]}-{p[1]}",
-            early_start.search_job,
-            base(*p) | {"trials": 20},
-        )
-        for p in pairs
-    }
-    if any(job.cached() is None for job in full_searches.values()):
-        raise SystemExit("early_start's searches are missing: run experiments/early_start.py")
-    full_trains = {
-        (p, s): Job(
-            early_start.NAME,
-            f"train-{p[0]}-{p[1]}-s{s}",
-            early_start.train_job,
-            base(*p) | {"trials": 20, "seed": s, "spec": full_searches[p].cached()["spec"]},
-        )
-        for p in pairs
-        for s in args.seeds
-    }
-    if any(job.cached() is None for job in full_trains.values()):
-        raise SystemExit("early_start's final trainings are missing: run it first")
+    full_searches, full_trains = early_start.cached_runs(
+        pairs, lambda *p: base(*p) | {"trials": 20}, args.seeds
+    )
     searches = {p: Job(NAME, f"search-{p[0]}-{p[1]}", search_job, base(*p)) for p in pairs}
     done = run_jobs(list(searches.values()), processes=args.jobs)
     # The same final training as early_start's (its config has the same E_s and recipe).
@@ -142,28 +122,12 @@ def main() -> None:
     rows = []
     for p in pairs:
         noise_type, noise = table1.SETTINGS[p[1]]
-        full, swift = full_searches[p].cached(), done[searches[p].key]
-        assert full is not None
-        arms = {}
-        for label, runs in (
-            ("full", [full_trains[p, s].cached() for s in args.seeds]),
-            ("swift", [done[trains[p, s].key] for s in args.seeds]),
-        ):
-            last = mean_std(100 * r["last"] for r in runs)
-            at_val = mean_std(100 * r["test_at_best_val"] for r in runs)
-            arms[label] = {
-                "last_mean": last[0],
-                "last_std": last[1],
-                "at_best_val_mean": at_val[0],
-                "at_best_val_std": at_val[1],
-            }
-        same_info = [
-            r
-            for r in table1_rows
-            if (r["dataset"], r["noise_type"], r["noise"]) == (p[0], noise_type, noise)
-            and r["method"] in table1.SAME_INFORMATION
-            and r["method"] not in ("ss_cgf", "ss_cdf")
-        ]
+        full, swift = full_searches[p], done[searches[p].key]
+        arms = {
+            "full": early_start.arm([full_trains[p, s] for s in args.seeds]),
+            "swift": early_start.arm([done[trains[p, s].key] for s in args.seeds]),
+        }
+        same_info = early_start.same_information(table1_rows, p[0], noise_type, noise)
         uniform = next((r for r in same_info if r["method"] == "uniform"), None)
 
         def trainings(cost: dict[str, float]) -> float:

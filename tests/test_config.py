@@ -195,21 +195,42 @@ def test_the_swift_preset_fills_what_the_config_leaves_unset() -> None:
     assert config.epochs_split == (8, 12)
     assert (s.epoch_parts, s.min_resource) == (1, 4)  # a third of the 12-epoch tail
     assert config.start_thetas == portfolio.THETAS  # the whole portfolio
-    # A third of the tail follows the schedule; under 3 fine-tune epochs, thirds of epochs.
-    for epochs, parts, first in ((60, 1, 12), (10, 1, 2), (4, 3, 2), (2, 3, 1)):
+    # The first rung is exactly a third of the tail: whole epochs when the tail's epochs
+    # divide by 3, else thirds of an epoch (epochs -> tail: 60 -> 36, 10 -> 6, 8 -> 5, ...).
+    for epochs, parts, first in ((60, 1, 12), (10, 1, 2), (8, 3, 5), (4, 3, 2), (2, 3, 1)):
         s = parse_config({"train": {"epochs": epochs}, "search": {"preset": "swift"}}).search
         assert (s.epoch_parts, s.min_resource) == (parts, first), epochs
+        assert 3 * s.min_resource == s.finetune_epochs * s.epoch_parts or epochs == 2
         assert s.min_resource < s.finetune_epochs * s.epoch_parts  # a rung before the end
-    # What the config sets wins over the preset.
+    # What the config sets wins over the preset; epoch_parts alone still gets a third.
     mine = parse_config({"search": {"preset": "swift", "finalists": 3, "min_resource": 2}})
     assert (mine.search.finalists, mine.search.min_resource, mine.search.trials) == (3, 2, 5)
+    assert mine.search.epoch_parts == 1
+    parts = parse_config({"search": {"preset": "swift", "epoch_parts": 2}}).search
+    assert (parts.epoch_parts, parts.min_resource) == (2, 8)  # 12 epochs x 2 parts / 3
     none = parse_config({"search": {"preset": "swift", "pruner": "none"}}).search
     assert (none.pruner, none.epoch_parts, none.min_resource) == ("none", 1, 1)
+    # Your own thetas get a trial each on top of the uniform sampler and the portfolio,
+    # unless trials is set, when the message says the preset would have made room.
+    theta = (0.5, 0.25, 0.75, 1.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6)
+    own = parse_config({"search": {"preset": "swift", "start_thetas": [theta]}})
+    assert own.search.trials == 6
+    assert own.start_thetas == (*portfolio.THETAS, theta)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"preset": "swift", "start_thetas": [theta], "trials": 5}})
+    assert "1 problem" in str(err.value)
+    assert "makes room for all of them when trials is left out" in str(err.value)
     # The same search as the keys written out, and a config that round-trips.
     written = {**demo["search"], **config_module.SWIFT_PRESET, "min_resource": 4}
     explicit = parse_config({"train": {"epochs": 20}, "search": written})
     assert explicit == config
     assert parse_config(config.to_dict()) == config
+    # The fingerprint sees what the preset sets, not the preset's name: a study started with
+    # it resumes with its keys written out, and differs from the default search.
+    unnamed = {k: v for k, v in written.items() if k != "preset"}
+    plain = parse_config({"train": {"epochs": 20}, "search": unnamed})
+    assert plain != config
+    assert plain.fingerprint() == config.fingerprint()
     assert config.fingerprint() != parse_config({"train": {"epochs": 20}}).fingerprint()
 
 

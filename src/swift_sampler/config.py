@@ -512,9 +512,11 @@ class SearchConfig:
             points, e.g. samplers found on earlier data; each of length ``M (S + 1)``.
         preset: ``"swift"``: the search for about two and a half trainings measured in
             docs/benchmarks.md ("The whole portfolio, screened by halving"): every key of
-            :data:`SWIFT_PRESET` that the config does not set takes its value there, and
-            ``min_resource`` (with ``epoch_parts``) is a third of the fine-tune. None
-            (default): no preset.
+            :data:`SWIFT_PRESET` that the config does not set takes its value there,
+            ``trials`` is one for the uniform sampler, each portfolio theta and each of
+            ``start_thetas``, and ``min_resource`` is a third of the fine-tune (in thirds of
+            an epoch, ``epoch_parts = 3``, when the fine-tune's epochs do not divide by 3).
+            None (default): no preset. It enters the fingerprint through the keys it sets.
 
     Slot 0 is always the uniform sampler; ``portfolio`` and ``start_thetas`` fill the next
     slots (at most ``trials - 1`` in all), then come ``startup_trials`` Sobol points, then
@@ -778,18 +780,21 @@ class Config:
     def fingerprint(self) -> str:
         """SHA-256 hex digest of the canonical JSON of :meth:`to_dict` (sorted keys).
 
-        Two configs have the same fingerprint exactly when every field is equal, so a resumed
-        run can compare it with the one it stored and refuse a changed config. Keys added
-        after studies were already stored (:data:`_ADDED_KEYS`) enter it only when they differ
-        from their default, so those studies still resume. With ``search.portfolio = k`` the
-        k thetas themselves enter it too, so a study does not resume with other built-in
-        thetas than it started with.
+        Two configs have the same fingerprint exactly when every field but ``search.preset``
+        is equal, so a resumed run can compare it with the one it stored and refuse a changed
+        config. Keys added after studies were already stored (:data:`_ADDED_KEYS`) enter it
+        only when they differ from their default, so those studies still resume. With
+        ``search.portfolio = k`` the k thetas themselves enter it too, so a study does not
+        resume with other built-in thetas than it started with. ``search.preset`` is left
+        out: it enters through the keys it sets, so a study started with the preset resumes
+        with those keys written out.
         """
         data = self.to_dict()
         for section, keys in _ADDED_KEYS.items():
             for key, default in keys.items():
                 if data[section][key] == default:
                     del data[section][key]
+        data["search"].pop("preset", None)
         if self.search.portfolio:
             data["search"]["portfolio_thetas"] = [
                 list(t) for t in PORTFOLIO_THETAS[: self.search.portfolio]
@@ -1013,10 +1018,15 @@ def _apply_preset(
     for key, value in SWIFT_PRESET.items():
         if key not in raw_search:
             search[key] = value
-    if "min_resource" in raw_search or "epoch_parts" in raw_search or search["pruner"] == "none":
+    if "trials" not in raw_search and not bad.intersection(
+        ("search.portfolio", "search.start_thetas")
+    ):
+        # One trial for the uniform sampler, each portfolio theta and each of your own thetas.
+        search["trials"] = 1 + search["portfolio"] + len(search["start_thetas"])
+    if "min_resource" in raw_search or search["pruner"] == "none":
         return
     epoch_keys = ("search.shared_fraction", "search.shared_epochs", "search.finetune_epochs")
-    if "train.epochs" in bad or bad.intersection(epoch_keys):
+    if "train.epochs" in bad or bad.intersection(epoch_keys) or "search.epoch_parts" in bad:
         return  # reported as it is; the third of a bad fine-tune means nothing
     _, finetune = resolve_epochs(
         values["train"]["epochs"],
@@ -1024,8 +1034,10 @@ def _apply_preset(
         search["shared_epochs"],
         search["finetune_epochs"],
     )
-    # A third of the fine-tune in whole epochs; a fine-tune under 3 epochs is cut in thirds.
-    search["epoch_parts"] = 1 if finetune >= 3 else 3
+    # The first rung is a third of the fine-tune: in whole epochs when they divide by 3, else
+    # in thirds of an epoch (a 5-epoch tail is screened on 5 of its 15 thirds).
+    if "epoch_parts" not in raw_search:
+        search["epoch_parts"] = 1 if finetune % 3 == 0 else 3
     search["min_resource"] = max(1, finetune * search["epoch_parts"] // 3)
 
 
@@ -1165,6 +1177,11 @@ def _start_problems(sampler: dict[str, Any], search: dict[str, Any], usable: Any
             f"room for {room} start theta{'' if room == 1 else 's'}, but search.portfolio "
             f"asks for {count} and search.start_thetas holds {len(thetas)}; raise trials or "
             "try fewer"
+            + (
+                " (search.preset = 'swift' makes room for all of them when trials is left out)"
+                if search["preset"] is not None
+                else ""
+            )
         )
     return problems
 

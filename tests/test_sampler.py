@@ -85,6 +85,30 @@ def test_update_errors() -> None:
         sampler.update(np.full((9, 2), 0.5))
 
 
+def test_set_weights_replaces_the_draw_until_the_next_update() -> None:
+    spec = SamplerSpec(transform="cdf", theta=[1, 0.5, 0.5, 0.0, 0.0, 1, 0.5, 0.5, 0.5, 0.5])
+    table = np.stack([np.linspace(0.0, 3.0, 50), np.linspace(1.0, 0.0, 50)], axis=1)
+    sampler = SwiftSampler.from_spec(spec, table, num_samples=400, seed=1)
+    sampler.set_epoch(0)
+    learned = sampler.indices()
+    assert (learned >= 25).mean() < 0.4  # the spec draws the low-loss half more often
+    sampler.set_weights(torch.cat([torch.zeros(25), torch.ones(25)]))
+    assert np.array_equal(sampler.probabilities, np.repeat([0.0, 1.0], 25))  # as passed
+    assert (sampler.indices() >= 25).all()  # the alias table of the old weights is gone
+    sampler.update(table)
+    assert np.array_equal(sampler.indices(), learned)
+    with pytest.raises(
+        InputDataError, match="weights cover 49 instances but the sampler covers 50"
+    ):
+        sampler.set_weights(np.ones(49))
+    with pytest.raises(InputDataError, match="entry 3 is nan"):
+        sampler.set_weights([1.0, 1.0, 1.0, float("nan")] + [1.0] * 46)
+    shuffle = SwiftSampler(np.ones(4), replacement=False)
+    with pytest.raises(InputDataError, match="exceeds the 3 instances"):
+        shuffle.set_weights([1.0, 1.0, 1.0, 0.0])
+    assert np.array_equal(shuffle.probabilities, np.ones(4))  # a refused call changes nothing
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

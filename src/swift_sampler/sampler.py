@@ -199,6 +199,31 @@ class SwiftSampler(Sampler[int]):
                 f"feature table has {p.size} rows but the sampler covers "
                 f"{self._probabilities.size} instances"
             )
+        self._replace(p)
+
+    def set_weights(self, weights: npt.ArrayLike | torch.Tensor) -> None:
+        """Replaces the weights by fixed ones (as the constructor takes them); the next pass
+        draws from them, until the next ``update`` or ``set_weights``.
+
+        Args:
+            weights: ``(n,)`` non-negative weights over the same n instances.
+
+        Raises:
+            InputDataError: if the weights are invalid, cover another number of instances, or
+                have fewer non-zero entries than ``num_samples`` without replacement.
+        """
+        if isinstance(weights, torch.Tensor):
+            weights = weights.detach().cpu().numpy()
+        p, _ = check_probabilities(weights)
+        if p.size != self._probabilities.size:
+            raise InputDataError(
+                f"weights cover {p.size} instances but the sampler covers "
+                f"{self._probabilities.size}"
+            )
+        self._replace(p)
+
+    def _replace(self, p: np.ndarray) -> None:
+        """The next pass draws from ``p`` (checked against ``num_samples`` first)."""
         if not self.replacement and self.num_samples > np.count_nonzero(p):
             raise InputDataError(
                 f"num_samples = {self.num_samples} exceeds the {np.count_nonzero(p)} instances "

@@ -59,16 +59,22 @@ def fit(
     workers: int = 0,
     ckpt_path: Path | None = None,
     save: Path | None = None,
+    restore_after_setup: bool = False,
+    again: bool = False,
 ) -> dict[str, Any]:
     """One fit of ``epochs`` epochs (resumed from ``ckpt_path``, saved to ``save`` after it,
     ``workers`` DataLoader workers); returns what the process saw (see the module
-    docstring)."""
+    docstring). ``restore_after_setup``: a one-device strategy that loads the checkpoint after
+    ``on_fit_start``, as FSDP and DeepSpeed do. ``again``: then a second fit from scratch with
+    the same callback and loader, a new module and trainer; ``record["again"]`` is its
+    record."""
     import lightning.pytorch as pl
+    from lightning.pytorch.strategies import SingleDeviceStrategy
 
     from swift_sampler import SamplerSpec, SwiftSampler
     from swift_sampler.integrations.lightning import SwiftSamplerCallback
 
-    record: dict[str, Any] = {"seen": [], "stripe": [], "stream": [], "probabilities": []}
+    records: list[dict[str, Any]] = []
 
     class Module(pl.LightningModule):
         def __init__(self) -> None:
@@ -80,7 +86,7 @@ def fit(
 
         def training_step(self, batch: Any, batch_index: int) -> torch.Tensor:
             x, y = batch
-            record["seen"][-1].extend(x[:, 0].long().tolist())
+            records[-1]["seen"][-1].extend(x[:, 0].long().tolist())
             return torch.nn.functional.cross_entropy(self(x), y)
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -97,34 +103,47 @@ def fit(
                 rank=0,
             )
             one.set_epoch(trainer.current_epoch)
+            record = records[-1]
             record["seen"].append([])
             record["stripe"].append(sampler.indices().tolist())
             record["stream"].append(one.indices().tolist())
             record["probabilities"].append(sampler.probabilities.tolist())
 
+    class RestoreAfterSetup(SingleDeviceStrategy):
+        @property
+        def restore_checkpoint_after_setup(self) -> bool:
+            return True
+
     spec = SamplerSpec(transform="cdf", theta=(1.0, 0.2, 0.2, 0.2, 0.2, 1.0, 0.5, 0.5, 0.5, 0.5))
     train = dataset()
     swift = SwiftSamplerCallback(spec, train, batch_size=16, start_epoch=start_epoch)
-    torch.manual_seed(0)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=devices,
-        strategy="ddp" if devices > 1 else "auto",
-        max_epochs=epochs,
-        callbacks=[swift, Streams()],
-        use_distributed_sampler=keep_distributed_sampler,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
     loader = DataLoader(train, batch_size=BATCH, sampler=swift.sampler, num_workers=workers)
-    trainer.fit(Module(), loader, ckpt_path=ckpt_path)
-    if save is not None:
-        trainer.save_checkpoint(save)
-    record["refreshes"] = swift.refreshes
-    record["world"] = [trainer.world_size, trainer.global_rank]
-    return record
+    for ckpt in [ckpt_path, None][: 2 if again else 1]:
+        strategy: Any = "ddp" if devices > 1 else "auto"
+        if restore_after_setup:
+            strategy = RestoreAfterSetup(device=torch.device("cpu"))
+        records.append({"seen": [], "stripe": [], "stream": [], "probabilities": []})
+        torch.manual_seed(0)
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            devices=devices,
+            strategy=strategy,
+            max_epochs=epochs,
+            callbacks=[swift, Streams()],
+            use_distributed_sampler=keep_distributed_sampler,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(Module(), loader, ckpt_path=ckpt)
+        if save is not None and ckpt is ckpt_path:
+            trainer.save_checkpoint(save)
+        records[-1]["refreshes"] = swift.refreshes
+        records[-1]["world"] = [trainer.world_size, trainer.global_rank]
+    if again:
+        records[0]["again"] = records[1]
+    return records[0]
 
 
 def main(out: Path) -> None:

@@ -113,21 +113,64 @@ def test_bad_arguments_are_refused() -> None:
         SwiftSamplerCallback("runs/mine/sampler.json", _lightning_job.dataset())
 
 
+def test_a_second_fit_with_the_same_callback_starts_uniform_again() -> None:
+    """A callback that served a fit keeps its learned probabilities in its sampler; the next
+    fit's uniform epochs must not draw from them."""
+    _lightning_job.quiet_lightning()
+    record = _lightning_job.fit(1, start_epoch=2, again=True)
+    first, second = record, record["again"]
+    assert not np.allclose(first["probabilities"][2], 1.0 / _lightning_job.N)
+    assert second["seen"] == first["seen"]  # the same draws, epoch by epoch
+    assert second["probabilities"] == first["probabilities"]
+    assert sorted(second["seen"][0]) == list(range(_lightning_job.N))  # a shuffle again
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("start_epoch", [0, 2])
+@pytest.mark.parametrize(
+    ("start_epoch", "restore_after_setup"), [(0, False), (2, False), (0, True), (2, True)]
+)
 def test_a_resumed_fit_draws_what_an_uninterrupted_one_draws(
-    tmp_path: Path, start_epoch: int
+    tmp_path: Path, start_epoch: int, restore_after_setup: bool
 ) -> None:
     """With DataLoader workers Lightning creates a resumed fit's first iterator (and so its
     draw) before on_train_epoch_start and before it restores the epoch: the callback reads
-    the epoch from the checkpoint, so epoch 2 after a resume is epoch 2 of one fit."""
+    the epoch from the checkpoint, so epoch 2 after a resume is epoch 2 of one fit. Strategies
+    that load the checkpoint after on_fit_start (FSDP, DeepSpeed) get the same draw."""
     _lightning_job.quiet_lightning()
     whole = _lightning_job.fit(1, start_epoch=start_epoch, workers=1)
     checkpoint = tmp_path / "two.ckpt"
     _lightning_job.fit(1, start_epoch=start_epoch, workers=1, epochs=2, save=checkpoint)
-    resumed = _lightning_job.fit(1, start_epoch=start_epoch, workers=1, ckpt_path=checkpoint)
+    resumed = _lightning_job.fit(
+        1,
+        start_epoch=start_epoch,
+        workers=1,
+        ckpt_path=checkpoint,
+        restore_after_setup=restore_after_setup,
+    )
     assert len(resumed["seen"]) == 1  # only epoch 2 was trained
     assert resumed["seen"][0] == whole["seen"][2]
     assert resumed["seen"] == resumed["stream"]  # the steps saw the epoch's own draw
     assert resumed["probabilities"][0] == whole["probabilities"][2]
     assert whole["seen"][2] != whole["seen"][1]
+
+
+@pytest.mark.slow
+def test_a_checkpoint_without_loop_state_is_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lightning then starts the fit over at epoch 0 from the restored module; the callback
+    says it could not read the epoch and draws epoch 0 from that module's features."""
+    import torch
+
+    _lightning_job.quiet_lightning()
+    checkpoint, bare = tmp_path / "two.ckpt", tmp_path / "bare.ckpt"
+    fresh = _lightning_job.fit(1, epochs=2, save=checkpoint)
+    state = torch.load(checkpoint, weights_only=True)
+    del state["loops"]
+    torch.save(state, bare)
+    with caplog.at_level("WARNING", logger="swift_sampler.integrations.lightning"):
+        resumed = _lightning_job.fit(1, epochs=2, ckpt_path=bare)
+    assert "the checkpoint holds no fit-loop progress" in caplog.text
+    assert len(resumed["seen"]) == 2
+    assert resumed["seen"] == resumed["stream"]  # epochs 0 and 1's own draws
+    assert resumed["probabilities"][0] != fresh["probabilities"][0]  # the trained module's

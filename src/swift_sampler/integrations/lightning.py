@@ -18,6 +18,11 @@ by rows and gathered, so every process holds the same probabilities. Lightning m
 leave the sampler alone: ``use_distributed_sampler=False``. With the default (True) Lightning
 wraps it in a ``DistributedSamplerWrapper``, which would split (and reshuffle) the draw again;
 the callback then stops with a ConfigError saying so before the first training step.
+
+A fit resumed with ``ckpt_path`` draws what the uninterrupted fit draws from the resumed epoch
+on (the epoch is read from the checkpoint's fit-loop state, also under strategies that load it
+after ``on_fit_start``, as FSDP and DeepSpeed do). One callback may serve several fits: each
+starts uniform until ``start_epoch``.
 """
 
 from __future__ import annotations
@@ -93,11 +98,12 @@ class SwiftSamplerCallback(pl.Callback):
         self.features_fn = features_fn
         # Uniform until the first refresh (before the start epoch's draw). One replica until
         # the trainer says how many processes train (setup).
+        # A shuffle, as the search's uniform epochs (when the epoch is not longer).
+        self._uniform_replacement = num_samples is not None and num_samples > len(train_dataset)
         self.sampler = SwiftSampler(
             uniform(len(train_dataset)),
             num_samples,
-            # A shuffle, as the search's uniform epochs (when the epoch is not longer).
-            replacement=num_samples is not None and num_samples > len(train_dataset),
+            replacement=self._uniform_replacement,
             seed=seed,
             num_replicas=1,
             rank=0,
@@ -105,27 +111,42 @@ class SwiftSamplerCallback(pl.Callback):
         self.sampler.spec = spec
         self.refreshes = 0
         self._refreshed_epoch: int | None = None
-        # The epoch a fit resumed from a checkpoint starts with (on_load_checkpoint).
+        # The epoch a fit resumed from a checkpoint starts with (on_load_checkpoint), and
+        # whether this fit's on_fit_start has run (some strategies load after it).
         self._resume_epoch: int | None = None
+        self._fit_started = False
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if stage == "fit":
             # Before Lightning sizes the loader: len(sampler) is this process's share.
             self.sampler.num_replicas = trainer.world_size
             self.sampler.rank = trainer.global_rank
+            self._fit_started = False  # a fit of its own, also when the callback served one
+            self._resume_epoch = None
 
     def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
-        # Called before on_fit_start, while trainer.current_epoch still reads 0: the loop
-        # state is restored only after on_fit_start. The first epoch a resumed fit trains is
-        # the fit loop's "processed" count (the epoch Lightning itself gives the sampler).
-        # Only a fit resumes the draw (validate/test with ckpt_path load it too).
+        # Only a fit resumes the draw (validate/test with ckpt_path load the checkpoint too).
+        # The first epoch a resumed fit trains is the fit loop's "processed" count (the epoch
+        # Lightning itself gives the sampler); the loop state itself is restored later.
         if trainer.state.fn != "fit":
             return
         try:
             progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
-            self._resume_epoch = int(progress["processed"])
+            epoch = int(progress["processed"])
         except (KeyError, TypeError, ValueError):
-            self._resume_epoch = None
+            logger.warning(
+                "SwiftSamplerCallback: the checkpoint holds no fit-loop progress "
+                "(loops.fit_loop.epoch_progress); the sampler starts from epoch %d, which may "
+                "not be the epoch the fit resumes at",
+                trainer.current_epoch,
+            )
+            return
+        if self._fit_started:
+            # FSDP, DeepSpeed and model-parallel strategies restore the checkpoint after
+            # on_fit_start: start again from the restored module and epoch.
+            self._begin(trainer, pl_module, epoch)
+        else:
+            self._resume_epoch = epoch  # the usual order: before on_fit_start
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         # The first epoch's features and draw seed, before the loader is first iterated
@@ -133,10 +154,19 @@ class SwiftSamplerCallback(pl.Callback):
         # on_train_epoch_start; a resumed fit's first epoch is read from its checkpoint).
         epoch = trainer.current_epoch if self._resume_epoch is None else self._resume_epoch
         self._resume_epoch = None
+        self._fit_started = True
+        self._begin(trainer, pl_module, epoch)
+
+    def _begin(self, trainer: Any, pl_module: Any, epoch: int) -> None:
+        """The sampler of a fit's first epoch ``epoch``: refreshed from the module from the
+        start epoch on, else uniform (also after an earlier fit left learned probabilities)."""
+        self._refreshed_epoch = None
         if epoch >= self.start_epoch:
             self._refresh(trainer, pl_module, epoch)
-        else:
-            self.sampler.set_epoch(epoch)
+            return
+        self.sampler.replacement = self._uniform_replacement
+        self.sampler.set_weights(uniform(len(self.train_dataset)))
+        self.sampler.set_epoch(epoch)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if not any(_uses(loader, self.sampler) for loader in _loaders(trainer.train_dataloader)):

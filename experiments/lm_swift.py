@@ -2,11 +2,12 @@
 
 ``search.preset = "swift"`` screens the uniform sampler and the built-in start portfolio (four
 samplers found by full searches on image classifiers with label noise, never on text) on a
-third of the fine-tune, and lets the best two finish it: about 2.5 trainings of search. Here it
-runs on experiments/lm.py's configs (the 2-layer GPT, 20% and 40% contamination, search seed
-0); its best validation perplexity is set beside the GP searches' of results/lm/ (L = 2, 10
-trials) and results/lm-lipschitz/ (L = 8, 30 trials), and its sampler trains with the reported
-seeds 1, 2, 3 (test perplexity at the last epoch and at the best-validation epoch).
+third of the fine-tune (5 of the 5-epoch tail's 15 thirds of an epoch), and lets the best two
+finish it: about 2.5 trainings of search. Here it runs on experiments/lm.py's configs (the
+2-layer GPT, 20% and 40% contamination, search seed 0); its best validation perplexity is set
+beside the GP searches' of results/lm/ (L = 2, 10 trials) and results/lm-lipschitz/ (L = 8, 30
+trials), and its sampler trains with the reported seeds 1, 2, 3 (test perplexity at the last
+epoch and at the best-validation epoch).
 
     .venv/bin/python experiments/lm_swift.py     # ~10 min with 2 free cores
 
@@ -59,6 +60,7 @@ def _search(contamination: float) -> dict[str, Any]:
         "cost": result.cost,
         "split": list(config.epochs_split),
         "min_resource": config.search.min_resource,
+        "epoch_parts": config.search.epoch_parts,
     }
 
 
@@ -99,6 +101,7 @@ def main() -> None:
             "best_slot": search["best_slot"],
             "split": search["split"],
             "min_resource": search["min_resource"],
+            "epoch_parts": search["epoch_parts"],
             "best_val_ppl_swift": -search["best_val"],
             "best_val_ppl_L2_t10": -old["best_val"],
             "best_val_ppl_L8_t30": None if l8 is None else l8["best_val_ppl_L8"],

@@ -47,16 +47,17 @@ def make_config(
     trials: int,
     select_seed: int,
     lipschitz: float = 2.0,
+    history: float = 0.0,
 ) -> Any:
     """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail
-    (and ``sampler.lipschitz``: experiments/lipschitz_early.py)."""
+    (and ``sampler.lipschitz``, ``sampler.history``: experiments/lipschitz_early.py)."""
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))
-    sharp = "" if lipschitz == 2.0 else f"-L{lipschitz:g}"
+    sharp = _suffix(lipschitz, history)
     return dataclasses.replace(
         config,
-        sampler=dataclasses.replace(config.sampler, lipschitz=lipschitz),
+        sampler=dataclasses.replace(config.sampler, lipschitz=lipschitz, history=history),
         search=dataclasses.replace(
             config.search,
             seed=select_seed,
@@ -78,14 +79,17 @@ def search_job(
     select_seed: int,
     lipschitz: float = 2.0,
     experiment: str = NAME,
+    history: float = 0.0,
 ) -> dict[str, Any]:
     """Runs (or resumes) one search (under results/``experiment``/search/); returns the found
     sampler, its score and the cost."""
     from swift_sampler.search.driver import run_search
 
-    config = make_config(dataset, noise_type, noise, fraction, trials, select_seed, lipschitz)
+    config = make_config(
+        dataset, noise_type, noise, fraction, trials, select_seed, lipschitz, history
+    )
     s = config.search
-    sharp = "" if lipschitz == 2.0 else f"-L{lipschitz:g}"
+    sharp = _suffix(lipschitz, history)
     run_dir = (
         RESULTS
         / experiment
@@ -112,14 +116,24 @@ def train_job(
     seed: int,
     spec: dict[str, Any],
     lipschitz: float = 2.0,
+    history: float = 0.0,
 ) -> dict[str, Any]:
     """Final training with the found sampler from E_s on (the regime its search scored)."""
     from _common import train_with_sampler
 
     if seed == select_seed:
         raise RuntimeError(f"seed {seed} is the selection seed: it would replay a trial")
-    config = make_config(dataset, noise_type, noise, fraction, trials, select_seed, lipschitz)
+    config = make_config(
+        dataset, noise_type, noise, fraction, trials, select_seed, lipschitz, history
+    )
     return train_with_sampler(config, spec, seed=seed)
+
+
+def _suffix(lipschitz: float, history: float) -> str:
+    """The study's and run directory's mark of a non-default family ('' for the default)."""
+    return ("" if lipschitz == 2.0 else f"-L{lipschitz:g}") + (
+        "" if history == 0.0 else f"-h{history:g}"
+    )
 
 
 def same_information(

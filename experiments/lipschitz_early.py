@@ -45,18 +45,31 @@ def search_job(
     fraction: float,
     trials: int,
     select_seed: int,
-    lipschitz: float,
+    lipschitz: float = 2.0,
+    history: float = 0.0,
+    experiment: str = NAME,
 ) -> dict[str, Any]:
-    """early_start's search with ``sampler.lipschitz = lipschitz``, under results/NAME/."""
+    """early_start's search with ``sampler.lipschitz`` and ``sampler.history``, under
+    results/``experiment``/."""
     return early_start.search_job(
-        dataset, noise_type, noise, fraction, trials, select_seed, lipschitz, experiment=NAME
+        dataset,
+        noise_type,
+        noise,
+        fraction,
+        trials,
+        select_seed,
+        lipschitz,
+        experiment=experiment,
+        history=history,
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> Any:
+    """The ablation's command line: ``--<key>`` (the family value tried against the default
+    protocol's) and the protocol's options."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--lipschitz", type=float, default=8.0)
+    parser.add_argument(f"--{key}", type=float, default=default, dest="value")
     parser.add_argument("--fraction", type=float, default=0.4, help="E_s / epochs")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="reported")
@@ -71,11 +84,23 @@ def main() -> None:
     args = parser.parse_args()
     if args.select_seed in args.seeds:
         parser.error(f"--select-seed {args.select_seed} is one of --seeds: report other seeds")
-    if args.lipschitz <= 0 or args.lipschitz == 2.0:
-        parser.error(f"--lipschitz must be > 0 and not the default 2, got {args.lipschitz:g}")
-    command = ("python experiments/lipschitz_early.py " + " ".join(sys.argv[1:])).strip()
+    problem = {
+        "lipschitz": args.value <= 0 or args.value == 2.0,
+        "history": not 0 < args.value < 1,
+    }[key]
+    if problem:
+        parser.error(f"--{key} must be {rule}, got {args.value:g}")
+    args.command = (f"python experiments/{script} " + " ".join(sys.argv[1:])).strip()
+    return args
+
+
+def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
+    """Runs the default protocol with ``sampler.<key> = args.value`` beside early_start's own
+    runs (read from its cache), chooses per setting on validation, writes
+    results/``name``/summary.json and the section ``name`` of docs/results.md."""
     pairs = [(d, s) for d in args.datasets for s in args.settings]
     pairs.sort(key=lambda p: (p[1] != "sym40", p))
+    default = {"lipschitz": 2.0, "history": 0.0}[key]
 
     def base(dataset: str, setting: str) -> dict[str, Any]:
         noise_type, noise = table1.SETTINGS[setting]
@@ -88,25 +113,22 @@ def main() -> None:
             "select_seed": args.select_seed,
         }
 
-    # L = 2: early_start's own jobs (same kwargs, same cache files); never rerun here.
+    # The default: early_start's own jobs (same kwargs, same cache files); never rerun here.
     old_searches, old_trains = early_start.cached_runs(pairs, base, args.seeds)
 
+    variant = {key: args.value}
+    extra = {} if name == NAME else {"experiment": name}  # lipschitz_early's keys unchanged
     searches = {
-        p: Job(NAME, f"search-{p[0]}-{p[1]}", search_job, base(*p) | {"lipschitz": args.lipschitz})
+        p: Job(name, f"search-{p[0]}-{p[1]}", search_job, base(*p) | variant | extra)
         for p in pairs
     }
     done = run_jobs(list(searches.values()), processes=args.jobs)
     trains = {
         (p, s): Job(
-            NAME,
+            name,
             f"train-{p[0]}-{p[1]}-s{s}",
             early_start.train_job,
-            base(*p)
-            | {
-                "lipschitz": args.lipschitz,
-                "seed": s,
-                "spec": done[searches[p].key]["spec"],
-            },
+            base(*p) | variant | {"seed": s, "spec": done[searches[p].key]["spec"]},
         )
         for p in pairs
         for s in args.seeds
@@ -120,11 +142,16 @@ def main() -> None:
         noise_type, noise = table1.SETTINGS[p[1]]
         old, new = old_searches[p], done[searches[p].key]
         arms = {
-            "L2": early_start.arm([old_trains[p, s] for s in args.seeds]),
-            "sharp": early_start.arm([done[trains[p, s].key] for s in args.seeds]),
+            "default": early_start.arm([old_trains[p, s] for s in args.seeds]),
+            "variant": early_start.arm([done[trains[p, s].key] for s in args.seeds]),
         }
-        chosen = args.lipschitz if new["best_val"] > old["best_val"] else 2.0
+        chosen = args.value if new["best_val"] > old["best_val"] else default
         same_info = early_start.same_information(table1_rows, p[0], noise_type, noise)
+        best = {}
+        for col, tag in (("last_mean", "last"), ("at_best_val_mean", "at_best_val")):
+            top = max(same_info, key=lambda r, c=col: r[c], default=None)  # type: ignore[misc]
+            best[f"best_same_info_{tag}"] = None if top is None else top[col]
+            best[f"best_same_info_{tag}_method"] = None if top is None else top["method"]
         rows.append(
             {
                 "dataset": p[0],
@@ -133,35 +160,34 @@ def main() -> None:
                 "noise": noise,
                 "seeds": list(args.seeds),
                 "select_seed": args.select_seed,
-                "best_val_L2": old["best_val"],
-                "best_val_sharp": new["best_val"],
-                "chosen_lipschitz": chosen,
-                "L2": arms["L2"],
-                "sharp": arms["sharp"],
-                "chosen": arms["sharp" if chosen != 2.0 else "L2"],
-                "best_same_info_last": max((r["last_mean"] for r in same_info), default=None),
-                "best_same_info_at_best_val": max(
-                    (r["at_best_val_mean"] for r in same_info), default=None
-                ),
-                "search_trainings_sharp": new["cost"]["total_epochs"]
+                "best_val_default": old["best_val"],
+                "best_val_variant": new["best_val"],
+                f"chosen_{key}": chosen,
+                "default": arms["default"],
+                "variant": arms["variant"],
+                "chosen": arms["variant" if chosen != default else "default"],
+                **best,
+                "search_trainings_variant": new["cost"]["total_epochs"]
                 / new["cost"]["full_training_epochs"],
             }
         )
     by_dataset = {
-        d: [r["chosen_lipschitz"] != 2.0 for r in rows if r["dataset"] == d] for d in args.datasets
+        d: [r[f"chosen_{key}"] != default for r in rows if r["dataset"] == d]
+        for d in args.datasets
     }
-    # The default moves only if validation prefers the sharper bound on both datasets (in
-    # most of each dataset's settings).
+    # The default moves only if validation prefers the variant on both datasets (in most of
+    # each dataset's settings).
     prefers = {d: sum(v) > len(v) / 2 for d, v in by_dataset.items()}
     summary = {
-        "lipschitz": args.lipschitz,
+        key: args.value,
+        "default": default,
         "fraction": args.fraction,
         "trials": args.trials,
         "rows": rows,
-        "validation_prefers_sharp": prefers,
+        "validation_prefers_variant": prefers,
         "default_changes": all(prefers.values()),
     }
-    write_json(RESULTS / NAME / "summary.json", summary)
+    write_json(RESULTS / name / "summary.json", summary)
 
     def cell(arm: dict[str, float]) -> str:
         return (
@@ -169,46 +195,57 @@ def main() -> None:
             f"{arm['at_best_val_mean']:.1f} ± {arm['at_best_val_std']:.1f}"
         )
 
-    def num(x: float | None) -> str:
-        return "-" if x is None else f"{x:.1f}"
+    def same(r: dict[str, Any]) -> str:
+        if r["best_same_info_last"] is None:
+            return "-"
+        return (
+            f"{r['best_same_info_last']:.1f} ({r['best_same_info_last_method']}) / "
+            f"{r['best_same_info_at_best_val']:.1f} ({r['best_same_info_at_best_val_method']})"
+        )
 
-    L = f"{args.lipschitz:g}"
+    v, d0 = f"{symbol} = {args.value:g}", f"{symbol} = {default:g}"
     date = datetime.date.today().isoformat()
     lines = [
-        f"Command: `{command}`. Date: {date}. The default protocol (E_s = {args.fraction:g} of "
-        f"the schedule, the exact tail, {args.trials} GP trials, cgf) with L = 2 (early_start's "
-        f"searches) and L = {L}; search and selection of L on seed {args.select_seed} "
-        f"(validation only); test Top-1 (%) on seeds {args.seeds}, mean ± std, last epoch / "
-        "at the best-validation epoch. 'best same-info' as in the early-start table.",
+        f"Command: `{args.command}`. Date: {date}. The default protocol (E_s = "
+        f"{args.fraction:g} of the schedule, the exact tail, {args.trials} GP trials, cgf) with "
+        f"{d0} (early_start's searches) and {v}; search and selection on seed "
+        f"{args.select_seed} (validation only); test Top-1 (%) on seeds {args.seeds}, mean ± "
+        "std, last epoch / at the best-validation epoch. 'best same-info': the best of Table "
+        "1's methods with SS's information in each column, named.",
         "",
-        f"| dataset | setting | search val L = 2 / L = {L} | chosen L | SS(cgf) L = 2 | "
-        f"SS(cgf) L = {L} | best same-info | search L = {L} (trainings) |",
+        f"| dataset | setting | search val {d0} / {v} | chosen {symbol} | SS(cgf) {d0} | "
+        f"SS(cgf) {v} | best same-info | search {v} (trainings) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['dataset']} | {r['setting']} | {100 * r['best_val_L2']:.1f} / "
-            f"{100 * r['best_val_sharp']:.1f} | {r['chosen_lipschitz']:g} | {cell(r['L2'])} | "
-            f"{cell(r['sharp'])} | {num(r['best_same_info_last'])} / "
-            f"{num(r['best_same_info_at_best_val'])} | {r['search_trainings_sharp']:.1f} |"
+            f"| {r['dataset']} | {r['setting']} | {100 * r['best_val_default']:.1f} / "
+            f"{100 * r['best_val_variant']:.1f} | {r[f'chosen_{key}']:g} | "
+            f"{cell(r['default'])} | {cell(r['variant'])} | {same(r)} | "
+            f"{r['search_trainings_variant']:.1f} |"
         )
     lines += [
         "",
-        "Validation prefers L = "
-        + L
-        + " in "
-        + ", ".join(f"{sum(v)} of {len(v)} {d} settings" for d, v in by_dataset.items())
+        f"Validation prefers {v} in "
+        + ", ".join(f"{sum(x)} of {len(x)} {d} settings" for d, x in by_dataset.items())
         + (": the default changes." if summary["default_changes"] else ": the default stays."),
     ]
     text = "\n".join(lines) + "\n"
-    (RESULTS / NAME / "lipschitz_early.md").write_text(text)
+    (RESULTS / name / f"{name}.md").write_text(text)
     print(text)
     if not args.no_docs:
-        replace_section(
-            ROOT / "docs" / "results.md",
-            NAME,
-            "## The Lipschitz bound with the early start (Part B ablation)\n\n" + text,
-        )
+        replace_section(ROOT / "docs" / "results.md", name, f"## {title}\n\n" + text)
+
+
+def main() -> None:
+    args = parse_args(__doc__, "lipschitz_early.py", "lipschitz", 8.0, "> 0 and not 2")
+    ablate(
+        args,
+        name=NAME,
+        key="lipschitz",
+        symbol="L",
+        title="The Lipschitz bound with the early start (Part B ablation)",
+    )
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 66  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 67  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -232,6 +232,23 @@ def test_the_swift_preset_fills_what_the_config_leaves_unset() -> None:
     assert plain != config
     assert plain.fingerprint() == config.fingerprint()
     assert config.fingerprint() != parse_config({"train": {"epochs": 20}}).fingerprint()
+
+
+def test_feature_history_is_a_sampler_key_the_spec_and_portfolio_see() -> None:
+    from swift_sampler.search.setup import template_spec
+
+    config = parse_config({"sampler": {"history": 0.5}})
+    assert config.sampler.history == 0.5 and template_spec(config).history == 0.5
+    assert config.fingerprint() != parse_config({}).fingerprint()
+    assert parse_config(config.to_dict()) == config
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"history": 1.0}, "search": {"preset": "swift"}})
+    assert "1 problem" in str(err.value)
+    assert "sampler.history: must be a finite number in [0, 1), got 1.0" in str(err.value)
+    # The portfolio's thetas were found on snapshot features.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"history": 0.5}, "search": {"portfolio": 2, "trials": 5}})
+    assert "sampler.history = 0.5 (the portfolio's: 0.0)" in str(err.value)
 
 
 def test_a_bad_or_clashing_preset_is_one_clear_problem() -> None:

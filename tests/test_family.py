@@ -126,6 +126,17 @@ def test_json_round_trip(tmp_path) -> None:
     assert not list(tmp_path.glob(".sampler.json.*"))  # no temp file left behind
 
 
+def test_history_is_saved_only_when_it_is_set(tmp_path) -> None:
+    # A spec without history is written as before the field existed (older readers load
+    # it); one with history round-trips, and an older reader would refuse it as unknown.
+    assert "history" not in SamplerSpec().to_dict()
+    spec = SamplerSpec(history=0.5, theta=np.random.default_rng(1).random(10))
+    assert spec.to_dict()["history"] == 0.5
+    spec.save(tmp_path / "h.json")
+    again = SamplerSpec.load(tmp_path / "h.json")
+    assert again == spec and again.with_theta([0.5] * 10).history == 0.5
+
+
 def test_other_schema_version_is_a_clear_error(tmp_path) -> None:
     path = tmp_path / "old.json"
     state = SamplerSpec().to_dict()
@@ -153,6 +164,8 @@ def test_other_schema_version_is_a_clear_error(tmp_path) -> None:
         ({"lipschitz": -1.0}, "lipschitz: must be a finite number > 0, got -1.0"),
         ({"eps": 0.0}, r"eps: must be a finite number in \(0, 1\), got 0.0"),
         ({"features": ("loss", "grad_norm")}, "grad_norm is the weight"),
+        ({"history": 1.0}, r"history: must be a finite number in \[0, 1\), got 1.0"),
+        ({"history": -0.5}, r"history: must be a finite number in \[0, 1\), got -0.5"),
     ],
 )
 def test_invalid_specs(kwargs: dict, message: str) -> None:

@@ -109,6 +109,64 @@ def test_set_weights_replaces_the_draw_until_the_next_update() -> None:
     assert np.array_equal(shuffle.probabilities, np.ones(4))  # a refused call changes nothing
 
 
+def _feature_tables(count: int, n: int = 120) -> list[np.ndarray]:
+    """``count`` (loss, er, grad_norm) tables of the same n instances, changing over time."""
+    rng = np.random.default_rng(5)
+    return [
+        np.stack([rng.gamma(1.0, 1.0, n), rng.random(n), rng.random(n)], axis=1)
+        for _ in range(count)
+    ]
+
+
+def test_history_averages_the_features_over_refreshes() -> None:
+    theta = [1, 0.5, 0.5, 0.0, 0.0, 1, 0.5, 0.5, 0.5, 0.5]
+    f0, f1, f2 = _feature_tables(3)
+    spec = SamplerSpec(theta=theta, history=0.75)
+    sampler = SwiftSampler.from_spec(spec, f0, seed=0)
+    np.testing.assert_array_equal(sampler.history, f0)  # the first table seeds it
+    sampler.update(f1)
+    sampler.update(f2)
+    expected = 0.75 * (0.75 * f0 + 0.25 * f1) + 0.25 * f2
+    np.testing.assert_allclose(sampler.history, expected)
+    np.testing.assert_allclose(sampler.probabilities, spec.probabilities(expected))
+    # Not the snapshot's sampler: the average moves the probabilities.
+    assert not np.allclose(sampler.probabilities, spec.probabilities(f2))
+    assert not sampler.history.flags.writeable
+    # A mapping table is averaged column by column, as an array is.
+    again = SwiftSampler.from_spec(spec, f0, seed=0)
+    again.update(dict(zip(spec.columns, f1.T, strict=True)))
+    again.update(f2)
+    np.testing.assert_allclose(again.history, expected)
+    # A refused table changes nothing, the average included.
+    with pytest.raises(InputDataError, match="feature table has 119 rows"):
+        sampler.update(f2[:-1])
+    with pytest.raises(InputDataError, match="feature 'er' must be finite"):
+        sampler.update(np.where(np.arange(3) == 1, np.nan, f2))
+    np.testing.assert_allclose(sampler.history, expected)
+    # restore_history picks up a saved average; fixed weights drop it.
+    restored = SwiftSampler(sampler.probabilities, seed=0)
+    restored.spec = spec
+    restored.restore_history(sampler.history)
+    restored.update(f0)
+    sampler.update(f0)
+    np.testing.assert_array_equal(restored.probabilities, sampler.probabilities)
+    sampler.set_weights(np.ones(120))
+    assert sampler.history is None
+    sampler.update(f1)  # starts again from f1 alone
+    np.testing.assert_allclose(sampler.probabilities, spec.probabilities(f1))
+
+
+def test_without_history_the_sampler_keeps_no_average() -> None:
+    f0, f1 = _feature_tables(2)
+    spec = SamplerSpec(theta=[1, 0.5, 0.5, 0.0, 0.0, 1, 0.5, 0.5, 0.5, 0.5])
+    sampler = SwiftSampler.from_spec(spec, f0)
+    sampler.update(f1)
+    assert sampler.history is None
+    np.testing.assert_allclose(sampler.probabilities, spec.probabilities(f1))
+    with pytest.raises(SpecError, match="restore_history needs a sampler whose spec has"):
+        sampler.restore_history(f0)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -428,6 +428,10 @@ class SamplerConfig:
         segments: Segments ``S`` of each piecewise-linear function, ``>= 1``.
         lipschitz: Slope bound ``L``, ``> 0``.
         eps: Floor of a weight relative to the mean weight, in ``(0, 1)``.
+        history: Weight of the past in a moving average of each feature over the sampler's
+            refreshes, in ``[0, 1)``: refresh t uses ``history * avg_(t-1) + (1 - history) *
+            f_t`` (the first uses ``f_0``). 0 (default): the current model's features only,
+            the paper's. An ablation (docs/results.md, "Feature history").
     """
 
     features: tuple[FeatureName, ...] = ("loss", "er")
@@ -435,6 +439,7 @@ class SamplerConfig:
     segments: int = 4
     lipschitz: float = 2.0
     eps: float = 1e-6
+    history: float = 0.0
 
     @property
     def num_params(self) -> int:
@@ -634,6 +639,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "segments": _COUNT,
         "lipschitz": _POSITIVE,
         "eps": _FRACTION,
+        "history": _UNIT,
     },
     "search": {
         "trials": _COUNT,
@@ -682,6 +688,7 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "eval_sequences": 500,
     },
     "model": {"factory": None, "kwargs": {}, **{key: None for key in GPT_KEYS}},
+    "sampler": {"history": 0.0},
     "search": {
         "pruner": "none",
         "min_resource": 1,

@@ -137,6 +137,9 @@ class SamplerSpec:
         num_segments: S, segments of each piecewise-linear function.
         lipschitz: L, the largest slope.
         eps: relative weight floor (see ``family_weights``).
+        history: weight of the past in the moving average of each feature column over a
+            sampler's refreshes (``SwiftSampler.update``), in ``[0, 1)``; 0: the current
+            features only (the paper's). ``probabilities`` itself always reads one table.
         theta: ``(M (S + 1),)`` parameters in [0, 1]; defaults to the uniform sampler.
         metadata: free-form JSON-serialisable notes (e.g. the validation score of a search).
         schema_version: layout version of the saved file.
@@ -147,6 +150,7 @@ class SamplerSpec:
     num_segments: int = 4
     lipschitz: float = 2.0
     eps: float = 1e-6
+    history: float = 0.0
     theta: tuple[float, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -191,6 +195,7 @@ class SamplerSpec:
             num_segments=self.num_segments,
             lipschitz=self.lipschitz,
             eps=self.eps,
+            history=self.history,
             theta=tuple(np.asarray(theta, dtype=np.float64).tolist()),
             metadata=meta,
         )
@@ -294,6 +299,8 @@ class SamplerSpec:
         state = asdict(self)
         state["features"] = list(self.features)
         state["theta"] = list(self.theta)
+        if not self.history:  # as before the field existed, so older readers still load it
+            del state["history"]
         return state
 
     @classmethod
@@ -358,6 +365,7 @@ _CONFIG_KEYS = {
     "num_segments": "segments",
     "lipschitz": "lipschitz",
     "eps": "eps",
+    "history": "history",
 }
 """Spec field -> key of the config's ``[sampler]`` section whose rule checks it."""
 

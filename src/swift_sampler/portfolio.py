@@ -27,6 +27,7 @@ FAMILY: dict[str, object] = {
     "segments": 4,
     "lipschitz": 2.0,
     "eps": 1e-6,
+    "history": 0.0,
 }
 """The sampler family the thetas were found in (the ``[sampler]`` defaults)."""
 

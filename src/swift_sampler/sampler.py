@@ -138,6 +138,7 @@ class SwiftSampler(Sampler[int]):
         self._alias: AliasTable | None = None  # built on first use, kept until update()
         self._epoch_set = False  # set_epoch was called: the epoch, not the pass, picks the draw
         self._passes = 0  # __iter__ calls so far, used while set_epoch has never been called
+        self._history: np.ndarray | None = None  # spec.history > 0: the features' average
 
     @classmethod
     def from_spec(
@@ -159,8 +160,11 @@ class SwiftSampler(Sampler[int]):
             replacement: see the class.
             **kwargs: ``generator``, ``seed``, ``num_replicas``, ``rank``, ``drop_last``.
         """
-        sampler = cls(spec.probabilities(features), num_samples, replacement, **kwargs)
+        table = _table(spec, features) if spec.history else features
+        sampler = cls(spec.probabilities(table), num_samples, replacement, **kwargs)
         sampler.spec = spec
+        if spec.history:
+            sampler._history = np.asarray(table, dtype=np.float64)
         return sampler
 
     @property
@@ -181,29 +185,71 @@ class SwiftSampler(Sampler[int]):
     def update(self, features: np.ndarray | Mapping[str, npt.ArrayLike]) -> None:
         """Refits the transforms on fresh features; the next epoch samples from the result.
 
+        With ``spec.history = h > 0`` the transforms are fitted on the moving average of the
+        feature columns, ``h * average + (1 - h) * features`` (the first table seeds it:
+        ``from_spec``, the first ``update``, or ``restore_history``).
+
         Args:
             features: a feature table for the same n instances (see ``from_spec``).
 
         Raises:
             SpecError: if the sampler was not built with ``from_spec``.
-            InputDataError: if the table is invalid or its length differs from n.
+            InputDataError: if the table is invalid or its length differs from n. Nothing
+                changes then, the average included.
         """
-        if self.spec is None:
+        spec = self.spec
+        if spec is None:
             raise SpecError(
                 "update(features) needs a sampler built with SwiftSampler.from_spec; "
                 "this one was built from fixed probabilities"
             )
-        p = self.spec.probabilities(features)
-        if p.size != self._probabilities.size:
+        table = features
+        if spec.history:
+            table = _table(spec, features)
+            self._check_rows(len(table))
+            if self._history is not None:
+                table = spec.history * self._history + (1.0 - spec.history) * table
+        p = spec.probabilities(table)
+        self._check_rows(p.size)
+        self._replace(p)
+        if spec.history:
+            self._history = np.asarray(table, dtype=np.float64)
+
+    @property
+    def history(self) -> np.ndarray | None:
+        """``(n, len(spec.columns))`` moving average of the features the sampler draws from
+        (``spec.history > 0``; a read-only view), None before the first table or without."""
+        if self._history is None:
+            return None
+        view = self._history.view()
+        view.flags.writeable = False
+        return view
+
+    def restore_history(self, table: np.ndarray | Mapping[str, npt.ArrayLike]) -> None:
+        """Sets the moving average to ``table`` (saved ``history``, or a first feature table
+        whose probabilities the sampler already holds) without changing the probabilities.
+
+        Raises:
+            SpecError: without a spec whose ``history`` is above 0.
+            InputDataError: if the table is invalid or its length differs from n.
+        """
+        if self.spec is None or not self.spec.history:
+            raise SpecError("restore_history needs a sampler whose spec has history > 0")
+        table = _table(self.spec, table)
+        self._check_rows(len(table))
+        self._history = table
+
+    def _check_rows(self, rows: int) -> None:
+        if rows != self._probabilities.size:
             raise InputDataError(
-                f"feature table has {p.size} rows but the sampler covers "
+                f"feature table has {rows} rows but the sampler covers "
                 f"{self._probabilities.size} instances"
             )
-        self._replace(p)
 
     def set_weights(self, weights: npt.ArrayLike | torch.Tensor) -> None:
         """Replaces the weights by fixed ones (as the constructor takes them); the next pass
-        draws from them, until the next ``update`` or ``set_weights``.
+        draws from them, until the next ``update`` or ``set_weights``. The features' moving
+        average (``history``) is dropped: the next ``update`` starts it again.
 
         Args:
             weights: ``(n,)`` non-negative weights over the same n instances.
@@ -221,6 +267,7 @@ class SwiftSampler(Sampler[int]):
                 f"{self._probabilities.size}"
             )
         self._replace(p)
+        self._history = None
 
     def _replace(self, p: np.ndarray) -> None:
         """The next pass draws from ``p`` (checked against ``num_samples`` first)."""
@@ -296,3 +343,9 @@ class SwiftSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return per_rank_count(self.num_samples, self.num_replicas, drop_last=self.drop_last)
+
+
+def _table(spec: SamplerSpec, features: np.ndarray | Mapping[str, npt.ArrayLike]) -> np.ndarray:
+    """The checked ``(n, len(spec.columns))`` float64 table of ``features``."""
+    columns = spec.feature_columns(features)
+    return np.stack([columns[name] for name in spec.columns], axis=1).astype(np.float64)

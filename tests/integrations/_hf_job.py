@@ -61,7 +61,7 @@ def tiny_bert() -> Any:
     return BertForSequenceClassification(config)
 
 
-def spec() -> Any:
+def spec(history: float = 0.0) -> Any:
     from swift_sampler import SamplerSpec
 
     # Favour low loss strongly: the probabilities must move when the features do.
@@ -69,10 +69,13 @@ def spec() -> Any:
         features=("loss", "er"),
         transform="cdf",
         theta=(1.0, 0.2, 0.2, 0.2, 0.2, 1.0, 0.5, 0.5, 0.5, 0.5),
+        history=history,
     )
 
 
-def main(out: Path, *, start_epoch: int = 0) -> None:
+def main(out: Path, *, start_epoch: int = 0, history: float = 0.0, resume: bool = False) -> None:
+    """One train() (``resume``: saving every epoch, then a second train() of one more epoch
+    resumed from the last checkpoint); writes what rank r saw to ``out/rank{r}.json``."""
     from transformers import TrainerCallback, TrainingArguments
 
     from swift_sampler.integrations.transformers import SwiftTrainer
@@ -104,7 +107,7 @@ def main(out: Path, *, start_epoch: int = 0) -> None:
         ddp_find_unused_parameters=False,  # every BERT weight is used (no DDP warning)
         use_cpu=True,
         report_to="none",
-        save_strategy="no",
+        save_strategy="epoch" if resume else "no",
         logging_strategy="no",
         eval_strategy="no",
         disable_tqdm=True,
@@ -114,11 +117,14 @@ def main(out: Path, *, start_epoch: int = 0) -> None:
         model=tiny_bert(),
         args=args,
         train_dataset=TokenDataset(),
-        sampler_spec=spec(),
+        sampler_spec=spec(history),
         sampler_start_epoch=start_epoch,
     )
     trainer.add_callback(Streams())
     trainer.train()
+    if resume:
+        trainer.args.num_train_epochs = EPOCHS + 1
+        trainer.train(resume_from_checkpoint=True)
     record["refreshes"] = [trainer.refreshes]
     record["world"] = [args.world_size, args.process_index]
     (out / f"rank{args.process_index}.json").write_text(json.dumps(record))

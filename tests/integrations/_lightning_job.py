@@ -61,13 +61,14 @@ def fit(
     save: Path | None = None,
     restore_after_setup: bool = False,
     again: bool = False,
+    history: float = 0.0,
 ) -> dict[str, Any]:
     """One fit of ``epochs`` epochs (resumed from ``ckpt_path``, saved to ``save`` after it,
     ``workers`` DataLoader workers); returns what the process saw (see the module
     docstring). ``restore_after_setup``: a one-device strategy that loads the checkpoint after
     ``on_fit_start``, as FSDP and DeepSpeed do. ``again``: then a second fit from scratch with
     the same callback and loader, a new module and trainer; ``record["again"]`` is its
-    record."""
+    record. ``history``: the spec's feature history."""
     import lightning.pytorch as pl
     from lightning.pytorch.strategies import SingleDeviceStrategy
 
@@ -114,7 +115,8 @@ def fit(
         def restore_checkpoint_after_setup(self) -> bool:
             return True
 
-    spec = SamplerSpec(transform="cdf", theta=(1.0, 0.2, 0.2, 0.2, 0.2, 1.0, 0.5, 0.5, 0.5, 0.5))
+    theta = (1.0, 0.2, 0.2, 0.2, 0.2, 1.0, 0.5, 0.5, 0.5, 0.5)
+    spec = SamplerSpec(transform="cdf", theta=theta, history=history)
     train = dataset()
     swift = SwiftSamplerCallback(spec, train, batch_size=16, start_epoch=start_epoch)
     loader = DataLoader(train, batch_size=BATCH, sampler=swift.sampler, num_workers=workers)

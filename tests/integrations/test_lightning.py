@@ -127,25 +127,30 @@ def test_a_second_fit_with_the_same_callback_starts_uniform_again() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("start_epoch", "restore_after_setup"), [(0, False), (2, False), (0, True), (2, True)]
+    ("start_epoch", "restore_after_setup", "history"),
+    [(0, False, 0.0), (2, False, 0.0), (0, True, 0.0), (2, True, 0.0), (0, False, 0.5)],
 )
 def test_a_resumed_fit_draws_what_an_uninterrupted_one_draws(
-    tmp_path: Path, start_epoch: int, restore_after_setup: bool
+    tmp_path: Path, start_epoch: int, restore_after_setup: bool, history: float
 ) -> None:
     """With DataLoader workers Lightning creates a resumed fit's first iterator (and so its
     draw) before on_train_epoch_start and before it restores the epoch: the callback reads
     the epoch from the checkpoint, so epoch 2 after a resume is epoch 2 of one fit. Strategies
-    that load the checkpoint after on_fit_start (FSDP, DeepSpeed) get the same draw."""
+    that load the checkpoint after on_fit_start (FSDP, DeepSpeed) get the same draw, and
+    with feature history the checkpoint carries the features' average."""
     _lightning_job.quiet_lightning()
-    whole = _lightning_job.fit(1, start_epoch=start_epoch, workers=1)
+    whole = _lightning_job.fit(1, start_epoch=start_epoch, workers=1, history=history)
     checkpoint = tmp_path / "two.ckpt"
-    _lightning_job.fit(1, start_epoch=start_epoch, workers=1, epochs=2, save=checkpoint)
+    _lightning_job.fit(
+        1, start_epoch=start_epoch, workers=1, epochs=2, save=checkpoint, history=history
+    )
     resumed = _lightning_job.fit(
         1,
         start_epoch=start_epoch,
         workers=1,
         ckpt_path=checkpoint,
         restore_after_setup=restore_after_setup,
+        history=history,
     )
     assert len(resumed["seen"]) == 1  # only epoch 2 was trained
     assert resumed["seen"][0] == whole["seen"][2]

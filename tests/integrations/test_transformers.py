@@ -57,6 +57,19 @@ def test_swift_trainer_one_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_resumed_train_with_feature_history_says_the_average_starts_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="swift_sampler.integrations.transformers"):
+        _hf_job.main(tmp_path, history=0.5, resume=True)
+    warned = [r for r in caplog.records if "moving average is not in the checkpoint" in r.message]
+    assert len(warned) == 1  # the resumed train() only
+    assert f"resumes at step {_hf_job.EPOCHS * _hf_job.N // _hf_job.BATCH}" in warned[0].message
+    record = json.loads((tmp_path / "rank0.json").read_text())
+    assert len(record["stream"]) == _hf_job.EPOCHS + 1
+
+
+@pytest.mark.slow
 def test_swift_trainer_two_processes_share_one_stream(tmp_path: Path) -> None:
     run = subprocess.run(
         [

@@ -51,16 +51,19 @@ def test_rung_steps_end_with_the_last_step() -> None:
     assert rung_steps(2, 2, 5) == [2, 4, 5]
 
 
-@pytest.mark.parametrize("stops", [[1], [3, 5], [1, 2, 4, 6, 7]])
+@pytest.mark.parametrize(
+    ("stops", "history"), [([1], 0.0), ([3, 5], 0.0), ([1, 2, 4, 6, 7], 0.0), ([1, 3], 0.5)]
+)
 def test_a_paused_and_resumed_candidate_trains_what_an_uninterrupted_one_does(
-    tmp_path: Path, stops: list[int]
+    tmp_path: Path, stops: list[int], history: float
 ) -> None:
     # Features refreshed every other epoch and epochs in 2 parts: pauses land inside epochs,
-    # at epoch boundaries before a refresh (step 4) and after one.
+    # at epoch boundaries before a refresh (step 4) and after one. With feature history the
+    # features' moving average is saved and goes on from where it paused.
     trainer = build_experiment(parse_config(SYNC)).trainer  # sklearn digits, an MLP
     inner = InnerLoop(trainer, shared_epochs=2, finetune_epochs=4, epoch_parts=2, refresh_every=2)
     inner.train_shared_start(tmp_path / "shared.pt")
-    spec = SamplerSpec(theta=np.random.default_rng(3).random(10))
+    spec = SamplerSpec(theta=np.random.default_rng(3).random(10), history=history)
     inner.prepare_shared_features(tuple(spec.columns), None, "")
     straight = inner.evaluate(spec)
     paused = None
@@ -77,6 +80,10 @@ def test_a_paused_and_resumed_candidate_trains_what_an_uninterrupted_one_does(
     end = inner.evaluate(spec, resume_from=paused)
     assert end.steps == 8 and end.paused is None
     assert end.score == straight.score
+    assert (paused["history"] is None) == (history == 0.0)
+    if history:  # the average matters: without it the resumed candidate ends elsewhere
+        lost = dict(paused, history=paused["history"] * 0.0 + 1.0)
+        assert inner.evaluate(spec, resume_from=lost).score != straight.score
     assert epochs + end.epochs == pytest.approx(4.0)
     assert load_paused(path, "0" * 64) is None  # not the file recorded: fine-tuned again
     assert load_paused(tmp_path / "missing.pt", digest) is None

@@ -21,8 +21,9 @@ the callback then stops with a ConfigError saying so before the first training s
 
 A fit resumed with ``ckpt_path`` draws what the uninterrupted fit draws from the resumed epoch
 on (the epoch is read from the checkpoint's fit-loop state, also under strategies that load it
-after ``on_fit_start``, as FSDP and DeepSpeed do). One callback may serve several fits: each
-starts uniform until ``start_epoch``.
+after ``on_fit_start``, as FSDP and DeepSpeed do; with ``spec.history > 0`` the features'
+moving average is saved in the checkpoint and goes on). One callback may serve several fits:
+each starts uniform until ``start_epoch``, with no average from the last.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Subset
 
 from swift_sampler._validate import check_int
@@ -49,6 +51,9 @@ except ImportError:
 __all__ = ["SwiftSamplerCallback"]
 
 logger = logging.getLogger(__name__)
+
+_HISTORY_KEY = "swift_sampler_history"
+"""The checkpoint entry of the sampler's feature average (``spec.history > 0``)."""
 
 #: ``features_fn(module, dataset) -> (len(dataset), m)`` float32 features of the given items.
 FeaturesFn = Callable[[Any, Any], np.ndarray]
@@ -114,6 +119,7 @@ class SwiftSamplerCallback(pl.Callback):
         # The epoch a fit resumed from a checkpoint starts with (on_load_checkpoint), and
         # whether this fit's on_fit_start has run (some strategies load after it).
         self._resume_epoch: int | None = None
+        self._resume_history: np.ndarray | None = None
         self._fit_started = False
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -123,6 +129,7 @@ class SwiftSamplerCallback(pl.Callback):
             self.sampler.rank = trainer.global_rank
             self._fit_started = False  # a fit of its own, also when the callback served one
             self._resume_epoch = None
+            self._resume_history = None
 
     def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         # Only a fit resumes the draw (validate/test with ckpt_path load the checkpoint too).
@@ -130,6 +137,8 @@ class SwiftSamplerCallback(pl.Callback):
         # Lightning itself gives the sampler); the loop state itself is restored later.
         if trainer.state.fn != "fit":
             return
+        saved = checkpoint.get(_HISTORY_KEY)  # the features' moving average (spec.history)
+        self._resume_history = None if saved is None else np.asarray(saved, dtype=np.float64)
         try:
             progress = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
             epoch = int(progress["processed"])
@@ -148,6 +157,11 @@ class SwiftSamplerCallback(pl.Callback):
         else:
             self._resume_epoch = epoch  # the usual order: before on_fit_start
 
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        history = self.sampler.history
+        if history is not None:  # a tensor: the checkpoint loads with weights_only=True
+            checkpoint[_HISTORY_KEY] = torch.from_numpy(np.array(history))
+
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         # The first epoch's features and draw seed, before the loader is first iterated
         # (with workers, Lightning starts the iterator, and so the draw, before
@@ -161,12 +175,15 @@ class SwiftSamplerCallback(pl.Callback):
         """The sampler of a fit's first epoch ``epoch``: refreshed from the module from the
         start epoch on, else uniform (also after an earlier fit left learned probabilities)."""
         self._refreshed_epoch = None
+        self.sampler.replacement = self._uniform_replacement
+        self.sampler.set_weights(uniform(len(self.train_dataset)))  # drops any old average
+        history, self._resume_history = self._resume_history, None
+        if history is not None and self.spec.history:
+            self.sampler.restore_history(history)  # the average up to the checkpoint's epoch
         if epoch >= self.start_epoch:
             self._refresh(trainer, pl_module, epoch)
-            return
-        self.sampler.replacement = self._uniform_replacement
-        self.sampler.set_weights(uniform(len(self.train_dataset)))
-        self.sampler.set_epoch(epoch)
+        else:
+            self.sampler.set_epoch(epoch)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if not any(_uses(loader, self.sampler) for loader in _loaders(trainer.train_dataloader)):

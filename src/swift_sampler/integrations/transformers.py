@@ -246,6 +246,15 @@ class _RefreshEachEpoch(TrainerCallback):
     def __init__(self, trainer: SwiftTrainer) -> None:
         self.trainer = trainer
 
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step > 0 and self.trainer.sampler_spec.history:
+            logger.warning(
+                "SwiftTrainer resumes at step %d with sampler_spec.history = %g: the features' "
+                "moving average is not in the checkpoint and starts again at the next refresh",
+                state.global_step,
+                self.trainer.sampler_spec.history,
+            )
+
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         epoch = math.floor((state.epoch or 0) + 1e-6)  # fractional when resumed mid-epoch
         if epoch >= self.trainer.sampler_start_epoch:

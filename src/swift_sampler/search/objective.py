@@ -349,10 +349,12 @@ class InnerLoop:
         if resume_from is not None:
             self.trainer.load_state_dict(state, copy.deepcopy(resume_from["trainer"]))
             start_step = int(resume_from["steps"])
-            saved = resume_from["probabilities"]  # as drawn from: float32 or float64
-            probabilities = saved.numpy() if hasattr(saved, "numpy") else np.asarray(saved)
+            # as drawn from: float32 or float64
+            probabilities = _array(resume_from["probabilities"])
             sampler = SwiftSampler(probabilities, seed=self.seed)
             sampler.spec = spec
+            if spec.history:  # the features' moving average goes on where it paused
+                sampler.restore_history(_array(resume_from["history"]))
         end_step = last_step if stop_at is None else stop_at
         if not start_step <= end_step <= last_step:
             raise ConfigError(
@@ -377,6 +379,8 @@ class InnerLoop:
                         tau = spec.weights(u)
                         sampler = SwiftSampler(tau / tau.sum(), seed=self.seed)
                         sampler.spec = spec
+                        if spec.history:
+                            sampler.restore_history(first[1])
                     elif sampler is None or (k == 0 and j % self.refresh_every == 0):
                         features = self.trainer.features(state, spec.columns)
                         if sampler is None:
@@ -427,6 +431,7 @@ class InnerLoop:
             paused = {
                 "trainer": self.trainer.state_dict(state),
                 "probabilities": sampler.probabilities.copy(),
+                "history": None if sampler.history is None else sampler.history.copy(),
                 "steps": steps,
             }
         return TrialScore(
@@ -495,7 +500,9 @@ def save_paused(path: Path, paused: dict[str, Any]) -> str:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(paused)
-    state["probabilities"] = torch.from_numpy(np.array(paused["probabilities"]))
+    for key in ("probabilities", "history"):
+        if paused.get(key) is not None:
+            state[key] = torch.from_numpy(np.array(paused[key]))
     return save_checkpoint(state, path)
 
 
@@ -509,6 +516,11 @@ def load_paused(path: Path, sha256: str) -> dict[str, Any] | None:
     except InputDataError as err:
         logger.warning("%s; the candidate is fine-tuned again from the shared start", err)
         return None
+
+
+def _array(saved: Any) -> np.ndarray:
+    """A saved array (a tensor after ``load_paused``) as numpy."""
+    return saved.numpy() if hasattr(saved, "numpy") else np.asarray(saved)
 
 
 def _epochs(steps: int, parts: int) -> float:

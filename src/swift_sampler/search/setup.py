@@ -63,6 +63,7 @@ def template_spec(config: Config) -> SamplerSpec:
         num_segments=s.segments,
         lipschitz=s.lipschitz,
         eps=s.eps,
+        history=s.history,
     )
 
 

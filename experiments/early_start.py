@@ -150,6 +150,27 @@ def same_information(
     ]
 
 
+def best_same_information(same_info: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best of ``same_information``'s rows in each column and the method it is (the two
+    columns can name different methods): ``best_same_info_{last,at_best_val}[_method]``."""
+    best: dict[str, Any] = {}
+    for col, tag in (("last_mean", "last"), ("at_best_val_mean", "at_best_val")):
+        top = max(same_info, key=lambda r, c=col: r[c], default=None)  # type: ignore[misc]
+        best[f"best_same_info_{tag}"] = None if top is None else top[col]
+        best[f"best_same_info_{tag}_method"] = None if top is None else top["method"]
+    return best
+
+
+def same_information_cell(row: dict[str, Any]) -> str:
+    """``best_same_information``'s values in a row as a table cell, each with its method."""
+    if row["best_same_info_last"] is None:
+        return "-"
+    return (
+        f"{row['best_same_info_last']:.1f} ({row['best_same_info_last_method']}) / "
+        f"{row['best_same_info_at_best_val']:.1f} ({row['best_same_info_at_best_val_method']})"
+    )
+
+
 def arm(runs: list[dict[str, Any]]) -> dict[str, float]:
     """Test Top-1 (%) of final trainings: mean and std at the last and best-validation epoch."""
     last = mean_std(100 * r["last"] for r in runs)

@@ -147,11 +147,6 @@ def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
         }
         chosen = args.value if new["best_val"] > old["best_val"] else default
         same_info = early_start.same_information(table1_rows, p[0], noise_type, noise)
-        best = {}
-        for col, tag in (("last_mean", "last"), ("at_best_val_mean", "at_best_val")):
-            top = max(same_info, key=lambda r, c=col: r[c], default=None)  # type: ignore[misc]
-            best[f"best_same_info_{tag}"] = None if top is None else top[col]
-            best[f"best_same_info_{tag}_method"] = None if top is None else top["method"]
         rows.append(
             {
                 "dataset": p[0],
@@ -166,7 +161,7 @@ def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
                 "default": arms["default"],
                 "variant": arms["variant"],
                 "chosen": arms["variant" if chosen != default else "default"],
-                **best,
+                **early_start.best_same_information(same_info),
                 "search_trainings_variant": new["cost"]["total_epochs"]
                 / new["cost"]["full_training_epochs"],
             }
@@ -195,14 +190,6 @@ def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
             f"{arm['at_best_val_mean']:.1f} ± {arm['at_best_val_std']:.1f}"
         )
 
-    def same(r: dict[str, Any]) -> str:
-        if r["best_same_info_last"] is None:
-            return "-"
-        return (
-            f"{r['best_same_info_last']:.1f} ({r['best_same_info_last_method']}) / "
-            f"{r['best_same_info_at_best_val']:.1f} ({r['best_same_info_at_best_val_method']})"
-        )
-
     v, d0 = f"{symbol} = {args.value:g}", f"{symbol} = {default:g}"
     date = datetime.date.today().isoformat()
     lines = [
@@ -221,8 +208,8 @@ def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
         lines.append(
             f"| {r['dataset']} | {r['setting']} | {100 * r['best_val_default']:.1f} / "
             f"{100 * r['best_val_variant']:.1f} | {r[f'chosen_{key}']:g} | "
-            f"{cell(r['default'])} | {cell(r['variant'])} | {same(r)} | "
-            f"{r['search_trainings_variant']:.1f} |"
+            f"{cell(r['default'])} | {cell(r['variant'])} | "
+            f"{early_start.same_information_cell(r)} | {r['search_trainings_variant']:.1f} |"
         )
     lines += [
         "",

@@ -135,13 +135,14 @@ def train_job(
     layers: int = 2,
     spec: dict[str, Any] | None = None,
     rate: float | None = None,
+    oracle_start: int | None = None,
 ) -> dict[str, Any]:
     """One training from scratch; per-epoch validation and test scores (minus perplexity).
 
     ``method``: ``"uniform"``, ``"ss_cdf"`` or ``"ss_cgf"`` (with ``spec``), ``"drop_r"`` or
-    ``"infobatch"`` (with ``rate``), or the privileged ceilings of experiments/lm_oracle.py,
-    ``"oracle"`` (clean sequences only, from the first epoch) and ``"oracle_es"`` (from E_s
-    on)."""
+    ``"infobatch"`` (with ``rate``), or the privileged reference policies of
+    experiments/lm_oracle.py, ``"oracle"`` (clean sequences only, from the first epoch, or from
+    epoch ``oracle_start``) and ``"oracle_es"`` (from E_s on)."""
     from swift_sampler.baselines import DropHighLossTrainer, InfoBatchTrainer, OracleTrainer
     from swift_sampler.family import SamplerSpec
     from swift_sampler.search.final import train_arm
@@ -161,7 +162,7 @@ def train_job(
         trainer = OracleTrainer(
             trainer,
             noise_mask=experiment.noise_mask,
-            start_epoch=0 if method == "oracle" else shared,
+            start_epoch=(oracle_start or 0) if method == "oracle" else shared,
         )
     sampler = None if spec is None else SamplerSpec.from_dict(spec)
     run = train_arm(
@@ -195,6 +196,7 @@ def train(
     rate: float | None = None,
     spec: dict[str, Any] | None = None,
     layers: int = 2,
+    oracle_start: int | None = None,
 ) -> Job:
     kw: dict[str, Any] = {
         "contamination": SETTINGS[setting],
@@ -208,7 +210,11 @@ def train(
         kw["rate"] = rate
     if spec is not None:
         kw["spec"] = spec
-    return Job(_name(size), _key(setting, method, seed, rate, layers), train_job, kw)
+    key = _key(setting, method, seed, rate, layers)
+    if oracle_start is not None:
+        kw["oracle_start"] = oracle_start
+        key = key.replace(f"-{method}", f"-{method}{oracle_start}")
+    return Job(_name(size), key, train_job, kw)
 
 
 def _key(setting: str, method: str, seed: int, rate: float | None, layers: int = 2) -> str:

@@ -9,7 +9,9 @@ method, a reference policy; not a proven bound, since never drawing junk need no
 
 * ``oracle``: only clean sequences from the first epoch on;
 * ``oracle_es``: uniform for the shared start E_s, then only clean sequences: a perfect junk
-  filter in the regime a searched sampler acts in (it takes over at E_s).
+  filter in the regime a searched sampler acts in (it takes over at E_s);
+* the same filter from every other start epoch in ``--starts`` (uniform before it): when a
+  perfect junk filter should act, and whether any start reaches the target.
 
 Each is set beside uniform, drop-r% (r on validation) and SS(cgf) from results/lm/summary.json
 and the L = 8 searches of results/lm-lipschitz/summary-t30.json (run those first). Writes
@@ -60,6 +62,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--trials", type=int, default=10, help="experiments/lm.py's --trials")
+    parser.add_argument(
+        "--starts", type=int, nargs="*", default=[1, 2, 4, 5], help="more oracle start epochs"
+    )
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
     command = ("python experiments/lm_oracle.py " + " ".join(sys.argv[1:])).strip()
@@ -75,7 +80,16 @@ def main() -> None:
         for method in ORACLES
         for seed in args.seeds
     }
-    done = run_jobs(list(jobs.values()), processes=args.jobs)
+    sweep = {
+        (setting, start, seed): lm.train(
+            setting, "oracle", seed, args.trials, "full", oracle_start=start
+        )
+        for setting in settings
+        for start in args.starts
+        for seed in args.seeds
+    }
+    done = run_jobs([*jobs.values(), *sweep.values()], processes=args.jobs)
+    shared = lm.make_config(0.2, "cgf", args.trials, "full").search.shared_epochs
     rows = []
     for setting in settings:
         contamination = lm.SETTINGS[setting]
@@ -107,6 +121,20 @@ def main() -> None:
                 "below_uniform_last": 1 - last[0] / row["uniform_last"],
             }
         row["target_last"] = 0.95 * row["uniform_last"]
+        # The filter's start epoch: 0 is `oracle`, E_s is `oracle_es`, the others the sweep.
+        by_start = {0: row["oracle"], shared: row["oracle_es"]}
+        for start in args.starts:
+            runs = [done[sweep[setting, start, seed].key] for seed in args.seeds]
+            last = mean_std(-r["last"] for r in runs)
+            at_val = mean_std(-r["test_at_best_val"] for r in runs)
+            by_start[start] = {
+                "last_mean": last[0],
+                "last_std": last[1],
+                "at_best_val_mean": at_val[0],
+                "at_best_val_std": at_val[1],
+                "below_uniform_last": 1 - last[0] / row["uniform_last"],
+            }
+        row["oracle_by_start"] = {str(k): by_start[k] for k in sorted(by_start)}
         rows.append(row)
     write_json(RESULTS / NAME / "summary.json", {"seeds": args.seeds, "rows": rows})
 
@@ -134,6 +162,29 @@ def main() -> None:
             f"| {100 * r['contamination']:.0f}% | {num(r['uniform_last'])} | "
             f"{num(r['target_last'])} | {num(r['drop_r_val_last'])} | {num(r['ss_cgf_last'])} | "
             f"{num(r['ss_cgf_L8_last'])} | " + " | ".join(cells) + " |"
+        )
+    starts = sorted(int(k) for k in rows[0]["oracle_by_start"])
+    lines += [
+        "",
+        f"The same clean-only policy from other start epochs (uniform before; E_s = {shared}; "
+        "the first column is `oracle`, the E_s column `oracle_es`), test perplexity at the "
+        "last epoch, mean ± std over the seeds:",
+        "",
+        "| contamination | target | "
+        + " | ".join(f"from epoch {k}{' (E_s)' if k == shared else ''}" for k in starts)
+        + " |",
+        "|---|---|" + "---|" * len(starts),
+    ]
+    for r in rows:
+        cells = [
+            f"{r['oracle_by_start'][str(k)]['last_mean']:.2f} ± "
+            f"{r['oracle_by_start'][str(k)]['last_std']:.2f}"
+            for k in starts
+        ]
+        lines.append(
+            f"| {100 * r['contamination']:.0f}% | {num(r['target_last'])} | "
+            + " | ".join(cells)
+            + " |"
         )
     text = "\n".join(lines) + "\n"
     (RESULTS / NAME / "lm_oracle.md").write_text(text)

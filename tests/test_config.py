@@ -95,7 +95,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 67  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 68  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -232,6 +232,27 @@ def test_the_swift_preset_fills_what_the_config_leaves_unset() -> None:
     assert plain != config
     assert plain.fingerprint() == config.fingerprint()
     assert config.fingerprint() != parse_config({"train": {"epochs": 20}}).fingerprint()
+
+
+def test_data_samples_sizes_mnist1d_and_nothing_else() -> None:
+    config = parse_config({"data": {"name": "mnist1d", "samples": 15000}})
+    assert config.data.samples == 15000
+    assert config.fingerprint() != parse_config({"data": {"name": "mnist1d"}}).fingerprint()
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {
+                "data": {"name": "mnist5k", "samples": 1000},
+                "train": {"epochs": 0},
+            }
+        )
+    assert "2 problems" in str(err.value)
+    assert "data.samples: only the generated mnist1d has a size to choose" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"data": {"name": "mnist1d", "samples": 1005}})
+    assert "data.samples: must be a multiple of 10" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"data": {"name": "mnist1d", "samples": 50}})
+    assert "data.samples: must be an integer >= 100" in str(err.value)
 
 
 def test_feature_history_is_a_sampler_key_the_spec_and_portfolio_see() -> None:

@@ -293,6 +293,9 @@ class DataConfig:
             (MNIST-1D's own test set, else :data:`DEFAULT_TEST_FRACTION`).
             ``val_fraction + test_fraction`` must be < 1.
         cache_dir: Where MNIST-1D caches its generated data; ``None`` for no cache.
+        samples: ``mnist1d`` only: signals to generate, a multiple of 10 from 100 on; ``None``
+            (default): mnist1d's 5,000. Its own 80 / 20 train / test split is kept, so
+            ``val_fraction`` (of all signals) comes out of the 80%.
         factory: ``package.module:function`` that returns your train / val / test datasets
             (see ``swift_sampler.data.own``); ``name`` is then not used. The module is
             imported as written (the command line puts the current directory on
@@ -336,6 +339,7 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float | None = None
     cache_dir: str | None = None
+    samples: int | None = None
     factory: str | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
@@ -599,6 +603,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "val_fraction": _FRACTION,
         "test_fraction": dataclasses.replace(_FRACTION, optional=True),
         "cache_dir": _Rule("str", optional=True),
+        "samples": _Rule("int", low=100, optional=True),
         "factory": _Rule("factory", optional=True),
         "kwargs": _Rule("table"),
         "path": _Rule("str", optional=True),
@@ -674,6 +679,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
 
 _ADDED_KEYS: dict[str, dict[str, Any]] = {
     "data": {
+        "samples": None,
         "factory": None,
         "kwargs": {},
         "path": None,
@@ -1221,6 +1227,20 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
             problems.append(
                 f"data.test_fraction: data.val_fraction + data.test_fraction must be < 1 to "
                 f"leave training data, got {val!r} + {test!r}"
+            )
+
+    samples = data["samples"]
+    if samples is not None and usable("data.samples", "data.name"):
+        if data["name"] != "mnist1d" or data["factory"] is not None:
+            problems.append(
+                f"data.samples: only the generated mnist1d has a size to choose, but data.name "
+                f"is {data['name']!r}{' with a data.factory' if data['factory'] else ''}; "
+                "leave data.samples out"
+            )
+        elif samples % 10:
+            problems.append(
+                f"data.samples: must be a multiple of 10 (mnist1d makes as many signals of each "
+                f"class), got {samples}"
             )
 
     problems += _text_problems(values, usable)

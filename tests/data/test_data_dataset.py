@@ -168,6 +168,38 @@ def test_mnist1d_val_fraction_must_leave_training_rows(monkeypatch: pytest.Monke
         load_dataset("mnist1d", val_fraction=0.8)
 
 
+def test_a_larger_mnist1d_keeps_its_own_split_and_its_own_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real generator at 1,000 signals: mnist1d's 80 / 20 split, val out of the 80%, a cache
+    file of its own (the default 5,000's is another), read back without generating again."""
+    data = load_dataset("mnist1d", samples=1000, val_fraction=0.1, cache_dir=tmp_path)
+    assert (len(data.train), len(data.val), len(data.test)) == (700, 100, 200)
+    np.testing.assert_array_equal(np.sort(data.split.test), np.arange(800, 1000))
+    assert np.bincount(_labels(data.test), minlength=10).sum() == 200
+    assert [p.name for p in tmp_path.iterdir()] == ["mnist1d_n1000_v1.npz"]
+
+    def refuse(args: object) -> None:
+        raise AssertionError("the cache of 1,000 signals must be read, not generated again")
+
+    monkeypatch.setattr(mnist1d_data, "make_dataset", refuse)
+    again = load_dataset("mnist1d", samples=1000, val_fraction=0.1, cache_dir=tmp_path)
+    np.testing.assert_array_equal(_labels(again.test), _labels(data.test))
+
+
+@pytest.mark.parametrize(
+    ("name", "samples", "message"),
+    [
+        ("mnist5k", 1000, "samples is for the generated mnist1d only, not 'mnist5k'"),
+        ("mnist1d", 1005, "must be a multiple of 10 .* of at least 100, got 1005"),
+        ("mnist1d", 90, "of at least 100, got 90"),
+    ],
+)
+def test_a_bad_mnist1d_size_is_one_clear_error(name: str, samples: int, message: str) -> None:
+    with pytest.raises(InputDataError, match=message):
+        load_dataset(name, samples=samples)  # type: ignore[arg-type]
+
+
 def test_unknown_name_lists_the_known_names() -> None:
     with pytest.raises(InputDataError) as info:
         load_dataset("cifar10")  # type: ignore[arg-type]

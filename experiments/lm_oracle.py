@@ -67,6 +67,14 @@ def main() -> None:
     )
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
+    config = lm.make_config(0.2, "cgf", args.trials, "full")
+    shared, epochs = config.search.shared_epochs, config.train.epochs
+    wrong = [k for k in args.starts if not 0 < k < epochs or k == shared]
+    if wrong:
+        parser.error(
+            f"--starts {wrong}: each must be in [1, {epochs - 1}] and not E_s = {shared} "
+            "(epoch 0 and E_s are the oracle and oracle_es columns)"
+        )
     command = ("python experiments/lm_oracle.py " + " ".join(sys.argv[1:])).strip()
     table = json.loads((RESULTS / "lm" / "summary.json").read_text())
     if table["select_seed"] in args.seeds:
@@ -89,7 +97,6 @@ def main() -> None:
         for seed in args.seeds
     }
     done = run_jobs([*jobs.values(), *sweep.values()], processes=args.jobs)
-    shared = lm.make_config(0.2, "cgf", args.trials, "full").search.shared_epochs
     rows = []
     for setting in settings:
         contamination = lm.SETTINGS[setting]
@@ -128,6 +135,7 @@ def main() -> None:
             last = mean_std(-r["last"] for r in runs)
             at_val = mean_std(-r["test_at_best_val"] for r in runs)
             by_start[start] = {
+                "privileged": "noise_mask",
                 "last_mean": last[0],
                 "last_std": last[1],
                 "at_best_val_mean": at_val[0],

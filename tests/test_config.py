@@ -200,7 +200,7 @@ def test_the_swift_preset_fills_what_the_config_leaves_unset() -> None:
     for epochs, parts, first in ((60, 1, 12), (10, 1, 2), (8, 3, 5), (4, 3, 2), (2, 3, 1)):
         s = parse_config({"train": {"epochs": epochs}, "search": {"preset": "swift"}}).search
         assert (s.epoch_parts, s.min_resource) == (parts, first), epochs
-        assert 3 * s.min_resource == s.finetune_epochs * s.epoch_parts or epochs == 2
+        assert 3 * s.min_resource == s.finetune_epochs * s.epoch_parts
         assert s.min_resource < s.finetune_epochs * s.epoch_parts  # a rung before the end
     # What the config sets wins over the preset; epoch_parts alone still gets a third.
     mine = parse_config({"search": {"preset": "swift", "finalists": 3, "min_resource": 2}})
@@ -216,6 +216,11 @@ def test_the_swift_preset_fills_what_the_config_leaves_unset() -> None:
     own = parse_config({"search": {"preset": "swift", "start_thetas": [theta]}})
     assert own.search.trials == 6
     assert own.start_thetas == (*portfolio.THETAS, theta)
+    # Start-up points you ask for get trials too; without a portfolio the preset's 5 stay.
+    sobol = parse_config({"search": {"preset": "swift", "startup_trials": 3}}).search
+    assert (sobol.trials, sobol.startup_trials) == (8, 3)
+    bare = parse_config({"search": {"preset": "swift", "portfolio": 0}}).search
+    assert (bare.trials, bare.portfolio) == (5, 0)
     with pytest.raises(ConfigError) as err:
         parse_config({"search": {"preset": "swift", "start_thetas": [theta], "trials": 5}})
     assert "1 problem" in str(err.value)
@@ -225,12 +230,10 @@ def test_the_swift_preset_fills_what_the_config_leaves_unset() -> None:
     explicit = parse_config({"train": {"epochs": 20}, "search": written})
     assert explicit == config
     assert parse_config(config.to_dict()) == config
-    # The fingerprint sees what the preset sets, not the preset's name: a study started with
-    # it resumes with its keys written out, and differs from the default search.
+    # The preset enters the fingerprint like any key (studies stored with it keep theirs).
     unnamed = {k: v for k, v in written.items() if k != "preset"}
     plain = parse_config({"train": {"epochs": 20}, "search": unnamed})
-    assert plain != config
-    assert plain.fingerprint() == config.fingerprint()
+    assert plain != config and plain.fingerprint() != config.fingerprint()
     assert config.fingerprint() != parse_config({"train": {"epochs": 20}}).fingerprint()
 
 

@@ -522,10 +522,12 @@ class SearchConfig:
         preset: ``"swift"``: the search for about two and a half trainings measured in
             docs/benchmarks.md ("The whole portfolio, screened by halving"): every key of
             :data:`SWIFT_PRESET` that the config does not set takes its value there,
-            ``trials`` is one for the uniform sampler, each portfolio theta and each of
-            ``start_thetas``, and ``min_resource`` is a third of the fine-tune (in thirds of
-            an epoch, ``epoch_parts = 3``, when the fine-tune's epochs do not divide by 3).
-            None (default): no preset. It enters the fingerprint through the keys it sets.
+            ``trials`` is one for the uniform sampler, each portfolio theta, each of
+            ``start_thetas`` and each of ``startup_trials`` (5 at least), and
+            ``min_resource`` is a third of the fine-tune (in thirds of an epoch,
+            ``epoch_parts = 3``, when the fine-tune's epochs do not divide by 3; about a
+            third, rounded down, in the steps of an ``epoch_parts`` you set).
+            None (default): no preset.
 
     Slot 0 is always the uniform sampler; ``portfolio`` and ``start_thetas`` fill the next
     slots (at most ``trials - 1`` in all), then come ``startup_trials`` Sobol points, then
@@ -793,21 +795,20 @@ class Config:
     def fingerprint(self) -> str:
         """SHA-256 hex digest of the canonical JSON of :meth:`to_dict` (sorted keys).
 
-        Two configs have the same fingerprint exactly when every field but ``search.preset``
-        is equal, so a resumed run can compare it with the one it stored and refuse a changed
-        config. Keys added after studies were already stored (:data:`_ADDED_KEYS`) enter it
-        only when they differ from their default, so those studies still resume. With
-        ``search.portfolio = k`` the k thetas themselves enter it too, so a study does not
-        resume with other built-in thetas than it started with. ``search.preset`` is left
-        out: it enters through the keys it sets, so a study started with the preset resumes
-        with those keys written out.
+        Two configs have the same fingerprint exactly when every field is equal, so a resumed
+        run can compare it with the one it stored and refuse a changed config. Keys added
+        after studies were already stored (:data:`_ADDED_KEYS`) enter it only when they differ
+        from their default, so those studies still resume. With ``search.portfolio = k`` the
+        k thetas themselves enter it too, so a study does not resume with other built-in
+        thetas than it started with. ``search.preset`` enters it like any key: a study
+        started with the preset resumes with the preset (studies stored with it keep their
+        fingerprint).
         """
         data = self.to_dict()
         for section, keys in _ADDED_KEYS.items():
             for key, default in keys.items():
                 if data[section][key] == default:
                     del data[section][key]
-        data["search"].pop("preset", None)
         if self.search.portfolio:
             data["search"]["portfolio_thetas"] = [
                 list(t) for t in PORTFOLIO_THETAS[: self.search.portfolio]
@@ -1032,10 +1033,12 @@ def _apply_preset(
         if key not in raw_search:
             search[key] = value
     if "trials" not in raw_search and not bad.intersection(
-        ("search.portfolio", "search.start_thetas")
+        ("search.portfolio", "search.start_thetas", "search.startup_trials")
     ):
-        # One trial for the uniform sampler, each portfolio theta and each of your own thetas.
-        search["trials"] = 1 + search["portfolio"] + len(search["start_thetas"])
+        # One trial for the uniform sampler, each portfolio theta, each of your own thetas and
+        # each start-up point you ask for; never fewer than the preset's own.
+        wanted = 1 + search["portfolio"] + len(search["start_thetas"]) + search["startup_trials"]
+        search["trials"] = max(SWIFT_PRESET["trials"], wanted)
     if "min_resource" in raw_search or search["pruner"] == "none":
         return
     epoch_keys = ("search.shared_fraction", "search.shared_epochs", "search.finetune_epochs")

@@ -229,12 +229,19 @@ class SwiftSampler(Sampler[int]):
         """Sets the moving average to ``table`` (saved ``history``, or a first feature table
         whose probabilities the sampler already holds) without changing the probabilities.
 
+        Args:
+            table: ``(n, len(spec.columns))`` array in ``spec.columns`` order, or a mapping
+                from each column name to ``(n,)`` values.
+
         Raises:
             SpecError: without a spec whose ``history`` is above 0.
             InputDataError: if the table is invalid or its length differs from n.
         """
         if self.spec is None or not self.spec.history:
-            raise SpecError("restore_history needs a sampler whose spec has history > 0")
+            got = "no spec" if self.spec is None else f"spec.history = {self.spec.history!r}"
+            raise SpecError(
+                f"restore_history needs a sampler whose spec has history > 0, got {got}"
+            )
         table = _table(self.spec, table)
         self._check_rows(len(table))
         self._history = table

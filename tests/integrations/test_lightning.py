@@ -128,7 +128,14 @@ def test_a_second_fit_with_the_same_callback_starts_uniform_again() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("start_epoch", "restore_after_setup", "history"),
-    [(0, False, 0.0), (2, False, 0.0), (0, True, 0.0), (2, True, 0.0), (0, False, 0.5)],
+    [
+        (0, False, 0.0),
+        (2, False, 0.0),
+        (0, True, 0.0),
+        (2, True, 0.0),
+        (0, False, 0.5),
+        (0, True, 0.5),
+    ],
 )
 def test_a_resumed_fit_draws_what_an_uninterrupted_one_draws(
     tmp_path: Path, start_epoch: int, restore_after_setup: bool, history: float

@@ -149,10 +149,15 @@ class SwiftSamplerCallback(pl.Callback):
                 "not be the epoch the fit resumes at",
                 trainer.current_epoch,
             )
+            self._resume_history = None  # an average of another epoch than the one it starts
+            if self._fit_started:  # loaded after on_fit_start: use the restored module
+                self._begin(trainer, pl_module, trainer.current_epoch)
             return
         if self._fit_started:
             # FSDP, DeepSpeed and model-parallel strategies restore the checkpoint after
-            # on_fit_start: start again from the restored module and epoch.
+            # on_fit_start: start again from the restored module and epoch (the feature pass
+            # on_fit_start made on the module before its restore is then spent for nothing:
+            # a callback cannot tell at on_fit_start that a checkpoint will come).
             self._begin(trainer, pl_module, epoch)
         else:
             self._resume_epoch = epoch  # the usual order: before on_fit_start

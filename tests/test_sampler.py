@@ -165,7 +165,7 @@ def test_without_history_the_sampler_keeps_no_average() -> None:
     np.testing.assert_allclose(sampler.probabilities, spec.probabilities(f1))
     with pytest.raises(
         SpecError,
-        match="restore_history needs a sampler whose spec has history > 0, got spec.history = 0.0",
+        match=r"needs a sampler whose spec has history > 0, got spec\.history = 0\.0",
     ):
         sampler.restore_history(f0)
 

@@ -52,6 +52,20 @@ def _reported(table: dict[str, Any], contamination: float, method: str) -> dict[
     )
 
 
+def _policy(runs: list[dict[str, Any]], uniform_last: float) -> dict[str, Any]:
+    """A reference policy's test perplexity over the seeds (it reads the contamination mask)."""
+    last = mean_std(-r["last"] for r in runs)
+    at_val = mean_std(-r["test_at_best_val"] for r in runs)
+    return {
+        "privileged": "noise_mask",
+        "last_mean": last[0],
+        "last_std": last[1],
+        "at_best_val_mean": at_val[0],
+        "at_best_val_std": at_val[1],
+        "below_uniform_last": 1 - last[0] / uniform_last,
+    }
+
+
 def _versus(below: float) -> str:
     """``below`` (1 - ppl / uniform's) as words: "3.3% below uniform", "3.6% above uniform"."""
     return f"{100 * abs(below):.1f}% {'below' if below >= 0 else 'above'} uniform"
@@ -117,31 +131,13 @@ def main() -> None:
         row["ss_cgf_L8_last"] = None if l8 is None else l8["test_last_L8_mean"]
         for method in ORACLES:
             runs = [done[jobs[setting, method, seed].key] for seed in args.seeds]
-            last = mean_std(-r["last"] for r in runs)
-            at_val = mean_std(-r["test_at_best_val"] for r in runs)
-            row[method] = {
-                "privileged": "noise_mask",
-                "last_mean": last[0],
-                "last_std": last[1],
-                "at_best_val_mean": at_val[0],
-                "at_best_val_std": at_val[1],
-                "below_uniform_last": 1 - last[0] / row["uniform_last"],
-            }
+            row[method] = _policy(runs, row["uniform_last"])
         row["target_last"] = 0.95 * row["uniform_last"]
         # The filter's start epoch: 0 is `oracle`, E_s is `oracle_es`, the others the sweep.
         by_start = {0: row["oracle"], shared: row["oracle_es"]}
         for start in args.starts:
             runs = [done[sweep[setting, start, seed].key] for seed in args.seeds]
-            last = mean_std(-r["last"] for r in runs)
-            at_val = mean_std(-r["test_at_best_val"] for r in runs)
-            by_start[start] = {
-                "privileged": "noise_mask",
-                "last_mean": last[0],
-                "last_std": last[1],
-                "at_best_val_mean": at_val[0],
-                "at_best_val_std": at_val[1],
-                "below_uniform_last": 1 - last[0] / row["uniform_last"],
-            }
+            by_start[start] = _policy(runs, row["uniform_last"])
         row["oracle_by_start"] = {str(k): by_start[k] for k in sorted(by_start)}
         rows.append(row)
     write_json(RESULTS / NAME / "summary.json", {"seeds": args.seeds, "rows": rows})

@@ -284,6 +284,22 @@ def test_a_bad_or_clashing_preset_is_one_clear_problem() -> None:
         parse_config({"sampler": {"lipschitz": 8.0}, "search": {"preset": "swift"}})
     assert "sampler.lipschitz = 8.0 (the portfolio's: 2.0)" in str(err.value)
     assert "search.preset = 'swift' tries the whole portfolio: drop the preset" in str(err.value)
+    # A problem with a value the preset set says so: the user never wrote trials = 5.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"preset": "swift", "patience": 5}})
+    assert "1 problem" in str(err.value)
+    assert (
+        "search.patience: must be < search.trials (5) (0 turns the stopping rule off), got 5 "
+        "(search.trials = 5 from search.preset = 'swift'; set it in [search] to override)"
+    ) in str(err.value)
+    # A key the config sets is not blamed on the preset.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"preset": "swift", "patience": 5, "trials": 5}})
+    assert "from search.preset" not in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        one_epoch = {"shared_epochs": 19, "epoch_parts": 1}
+        parse_config({"train": {"epochs": 20}, "search": {"preset": "swift", **one_epoch}})
+    assert "(search.pruner = 'synchronous_halving' from search.preset = 'swift'" in str(err.value)
 
 
 def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:

@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from swift_sampler.config import Config, default_config, parse_config
+from swift_sampler.config import Config, DataConfig, default_config, parse_config
 from swift_sampler.errors import ConfigError
 
 
@@ -33,6 +33,24 @@ def test_kwargs_tables_round_trip_through_toml_and_dict() -> None:
     assert parse_config(tomllib.loads(text)) == config
     assert parse_config(config.to_dict()) == config
     assert config.to_dict()["data"]["kwargs"] is not config.data.kwargs
+
+
+def test_kwargs_tables_cannot_change_and_the_config_hashes() -> None:
+    kwargs = {"names": ["a", "b"], "nested": {"deep": [1, 2]}}
+    config = parse_config({"data": {"factory": "pkg.mod:build", "kwargs": kwargs}})
+    before = config.fingerprint()
+    with pytest.raises(TypeError):
+        config.data.kwargs["names"] = ["c"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        config.data.kwargs["nested"]["deep"] = []
+    kwargs["names"].append("z")  # the parsed table is not the caller's
+    assert config.data.kwargs["names"] == ("a", "b")
+    assert config.fingerprint() == before
+    same = parse_config({"data": {"factory": "pkg.mod:build", "kwargs": kwargs}})
+    assert hash(config) == hash(parse_config(config.to_dict())) and same != config
+    assert repr(config.data.kwargs) == "{'names': ['a', 'b'], 'nested': {'deep': [1, 2]}}"
+    # Built directly, a section freezes its table too.
+    assert hash(DataConfig(factory="pkg.mod:build", kwargs={"x": [1]})) is not None
 
 
 def test_the_new_keys_leave_old_fingerprints_alone() -> None:

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from swift_sampler._frozen import thaw
 from swift_sampler.errors import ConfigError
 
 __all__ = ["bind_factory", "import_factory"]
@@ -98,7 +99,7 @@ def bind_factory(
     Raises:
         ConfigError: ``function`` cannot take these keyword arguments.
     """
-    passed = dict(kwargs)
+    passed = thaw(kwargs)  # the call's own plain copy: the config's table stays as it is
     try:
         signature: inspect.Signature | None = inspect.signature(function)
     except (TypeError, ValueError):  # some builtins have no signature: just call them

@@ -24,7 +24,6 @@ layering; ``tests/test_config.py`` checks that the two lists agree.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime
 import difflib
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from swift_sampler._frozen import FrozenTable, freeze, thaw
 from swift_sampler._validate import as_int, as_real, short_repr
 from swift_sampler.errors import ConfigError
 from swift_sampler.portfolio import FAMILY as PORTFOLIO_FAMILY
@@ -195,7 +195,7 @@ class _Rule:
             return (value, None) if ok else (None, problem)
         if self.kind == "table":
             bad = _not_plain(value) if isinstance(value, Mapping) else ""
-            return (copy.deepcopy(dict(value)), None) if bad is None else (None, problem + bad)
+            return (FrozenTable(value), None) if bad is None else (None, problem + bad)
         if self.kind == "thetas":
             return _thetas(value, problem)
         if self.kind not in ("str_list", "int_list"):
@@ -341,10 +341,13 @@ class DataConfig:
     cache_dir: str | None = None
     samples: int | None = None
     factory: str | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = field(default_factory=FrozenTable)
     path: str | None = None
     labels_path: str | None = None
     num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kwargs", freeze(self.kwargs))  # read-only, hashable
 
     @property
     def own(self) -> bool:
@@ -388,12 +391,15 @@ class ModelConfig:
     name: ModelName = "cnn"
     width: int | None = None
     factory: str | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = field(default_factory=FrozenTable)
     layers: int | None = None
     d_model: int | None = None
     heads: int | None = None
     context: int | None = None
     vocab_size: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kwargs", freeze(self.kwargs))  # read-only, hashable
 
 
 @dataclass(frozen=True)
@@ -830,8 +836,8 @@ class Config:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return copy.deepcopy(value)
+    if isinstance(value, Mapping):
+        return thaw(value)
     return [_plain(item) for item in value] if isinstance(value, tuple) else value
 
 
@@ -982,9 +988,12 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
             if key in raw_data
         ]
     raw_search = data.get("search", {})
+    filled: set[str] = set()
     if values["search"]["preset"] is not None and isinstance(raw_search, Mapping):
-        _apply_preset(values, raw_search, bad)
-    problems += _cross_field_problems(values, bad)
+        filled = _apply_preset(values, raw_search, bad)
+    problems += [
+        _preset_note(p, filled, values["search"]) for p in _cross_field_problems(values, bad)
+    ]
     problems += _own_data_problems(values, bad)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
@@ -1026,12 +1035,17 @@ def _parse_section(
 
 def _apply_preset(
     values: dict[str, dict[str, Any]], raw_search: Mapping[str, Any], bad: set[str]
-) -> None:
-    """Fills the ``search`` keys the config leaves unset with ``search.preset``'s values."""
+) -> set[str]:
+    """Fills the ``search`` keys the config leaves unset with ``search.preset``'s values.
+
+    Returns:
+        The keys it filled (``trials``, ``epoch_parts``, ``min_resource`` included when
+        derived), so a problem with one of them can say where its value came from.
+    """
     search = values["search"]
-    for key, value in SWIFT_PRESET.items():
-        if key not in raw_search:
-            search[key] = value
+    filled = {key for key in SWIFT_PRESET if key not in raw_search}
+    for key in filled:
+        search[key] = SWIFT_PRESET[key]
     if "trials" not in raw_search and not bad.intersection(
         ("search.portfolio", "search.start_thetas", "search.startup_trials")
     ):
@@ -1040,10 +1054,10 @@ def _apply_preset(
         wanted = 1 + search["portfolio"] + len(search["start_thetas"]) + search["startup_trials"]
         search["trials"] = max(SWIFT_PRESET["trials"], wanted)
     if "min_resource" in raw_search or search["pruner"] == "none":
-        return
+        return filled
     epoch_keys = ("search.shared_fraction", "search.shared_epochs", "search.finetune_epochs")
     if "train.epochs" in bad or bad.intersection(epoch_keys) or "search.epoch_parts" in bad:
-        return  # reported as it is; the third of a bad fine-tune means nothing
+        return filled  # reported as it is; the third of a bad fine-tune means nothing
     _, finetune = resolve_epochs(
         values["train"]["epochs"],
         search["shared_fraction"],
@@ -1054,11 +1068,26 @@ def _apply_preset(
     # in thirds of an epoch (a 5-epoch tail is screened on 5 of its 15 thirds).
     if "epoch_parts" not in raw_search:
         search["epoch_parts"] = 1 if finetune % 3 == 0 else 3
+        filled.add("epoch_parts")
     search["min_resource"] = max(1, finetune * search["epoch_parts"] // 3)
+    return filled | {"min_resource"}
+
+
+def _preset_note(problem: str, filled: set[str], search: Mapping[str, Any]) -> str:
+    """``problem`` with the values it names that ``search.preset`` set, and how to override."""
+    named = sorted(k for k in filled if re.search(rf"\bsearch\.{k}\b", problem))
+    if not named:
+        return problem
+    which = ", ".join(f"search.{k} = {search[k]!r}" for k in named)
+    them = "it" if len(named) == 1 else "them"
+    return (
+        f"{problem} ({which} from search.preset = {search['preset']!r}; set {them} in "
+        "[search] to override)"
+    )
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
-    if f.default_factory is not dataclasses.MISSING:  # a table: a fresh dict
+    if f.default_factory is not dataclasses.MISSING:  # a table: an empty FrozenTable
         return f.default_factory()
     return f.default
 

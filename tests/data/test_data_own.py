@@ -403,3 +403,24 @@ def test_a_misspelt_keyword_argument_gets_a_did_you_mean(module) -> None:
     name = module("byo_factory_kwargs", _FACTORY)
     with pytest.raises(ConfigError, match=r"; did you mean 'n_train' for 'n_trian'\?$"):
         load_factory_data(f"{name}:splits", {"n_trian": 5})
+
+
+def test_a_factory_gets_its_own_plain_copy_of_the_config_table(module) -> None:
+    name = module(
+        "byo_factory_plain",
+        _FACTORY
+        + "\n\nSEEN = []\n\n"
+        + "def grows(sizes, opts):\n"
+        + "    SEEN.append((type(sizes), type(opts)))\n"
+        + "    sizes.append(9); opts['new'] = 1\n"
+        + "    return splits(n_train=len(sizes))\n",
+    )
+    config = parse_config(
+        {"data": {"factory": f"{name}:grows", "kwargs": {"sizes": [1, 2], "opts": {"a": 1}}}}
+    )
+    first = load_factory_data(config.data.factory, config.data.kwargs)
+    second = load_factory_data(config.data.factory, config.data.kwargs)
+    assert len(first.train) == len(second.train) == 3  # the config's list stays [1, 2]
+    assert config.data.kwargs == {"sizes": [1, 2], "opts": {"a": 1}}
+    seen = sys.modules[name].SEEN
+    assert seen == [(list, dict), (list, dict)]

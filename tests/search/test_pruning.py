@@ -103,6 +103,23 @@ def test_pruned_trials_enter_the_outer_loop_at_most_at_the_worst_complete_score(
     assert [h.score for h in outer_history(trials, 2)] == [0.7, 0.65, 0.3, 0.65]
 
 
+def test_a_pruned_trial_without_values_is_not_the_best_of_negative_scores() -> None:
+    # Negative scores (a language model's -perplexity): a pruned trial that reported nothing
+    # must not enter as 0.0, above every real score, when no trial is complete yet.
+    names = {f"theta_{i:02d}": FloatDistribution(0.0, 1.0) for i in range(2)}
+    study = optuna.create_study(direction="maximize")
+    for values in ({1: -12.0}, {}, {1: -11.0}):
+        study.add_trial(
+            create_trial(
+                state=TrialState.PRUNED,
+                params={n: 0.5 for n in names},
+                distributions=names,
+                intermediate_values=values,
+            )
+        )
+    assert [h.score for h in outer_history(study.get_trials(), 2)] == [-12.0, -12.0, -11.0]
+
+
 @pytest.mark.parametrize(
     ("scores", "expected"),
     [

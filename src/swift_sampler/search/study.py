@@ -225,14 +225,26 @@ def outer_history(trials: list[optuna.trial.FrozenTrial], dim: int) -> list[Fini
     """
     from optuna.trial import TrialState
 
-    complete = [float(t.value or 0.0) for t in trials if t.state == TrialState.COMPLETE]
+    def reached(t: optuna.trial.FrozenTrial) -> float | None:
+        """The trial's final value, else its last intermediate one (a pruned trial's)."""
+        if t.value is not None:
+            return float(t.value)
+        if t.last_step is not None:
+            return float(t.intermediate_values[t.last_step])
+        return None
+
+    complete = [
+        v for t in trials if t.state == TrialState.COMPLETE if (v := reached(t)) is not None
+    ]
+    known = [v for t in trials if (v := reached(t)) is not None]
     floor = min(complete) if complete else float("inf")
+    # A pruned trial that reported nothing (none does today) is as poor as the poorest known.
+    nothing = min(known) if known else 0.0
     history = []
     for t in trials:
-        score = float(t.value or 0.0)
+        value = reached(t)
+        score = nothing if value is None else value
         if t.state == TrialState.PRUNED:
-            if t.value is None and t.last_step is not None:
-                score = float(t.intermediate_values[t.last_step])
             score = min(score, floor)
         history.append(FinishedTrial(theta_of(t, dim), score, t.system_attrs))
     return history

@@ -237,3 +237,60 @@ def test_a_rank_0_failure_mid_call_ends_the_job_instead_of_hanging(tmp_path: Pat
     )
     assert run.returncode != 0
     assert "rank 0 fails in the middle of a call" in run.stderr
+
+
+@pytest.mark.slow
+def test_a_bad_config_under_torchrun_is_one_message_from_rank_0(tmp_path: Path) -> None:
+    # Rank 0 refuses the config before any inner loop exists and releases the followers as
+    # failed: they leave without waiting at the final barrier for a rank that never comes
+    # (before, rank 1 added "internal error: ... Connection reset by peer").
+    config = tmp_path / "c.toml"
+    config.write_text(CONFIG.replace("startup_trials = 2", "startup_trials = 8"))
+    cli = ["-m", "swift_sampler.cli", "--threads", "1", "search", str(config), "--run-dir"]
+    run = subprocess.run(
+        _torchrun(*cli, str(tmp_path / "r")), env=ENV, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode != 0
+    assert "failed (exitcode: 2) local_rank: 0" in run.stderr  # rank 0's input error, exit 2
+    assert run.stderr.count("search.startup_trials: must be <= search.trials (3), got 8") == 1
+    assert "internal error" not in run.stderr and "Connection reset" not in run.stderr
+    assert not (tmp_path / "r").exists()
+
+
+RELEASED = r"""
+import sys
+from swift_sampler import distributed
+from swift_sampler.errors import InputDataError
+
+distributed.init_from_env()
+
+
+class Target:
+    def check(self):
+        distributed.sum_across([1.0])  # every rank in step, then the same error on each
+        raise InputDataError("the same bad input on every rank")
+
+
+target = Target()
+if distributed.rank() == 0:
+    try:
+        distributed.Lockstep(target).check()
+    except InputDataError:
+        failed = True
+    distributed.release_followers(failed=failed)
+else:
+    failed = distributed.Lockstep(target).follow()
+print(f"rank {distributed.rank()} failed={failed}", flush=True)
+distributed.leave(wait=not failed)
+"""
+
+
+@pytest.mark.slow
+def test_followers_learn_that_rank_0_failed_inside_the_inner_loop(tmp_path: Path) -> None:
+    script = tmp_path / "released.py"
+    script.write_text(RELEASED)
+    run = subprocess.run(
+        _torchrun("--tee=1", str(script)), env=ENV, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "rank 0 failed=True" in run.stdout and "rank 1 failed=True" in run.stdout

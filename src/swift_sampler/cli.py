@@ -661,13 +661,16 @@ def _distributed(args: argparse.Namespace, command: Any) -> int:
             from swift_sampler.search.setup import follow_inner_loop
 
             _configure_threads(args)
-            follow_inner_loop()
+            if follow_inner_loop():
+                return EXIT_OK  # rank 0 failed, said why and exits with its code
             code = EXIT_OK
         else:
+            ran = False
             try:
                 code = int(command(args))
+                ran = True
             finally:
-                distributed.release_followers()
+                distributed.release_followers(failed=not ran)
         finished = True
         return code
     finally:

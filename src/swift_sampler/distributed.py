@@ -36,6 +36,7 @@ __all__ = [
     "is_distributed",
     "rank",
     "release_followers",
+    "released_failed",
     "sum_across",
     "uses_cuda",
     "world_size",
@@ -221,12 +222,17 @@ class Lockstep:
 
         return call
 
-    def follow(self) -> None:
-        """Follower ranks: runs rank 0's calls until it releases them."""
+    def follow(self) -> bool:
+        """Follower ranks: runs rank 0's calls until it releases them.
+
+        Returns:
+            Whether rank 0 failed (``release_followers(failed=True)``): a follower then leaves
+            without meeting the others, as rank 0 does after an error.
+        """
         while True:
             name, args, kwargs = broadcast_object()
             if name is None:  # release_followers
-                return
+                return released_failed(args)
             if self._adjust is not None:
                 args = self._adjust(name, args)
             try:
@@ -238,13 +244,23 @@ class Lockstep:
 _released = False
 
 
-def release_followers() -> None:
+def release_followers(*, failed: bool = False) -> None:
     """Rank 0, once at the end of a command: lets the follower ranks return.
 
     Ends a follower waiting for the first broadcast (an inner loop's config) as well as one in
-    :meth:`Lockstep.follow`: both read ``None`` in first position.
+    :meth:`Lockstep.follow`: both read ``None`` in first position, then ``(failed,)``.
+
+    Args:
+        failed: rank 0 is leaving on an error; the followers then leave without the final
+            barrier too (one waiting there for a rank that will not come would end on a
+            "connection reset" of its own, after rank 0's message).
     """
     global _released
     if world_size() > 1 and rank() == 0 and not _released:
-        broadcast_object((None, (), {}))
+        broadcast_object((None, (failed,), {}))
         _released = True
+
+
+def released_failed(args: Any) -> bool:
+    """Whether a release message's arguments say rank 0 failed."""
+    return bool(args[0]) if isinstance(args, tuple) and args else False

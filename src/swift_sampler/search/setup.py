@@ -143,11 +143,11 @@ def build_inner_loop(config: Config, trainer: Trainer) -> InnerLoop:
     return distributed.Lockstep(inner)  # type: ignore[return-value]
 
 
-def follow_inner_loop(trainer: Trainer | None = None) -> None:
+def follow_inner_loop(trainer: Trainer | None = None) -> bool:
     """Ranks other than 0 under torch.distributed: runs rank 0's inner-loop calls.
 
     Returns when rank 0 releases the followers (``distributed.release_followers``), also when
-    rank 0 stopped before building an inner loop.
+    rank 0 stopped before building an inner loop: whether rank 0 failed.
 
     Args:
         trainer: this rank's trainer (default: built from the config rank 0 sends, as the
@@ -157,7 +157,8 @@ def follow_inner_loop(trainer: Trainer | None = None) -> None:
 
     config = distributed.broadcast_object()
     if isinstance(config, tuple):  # released before any inner loop was built
-        return
+        _, args, _ = config
+        return distributed.released_failed(args)
     if trainer is None:
         trainer = build_experiment(config).trainer
     inner = _inner_loop(config, trainer)
@@ -167,7 +168,7 @@ def follow_inner_loop(trainer: Trainer | None = None) -> None:
             return (None, *args[1:])
         return args
 
-    distributed.Lockstep(inner, adjust=adjust).follow()
+    return distributed.Lockstep(inner, adjust=adjust).follow()
 
 
 def _inner_loop(config: Config, trainer: Trainer) -> InnerLoop:

@@ -62,13 +62,17 @@ def fit(
     restore_after_setup: bool = False,
     again: bool = False,
     history: float = 0.0,
+    checkpoints: Path | None = None,
+    every_n_train_steps: int | None = None,
 ) -> dict[str, Any]:
     """One fit of ``epochs`` epochs (resumed from ``ckpt_path``, saved to ``save`` after it,
     ``workers`` DataLoader workers); returns what the process saw (see the module
     docstring). ``restore_after_setup``: a one-device strategy that loads the checkpoint after
     ``on_fit_start``, as FSDP and DeepSpeed do. ``again``: then a second fit from scratch with
     the same callback and loader, a new module and trainer; ``record["again"]`` is its
-    record. ``history``: the spec's feature history."""
+    record. ``history``: the spec's feature history. ``checkpoints``: a ``ModelCheckpoint``
+    saves every epoch's end there during the fit (``every_n_train_steps``: every so many steps
+    instead, mid-epoch too)."""
     import lightning.pytorch as pl
     from lightning.pytorch.strategies import SingleDeviceStrategy
 
@@ -126,15 +130,25 @@ def fit(
             strategy = RestoreAfterSetup(device=torch.device("cpu"))
         records.append({"seen": [], "stripe": [], "stream": [], "probabilities": []})
         torch.manual_seed(0)
+        saving: list[Any] = []
+        if checkpoints is not None:
+            from lightning.pytorch.callbacks import ModelCheckpoint
+
+            every = {"every_n_train_steps": every_n_train_steps} if every_n_train_steps else {}
+            saving = [
+                ModelCheckpoint(
+                    dirpath=checkpoints, filename="{epoch}-{step}", save_top_k=-1, **every
+                )
+            ]
         trainer = pl.Trainer(
             accelerator="cpu",
             devices=devices,
             strategy=strategy,
             max_epochs=epochs,
-            callbacks=[swift, Streams()],
+            callbacks=[swift, Streams(), *saving],
             use_distributed_sampler=keep_distributed_sampler,
             logger=False,
-            enable_checkpointing=False,
+            enable_checkpointing=bool(saving),
             enable_progress_bar=False,
             enable_model_summary=False,
         )

@@ -167,6 +167,36 @@ def test_a_resumed_fit_draws_what_an_uninterrupted_one_draws(
 
 
 @pytest.mark.slow
+# Resumed with a ModelCheckpoint into a new folder, Lightning says it will not reload the old
+# folder's top-k bookkeeping (moot: every epoch is kept).
+@pytest.mark.filterwarnings("ignore:The dirpath has changed:UserWarning")
+@pytest.mark.parametrize("history", [0.0, 0.5])
+def test_a_fit_resumed_from_a_model_checkpoint_of_the_same_fit_draws_on(
+    tmp_path: Path, history: float
+) -> None:
+    """A ``ModelCheckpoint`` saves at an epoch's end inside the fit (its loop state then says
+    the epoch was processed, not yet completed): resumed from epoch 0's and from epoch 1's,
+    the fit draws epoch by epoch what the uninterrupted fit drew."""
+    _lightning_job.quiet_lightning()
+    saved = tmp_path / "checkpoints"
+    whole = _lightning_job.fit(1, workers=1, history=history, checkpoints=saved)
+    names = sorted(p.name for p in saved.iterdir())
+    assert names == ["epoch=0-step=10.ckpt", "epoch=1-step=20.ckpt", "epoch=2-step=30.ckpt"]
+    for after in (0, 1):
+        resumed = _lightning_job.fit(  # with its ModelCheckpoint, as Lightning asks
+            1,
+            workers=1,
+            history=history,
+            ckpt_path=saved / names[after],
+            checkpoints=tmp_path / f"after{after}",
+        )
+        assert len(resumed["seen"]) == 2 - after  # the epochs after the checkpoint's
+        assert resumed["seen"] == whole["seen"][after + 1 :]
+        assert resumed["seen"] == resumed["stream"]
+        assert resumed["probabilities"] == whole["probabilities"][after + 1 :]
+
+
+@pytest.mark.slow
 def test_a_checkpoint_without_loop_state_is_named_in_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

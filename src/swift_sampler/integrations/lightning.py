@@ -22,7 +22,12 @@ the callback then stops with a ConfigError saying so before the first training s
 A fit resumed with ``ckpt_path`` draws what the uninterrupted fit draws from the resumed epoch
 on (the epoch is read from the checkpoint's fit-loop state, also under strategies that load it
 after ``on_fit_start``, as FSDP and DeepSpeed do; with ``spec.history > 0`` the features'
-moving average is saved in the checkpoint and goes on). One callback may serve several fits:
+moving average is saved in the checkpoint and goes on). That holds for the checkpoints a
+``ModelCheckpoint`` saves at each epoch's end inside the fit as well. A checkpoint saved in the
+middle of an epoch (``every_n_train_steps``) is resumed as Lightning resumes a plain
+``DataLoader``: it trains the epoch's remaining number of batches from a new iterator, and
+the sampler draws that epoch (its own seed) from the features of the restored, half-trained
+module, not the draw the interrupted epoch had begun. One callback may serve several fits:
 each starts uniform until ``start_epoch``, with no average from the last.
 """
 

@@ -90,13 +90,7 @@ def search_job(
         dataset, noise_type, noise, fraction, trials, select_seed, lipschitz, history
     )
     s = config.search
-    sharp = _suffix(lipschitz, history)
-    run_dir = (
-        RESULTS
-        / experiment
-        / "search"
-        / f"{dataset}-{noise_type}{noise}-es{s.shared_epochs}-t{trials}{sharp}"
-    )
+    run_dir = search_dir(config, dataset, noise_type, noise, trials, experiment)
     result = run_search(config, run_dir, resume=(run_dir / "config.toml").exists())
     return {
         "spec": result.spec.to_dict(),
@@ -105,6 +99,15 @@ def search_job(
         "shared_epochs": s.shared_epochs,
         "cost": result.cost,
     }
+
+
+def search_dir(
+    config: Any, dataset: str, noise_type: str, noise: float, trials: int, experiment: str = NAME
+) -> Path:
+    """The run directory of :func:`search_job`'s search of ``config``."""
+    sharp = _suffix(config.sampler.lipschitz, config.sampler.history)
+    name = f"{dataset}-{noise_type}{noise}-es{config.search.shared_epochs}-t{trials}{sharp}"
+    return RESULTS / experiment / "search" / name
 
 
 def train_job(
@@ -135,6 +138,51 @@ def _suffix(lipschitz: float, history: float) -> str:
     return ("" if lipschitz == 2.0 else f"-L{lipschitz:g}") + (
         "" if history == 0.0 else f"-h{history:g}"
     )
+
+
+def protocol_parser(doc: str, datasets: list[str]) -> argparse.ArgumentParser:
+    """The default protocol's options (``--fraction``, ``--trials``, ``--seeds``,
+    ``--select-seed``, ``--datasets`` among ``datasets``, ``--settings``), with ``--jobs`` and
+    ``--no-docs``: this experiment's and those of the ablations that reuse its runs."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--fraction", type=float, default=0.4, help="E_s / epochs")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="reported")
+    parser.add_argument("--select-seed", type=int, default=0)
+    parser.add_argument("--datasets", nargs="+", default=["mnist5k", "mnist1d"], choices=datasets)
+    parser.add_argument(
+        "--settings", nargs="+", default=list(table1.SETTINGS), choices=list(table1.SETTINGS)
+    )
+    parser.add_argument("--no-docs", action="store_true")
+    return parser
+
+
+def check_protocol(parser: argparse.ArgumentParser, args: Any) -> None:
+    """Refuses reported seeds that include the selection seed."""
+    if args.select_seed in args.seeds:
+        parser.error(f"--select-seed {args.select_seed} is one of --seeds: report other seeds")
+
+
+def setting_pairs(args: Any) -> list[tuple[str, str]]:
+    """``(dataset, setting)`` of every cell asked for, the headline setting first."""
+    pairs = [(d, s) for d in args.datasets for s in args.settings]
+    pairs.sort(key=lambda p: (p[1] != "sym40", p))
+    return pairs
+
+
+def protocol_kwargs(args: Any, dataset: str, setting: str) -> dict[str, Any]:
+    """The keyword arguments of :func:`search_job` (and of :func:`train_job`, with a seed and
+    a spec) for one cell under ``args``' protocol."""
+    noise_type, noise = table1.SETTINGS[setting]
+    return {
+        "dataset": dataset,
+        "noise_type": noise_type,
+        "noise": noise,
+        "fraction": args.fraction,
+        "trials": args.trials,
+        "select_seed": args.select_seed,
+    }
 
 
 def same_information(
@@ -215,39 +263,17 @@ def cached_runs(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--fraction", type=float, default=0.4, help="E_s / epochs")
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="reported")
-    parser.add_argument("--select-seed", type=int, default=0)
-    parser.add_argument(
-        "--datasets", nargs="+", default=["mnist5k", "mnist1d"], choices=list(table1.DATASETS)
-    )
-    parser.add_argument(
-        "--settings", nargs="+", default=list(table1.SETTINGS), choices=list(table1.SETTINGS)
-    )
+    parser = protocol_parser(__doc__ or "", list(table1.DATASETS))
     parser.add_argument("--table1-trials", type=int, default=40, help="Table 1's budget")
-    parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
-    if args.select_seed in args.seeds:
-        parser.error(f"--select-seed {args.select_seed} is one of --seeds: report other seeds")
+    check_protocol(parser, args)
     if not 0 < args.fraction < 1:
         parser.error(f"--fraction must be in (0, 1), got {args.fraction}")
     command = ("python experiments/early_start.py " + " ".join(sys.argv[1:])).strip()
-    pairs = [(d, s) for d in args.datasets for s in args.settings]
-    pairs.sort(key=lambda p: (p[1] != "sym40", p))  # the headline setting first
+    pairs = setting_pairs(args)
 
     def kwargs(dataset: str, setting: str) -> dict[str, Any]:
-        noise_type, noise = table1.SETTINGS[setting]
-        return {
-            "dataset": dataset,
-            "noise_type": noise_type,
-            "noise": noise,
-            "fraction": args.fraction,
-            "trials": args.trials,
-            "select_seed": args.select_seed,
-        }
+        return protocol_kwargs(args, dataset, setting)
 
     searches = {p: Job(NAME, f"search-{p[0]}-{p[1]}", search_job, kwargs(*p)) for p in pairs}
     done = run_jobs(list(searches.values()), processes=args.jobs)

@@ -22,7 +22,6 @@ the section ``lipschitz_early`` of docs/results.md.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import sys
@@ -67,23 +66,10 @@ def search_job(
 def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> Any:
     """The ablation's command line: ``--<key>`` (the family value tried against the default
     protocol's) and the protocol's options."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2)
+    parser = early_start.protocol_parser(doc, ["mnist5k", "mnist1d"])
     parser.add_argument(f"--{key}", type=float, default=default, dest="value")
-    parser.add_argument("--fraction", type=float, default=0.4, help="E_s / epochs")
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="reported")
-    parser.add_argument("--select-seed", type=int, default=0)
-    parser.add_argument(
-        "--datasets", nargs="+", default=["mnist5k", "mnist1d"], choices=["mnist5k", "mnist1d"]
-    )
-    parser.add_argument(
-        "--settings", nargs="+", default=list(table1.SETTINGS), choices=list(table1.SETTINGS)
-    )
-    parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
-    if args.select_seed in args.seeds:
-        parser.error(f"--select-seed {args.select_seed} is one of --seeds: report other seeds")
+    early_start.check_protocol(parser, args)
     problem = {
         "lipschitz": args.value <= 0 or args.value == 2.0,
         "history": not 0 < args.value < 1,
@@ -98,20 +84,11 @@ def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
     """Runs the default protocol with ``sampler.<key> = args.value`` beside early_start's own
     runs (read from its cache), chooses per setting on validation, writes
     results/``name``/summary.json and the section ``name`` of docs/results.md."""
-    pairs = [(d, s) for d in args.datasets for s in args.settings]
-    pairs.sort(key=lambda p: (p[1] != "sym40", p))
+    pairs = early_start.setting_pairs(args)
     default = {"lipschitz": 2.0, "history": 0.0}[key]
 
     def base(dataset: str, setting: str) -> dict[str, Any]:
-        noise_type, noise = table1.SETTINGS[setting]
-        return {
-            "dataset": dataset,
-            "noise_type": noise_type,
-            "noise": noise,
-            "fraction": args.fraction,
-            "trials": args.trials,
-            "select_seed": args.select_seed,
-        }
+        return early_start.protocol_kwargs(args, dataset, setting)
 
     # The default: early_start's own jobs (same kwargs, same cache files); never rerun here.
     old_searches, old_trains = early_start.cached_runs(pairs, base, args.seeds)

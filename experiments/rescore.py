@@ -114,6 +114,8 @@ def main() -> None:
         config = early_start.make_config(**kwargs(*p))
         run_dir = early_start.search_dir(config, p[0], *table1.SETTINGS[p[1]], args.trials)
         tops[p] = top_candidates(json.loads((run_dir / "result.json").read_text()), args.top)
+        if tops[p][0]["slot"] != searches[p]["best_slot"]:  # order 0 must be the search's pick
+            raise SystemExit(f"{p}: the search kept slot {searches[p]['best_slot']}, not the top")
     rescores = {
         (p, c["slot"], r): Job(
             NAME,

@@ -50,7 +50,9 @@ def test_kwargs_tables_cannot_change_and_the_config_hashes() -> None:
     assert hash(config) == hash(parse_config(config.to_dict())) and same != config
     assert repr(config.data.kwargs) == "{'names': ['a', 'b'], 'nested': {'deep': [1, 2]}}"
     # Built directly, a section freezes its table too.
-    assert hash(DataConfig(factory="pkg.mod:build", kwargs={"x": [1]})) is not None
+    built = DataConfig(factory="pkg.mod:build", kwargs={"x": [1]})
+    assert hash(built) == hash(DataConfig(factory="pkg.mod:build", kwargs={"x": (1,)}))
+    assert built.kwargs["x"] == (1,)
 
 
 def test_the_new_keys_leave_old_fingerprints_alone() -> None:

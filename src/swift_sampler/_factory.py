@@ -99,7 +99,7 @@ def bind_factory(
     Raises:
         ConfigError: ``function`` cannot take these keyword arguments.
     """
-    passed = thaw(kwargs)  # the call's own plain copy: the config's table stays as it is
+    passed = thaw(kwargs)
     try:
         signature: inspect.Signature | None = inspect.signature(function)
     except (TypeError, ValueError):  # some builtins have no signature: just call them
@@ -131,7 +131,9 @@ def bind_factory(
 
     def call() -> Any:
         try:
-            return function(**passed)
+            # Each call its own plain copy: neither the config's table nor the next call sees
+            # what a function does to its arguments (a model factory is called per training).
+            return function(**thaw(passed))
         except Exception as err:
             raise ConfigError(
                 f"{key}: {spec} raised {type(err).__name__}: {err}; fix the function or "

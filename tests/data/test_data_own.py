@@ -424,3 +424,9 @@ def test_a_factory_gets_its_own_plain_copy_of_the_config_table(module) -> None:
     assert config.data.kwargs == {"sizes": [1, 2], "opts": {"a": 1}}
     seen = sys.modules[name].SEEN
     assert seen == [(list, dict), (list, dict)]
+    # One binding called again (as a model factory is, once per training) starts afresh too.
+    from swift_sampler._factory import bind_factory
+
+    grows = sys.modules[name].grows
+    build = bind_factory(grows, f"{name}:grows", config.data.kwargs, key="k", kwargs_key="kw")
+    assert [len(build()["train"]) for _ in range(3)] == [3, 3, 3]

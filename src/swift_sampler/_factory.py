@@ -99,7 +99,7 @@ def bind_factory(
     Raises:
         ConfigError: ``function`` cannot take these keyword arguments.
     """
-    passed = thaw(kwargs)
+    extra: dict[str, Any] = {}  # what ``offered`` adds, passed as it is
     try:
         signature: inspect.Signature | None = inspect.signature(function)
     except (TypeError, ValueError):  # some builtins have no signature: just call them
@@ -111,10 +111,10 @@ def bind_factory(
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         }
         for name, value in (offered or {}).items():
-            if name in named and name not in passed:
-                passed[name] = value
+            if name in named and name not in kwargs:
+                extra[name] = value
         try:
-            signature.bind(**passed)
+            signature.bind(**kwargs, **extra)
         except TypeError as err:
             given = ", ".join(sorted(kwargs)) or "none"
             hints = [
@@ -133,7 +133,7 @@ def bind_factory(
         try:
             # Each call its own plain copy: neither the config's table nor the next call sees
             # what a function does to its arguments (a model factory is called per training).
-            return function(**thaw(passed))
+            return function(**thaw(kwargs), **extra)
         except Exception as err:
             raise ConfigError(
                 f"{key}: {spec} raised {type(err).__name__}: {err}; fix the function or "

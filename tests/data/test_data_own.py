@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import textwrap
 from pathlib import Path
@@ -430,3 +431,11 @@ def test_a_factory_gets_its_own_plain_copy_of_the_config_table(module) -> None:
     grows = sys.modules[name].grows
     build = bind_factory(grows, f"{name}:grows", config.data.kwargs, key="k", kwargs_key="kw")
     assert [len(build()["train"]) for _ in range(3)] == [3, 3, 3]
+    # What the library offers (a model's input_shape) reaches the function as it is.
+    shape = module("byo_factory_shape", "def net(width, input_shape):\n    return input_shape\n")
+    net = importlib.import_module(shape).net
+    offered = {"input_shape": (1, 28, 28), "num_classes": 10}
+    bound = bind_factory(
+        net, f"{shape}:net", {"width": 4}, key="k", kwargs_key="kw", offered=offered
+    )
+    assert bound() == (1, 28, 28)

@@ -300,6 +300,15 @@ def test_a_bad_or_clashing_preset_is_one_clear_problem() -> None:
         one_epoch = {"shared_epochs": 19, "epoch_parts": 1}
         parse_config({"train": {"epochs": 20}, "search": {"preset": "swift", **one_epoch}})
     assert "(search.pruner = 'synchronous_halving' from search.preset = 'swift'" in str(err.value)
+    # Problems about a key the config sets, whose cause is the preset's pruner, name it too.
+    for key, value in (("bootstrap_count", 2), ("min_resource", 50)):
+        with pytest.raises(ConfigError) as err:
+            parse_config({"search": {"preset": "swift", key: value}})
+        assert f"search.{key}: " in str(err.value)
+        assert (
+            "(search.pruner = 'synchronous_halving' from search.preset = 'swift'; set it in "
+            "[search] to override)"
+        ) in str(err.value)
 
 
 def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:
@@ -371,7 +380,7 @@ def test_swift_search_keys_are_checked_together() -> None:
         )
     text = str(err.value)
     assert "search.epoch_parts: 4 parts per epoch only matter to a pruner" in text
-    assert "search.bootstrap_count: works with pruner = 'successive_halving' only" in text
+    assert "search.bootstrap_count: works with search.pruner = 'successive_halving' only" in text
     assert "search.refresh_every: must be an integer >= 1, got 0" in text
     with pytest.raises(ConfigError, match=r"finetune_epochs \(12\) \* search.epoch_parts = 24"):
         parse_config({"search": {"pruner": "hyperband", "epoch_parts": 2, "min_resource": 24}})

@@ -1344,8 +1344,8 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
             unit = "" if parts == 1 else f" * search.epoch_parts = {finetune * parts} steps"
             problems.append(
                 f"search.min_resource: must be < search.finetune_epochs ({finetune}){unit} "
-                f"with pruner = {pruner!r} (the first rung must come before the last step), "
-                f"got {search['min_resource']}"
+                f"with search.pruner = {pruner!r} (the first rung must come before the last "
+                f"step), got {search['min_resource']}"
             )
     if (
         usable("search.pruner", "search.epoch_parts")
@@ -1363,9 +1363,9 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
         and search["bootstrap_count"] > 0
     ):
         problems.append(
-            f"search.bootstrap_count: works with pruner = 'successive_halving' only (got "
-            f"{search['pruner']!r}: no pruner promotes nothing, and each Hyperband bracket has "
-            "its own first rung); set bootstrap_count = 0"
+            f"search.bootstrap_count: works with search.pruner = 'successive_halving' only "
+            f"(got {search['pruner']!r}: without a pruner nothing is promoted, and each "
+            "Hyperband bracket has its own first rung); set bootstrap_count = 0"
         )
     if usable("search.patience", "search.trials") and search["patience"] >= search["trials"]:
         problems.append(

@@ -98,6 +98,12 @@ def fit(
             return torch.optim.SGD(self.parameters(), lr=0.5)
 
     class Streams(pl.Callback):  # after SwiftSamplerCallback: sees the refreshed sampler
+        def on_train_start(self, trainer: Any, module: Any) -> None:
+            # A fit resumed mid-epoch trains the rest of that epoch without calling
+            # on_train_epoch_start for it: record its sampler here.
+            if trainer.fit_loop.restarted_mid_epoch:
+                self.on_train_epoch_start(trainer, module)
+
         def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
             sampler = swift.sampler
             one = SwiftSampler(

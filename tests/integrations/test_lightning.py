@@ -197,6 +197,34 @@ def test_a_fit_resumed_from_a_model_checkpoint_of_the_same_fit_draws_on(
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The dirpath has changed:UserWarning")
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before")
+def test_a_fit_resumed_mid_epoch_draws_that_epoch_anew_from_the_restored_module(
+    tmp_path: Path,
+) -> None:
+    """What the module docstring promises for a checkpoint saved inside an epoch: Lightning
+    trains the epoch's remaining batches from a new iterator (no on_train_epoch_start), and
+    the sampler draws that epoch from the restored module's features, from the draw's start:
+    not the rest of the draw the interrupted fit had begun."""
+    _lightning_job.quiet_lightning()
+    saved = tmp_path / "checkpoints"
+    steps = _lightning_job.N // _lightning_job.BATCH  # 10 batches an epoch
+    every = {"every_n_train_steps": steps // 2}  # the resumed fit gets it too, as Lightning asks
+    whole = _lightning_job.fit(1, workers=1, checkpoints=saved, **every)
+    middle = saved / f"epoch=1-step={steps + steps // 2}.ckpt"  # half of epoch 1 trained
+    assert middle.exists(), sorted(p.name for p in saved.iterdir())
+    resumed = _lightning_job.fit(
+        1, workers=1, ckpt_path=middle, checkpoints=tmp_path / "again", **every
+    )
+    half = steps // 2 * _lightning_job.BATCH
+    assert [len(s) for s in resumed["seen"]] == [half, _lightning_job.N]  # rest of 1, then 2
+    assert resumed["seen"][0] == resumed["stream"][0][:half]  # its new draw, from the start
+    assert resumed["seen"][0] != whole["seen"][1][half:]  # not the interrupted draw's rest
+    assert resumed["probabilities"][0] != whole["probabilities"][1]  # a half-trained module's
+    assert resumed["refreshes"] == 2  # epoch 1 once (on_fit_start), then epoch 2
+
+
+@pytest.mark.slow
 def test_a_checkpoint_without_loop_state_is_named_in_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -222,5 +222,5 @@ def test_synchronous_halving_is_refused_where_it_cannot_run() -> None:
     with pytest.raises(ConfigError, match="does not run under torchrun"):
         check_pruning(config, world_size=2)
     check_pruning(config, workers=2)  # local --workers: the parent runs the rounds
-    with pytest.raises(ConfigError, match="bootstrap_count: works with pruner"):
+    with pytest.raises(ConfigError, match=r"bootstrap_count: works with search\.pruner"):
         parse_config({**SYNC, "search": {**SYNC["search"], "bootstrap_count": 1}})

@@ -37,7 +37,16 @@ def test_unknown_command_and_bad_flags_exit_2(capsys) -> None:
     with pytest.raises(SystemExit) as exit:
         main(["--threads", "0", "demo"])
     assert exit.value.code == 2
-    assert "expected a positive integer, got 0" in capsys.readouterr().err
+    assert "expected an integer in [1, 1024], got 0" in capsys.readouterr().err
+    # Past torch's int64: refused here, not an internal error from torch.set_num_threads.
+    for argv, value in (
+        (["--threads", "99999999999", "demo"], "99999999999"),
+        (["search", "c.toml", "--workers", "2000"], "2000"),
+    ):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 2
+        assert f"expected an integer in [1, 1024], got {value}" in capsys.readouterr().err
 
 
 def test_internal_errors_exit_1_without_traceback(monkeypatch, capsys, tmp_path: Path) -> None:
@@ -81,6 +90,14 @@ def test_demo_flow_runs_then_reuses_everything(tmp_path: Path, capsys) -> None:
     assert (run_dir / "final.json").read_bytes() == final
     table = [line for line in first.splitlines() if line.startswith(("uniform", "Swift"))]
     assert table == [line for line in second.splitlines() if line.startswith(("uniform", "Swift"))]
+    # With config.toml lost the rerun still resumes (the demo has no --resume to pass; it
+    # said "pass --resume"), and config.toml is written again.
+    saved = (run_dir / "config.toml").read_text()
+    (run_dir / "config.toml").unlink()
+    assert main(args) == 0
+    third = capsys.readouterr().out
+    assert "reusing" in third and "trial   1/3" not in third
+    assert (run_dir / "config.toml").read_text() == saved
     # --fresh starts over.
     assert main([*args, "--fresh"]) == 0
     assert "reusing" not in capsys.readouterr().out
@@ -122,7 +139,7 @@ def test_threads_after_the_command_is_checked(capsys) -> None:
     with pytest.raises(SystemExit) as exit:
         main(["report", "d", "--threads", "0"])
     assert exit.value.code == 2
-    assert "expected a positive integer, got 0" in capsys.readouterr().err
+    assert "expected an integer in [1, 1024], got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["before", "after"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from swift_sampler import config as config_module
 from swift_sampler import portfolio
 from swift_sampler.config import Config, SamplerConfig, default_config, load_config, parse_config
 from swift_sampler.errors import ConfigError
+
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _problems(data: dict[str, Any]) -> list[str]:
@@ -255,7 +258,7 @@ def test_data_samples_sizes_mnist1d_and_nothing_else() -> None:
     assert "data.samples: must be a multiple of 10" in str(err.value)
     with pytest.raises(ConfigError) as err:
         parse_config({"data": {"name": "mnist1d", "samples": 50}})
-    assert "data.samples: must be an integer >= 100" in str(err.value)
+    assert "data.samples: must be an integer in [100, 10000000]" in str(err.value)
 
 
 def test_feature_history_is_a_sampler_key_the_spec_and_portfolio_see() -> None:
@@ -309,6 +312,31 @@ def test_a_bad_or_clashing_preset_is_one_clear_problem() -> None:
             "(search.pruner = 'synchronous_halving' from search.preset = 'swift'; set it in "
             "[search] to override)"
         ) in str(err.value)
+
+
+def test_integers_past_what_torch_numpy_and_itertools_take_are_refused() -> None:
+    """A seed of 2e13 overflowed the per-epoch shuffle seed, a batch size of 1e20
+    itertools.islice, a thread count torch, all as internal errors after the run directory
+    was made; data.samples = 1e20 generated for ever. Each is now a config problem."""
+    raw = {
+        "data": {"name": "mnist1d", "samples": 10**20},
+        "train": {"seed": 20_000_000_000_000, "threads": 10**20, "batch_size": 10**20},
+        "final": {"seeds": [1, 10**14]},
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    text = str(err.value)
+    assert "5 problems" in text
+    assert "data.samples: must be an integer in [100, 10000000] (or absent), got 1" in text
+    assert "train.seed: must be an integer in [0, 2147483647], got 20000000000000" in text
+    assert "train.threads: must be an integer in [1, 1024] (or absent), got 1" in text
+    assert "train.batch_size: must be an integer in [1, 2147483647], got 1" in text
+    assert "final.seeds: must be a non-empty list of distinct integers in [0, 2147483647]" in text
+    # The cap is the last value accepted; below it the messages name only the lower bound.
+    edge = parse_config({"train": {"seed": 2**31 - 1, "batch_size": 2**31 - 1}})
+    assert (edge.train.seed, edge.train.batch_size) == (2**31 - 1, 2**31 - 1)
+    with pytest.raises(ConfigError, match=r"train\.batch_size: must be an integer >= 1, got 0"):
+        parse_config({"train": {"batch_size": 0}})
 
 
 def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:
@@ -641,6 +669,67 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value) == f"config file not found: {path}"
+    # A path that exists but is no file is not "not found" (a FIFO would block the read).
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value) == f"config file {tmp_path} is a directory; give the .toml file"
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError) as info:
+        load_config(fifo)
+    assert str(info.value) == f"config file {fifo} is not a regular file; give the .toml file"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (_ROOT / "configs").glob("*.toml")))
+def test_every_bundled_config_reads_back_from_its_run_directory_copy(name: str) -> None:
+    """A run writes ``config.to_toml()`` into its directory, and ``search DIR/config.toml
+    --resume`` reads it back: the language-model configs failed there (the defaults of
+    noise_rate and noise_type, written out, were refused on a text dataset)."""
+    config = load_config(_ROOT / "configs" / name)
+    assert parse_config(tomllib.loads(config.to_toml())) == config
+    assert parse_config(config.to_dict()) == config
+
+
+def test_keys_of_the_text_datasets_are_refused_elsewhere() -> None:
+    """They were silently unused on another dataset, where corpus and contamination were
+    refused; their defaults pass (a saved config.toml writes every key)."""
+    with pytest.raises(ConfigError) as info:
+        parse_config({"data": {"name": "digits", "seq_len": 64, "tokens": "char"}})
+    assert str(info.value).splitlines()[1:] == [
+        "data.seq_len: only the text datasets ['shakespeare', 'text'] use it (data.name is "
+        "'digits'), got 64; leave it out"
+    ]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"data": {"factory": "m:f", "train_sequences": 5}})
+    assert "(data.name is 'mnist5k' with a data.factory), got 5; leave it out" in str(info.value)
+
+
+def test_a_cache_dir_that_is_a_file_is_named(tmp_path: Path) -> None:
+    taken = tmp_path / "afile"
+    taken.write_text("mine")
+    with pytest.raises(ConfigError) as info:
+        parse_config({"data": {"name": "mnist1d", "cache_dir": str(taken)}})
+    assert str(info.value).splitlines()[1:] == [
+        f"data.cache_dir: {taken} exists and is not a directory; name a directory (it is "
+        "created if missing)"
+    ]
+    assert taken.read_text() == "mine"
+    fresh = parse_config({"data": {"name": "mnist1d", "cache_dir": str(tmp_path / "new")}})
+    assert fresh.data.cache_dir == str(tmp_path / "new")
+
+
+def test_a_key_above_every_section_is_named_with_its_section() -> None:
+    """TOML puts ``trials = 5`` written above [search] at the top level; it was reported as
+    an unknown section 'trials'."""
+    with pytest.raises(ConfigError) as info:
+        parse_config({"trials": 5, "seed": 1, "bogus": True, "search": {}})
+    lines = str(info.value).splitlines()[1:]
+    known = "(known sections: data, model, train, sampler, search, final)"
+    assert lines == [
+        f"trials: a key outside any section {known}; put it under [search]",
+        f"seed: a key outside any section {known}; put it under [data] or [train] or [search]",
+        f"bogus: a key outside any section {known}",
+    ]
 
 
 def test_invalid_toml_names_the_path_and_line(tmp_path: Path) -> None:

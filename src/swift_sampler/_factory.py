@@ -3,16 +3,21 @@
 Every failure is a :class:`~swift_sampler.errors.ConfigError` whose message starts with the
 config key (``data.factory``, ``model.kwargs``...) and says what to change: a module that does
 not import, a missing attribute (with a did-you-mean), something that is not callable, keyword
-arguments the function does not take, or an exception raised inside it (chained, so
-``--debug`` shows the user's own traceback). This module imports nothing heavy.
+arguments the function does not take, an exception raised inside it (chained, so ``--debug``
+shows the user's own traceback), or a ``sys.exit`` on import or in the call (a script's
+``argparse`` parser would otherwise end swift-sampler in the user's name). This module
+imports nothing heavy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
+import io
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,9 +37,12 @@ def import_factory(spec: str, *, key: str) -> Callable[..., Any]:
         ConfigError: the module does not import, has no such attribute, or it is not callable.
     """
     module_name, _, attribute = spec.partition(":")
+    printed = io.StringIO()  # what the module writes to stderr while it imports
     try:
-        module = importlib.import_module(module_name)
+        with contextlib.redirect_stderr(printed):
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
+        sys.stderr.write(printed.getvalue())
         missing = err.name or ""
         if module_name == missing or module_name.startswith(f"{missing}."):
             raise ConfigError(
@@ -46,11 +54,21 @@ def import_factory(spec: str, *, key: str) -> Callable[..., Any]:
             f"{key}: importing {module_name!r} failed: it needs {missing!r}, which is not "
             f"installed ({err}); install it or fix the module"
         ) from err
+    except SystemExit as err:  # a script's sys.exit() or argparse, run on import
+        said = printed.getvalue().strip().splitlines()
+        raise ConfigError(
+            f"{key}: importing {module_name!r} exited ({_exit_text(err)}"
+            + (f", after printing {said[-1].strip()!r}" if said else "")
+            + "): the module runs a script when imported; put that code under "
+            '`if __name__ == "__main__":`'
+        ) from err
     except Exception as err:  # a SyntaxError, or any error the module raises when imported
+        sys.stderr.write(printed.getvalue())
         raise ConfigError(
             f"{key}: importing {module_name!r} failed: {type(err).__name__}: {err}; fix the "
             "module (--debug shows the traceback)"
         ) from err
+    sys.stderr.write(printed.getvalue())  # a module's own warnings, once it imported
     target: Any = module
     where = module_name
     for part in attribute.split("."):
@@ -134,6 +152,11 @@ def bind_factory(
             # Each call its own plain copy: neither the config's table nor the next call sees
             # what a function does to its arguments (a model factory is called per training).
             return function(**thaw(kwargs), **extra)
+        except SystemExit as err:  # sys.exit() or an argparse parser inside the function
+            raise ConfigError(
+                f"{key}: {spec} exited ({_exit_text(err)}) instead of returning; a factory "
+                f"must return its result, not call sys.exit or parse the command line"
+            ) from err
         except Exception as err:
             raise ConfigError(
                 f"{key}: {spec} raised {type(err).__name__}: {err}; fix the function or "
@@ -141,3 +164,8 @@ def bind_factory(
             ) from err
 
     return call
+
+
+def _exit_text(err: SystemExit) -> str:
+    """``sys.exit(code)`` in words, for messages."""
+    return f"sys.exit({err.code!r})"

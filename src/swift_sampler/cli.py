@@ -14,11 +14,11 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swift_sampler.errors import ConfigError, RunFileError, SwiftSamplerError
+from swift_sampler.errors import ConfigError, DiskFullError, RunFileError, SwiftSamplerError
 
 if TYPE_CHECKING:
     from swift_sampler.config import Config
@@ -30,13 +30,17 @@ EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 
 
+_MOST = 1024
+"""The most --threads or --workers take (torch overflows on a thread count past 2**63)."""
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    if not 1 <= value <= _MOST:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {_MOST}], got {value}")
     return value
 
 
@@ -139,7 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     report = commands.add_parser(
-        "report", parents=[common], help="print a run's summary and redraw its figures"
+        "report",
+        parents=[common],
+        help="print a run's summary and redraw its figures",
+        description="Prints the summary of a run directory (search, cost, final training), "
+        "then redraws figure3.png and figure1.png. Damaged run files are refused before anything "
+        "is printed. A figure that cannot be written (a read-only directory, a full disk) gets "
+        "one line on stderr naming it, after the summary, and the exit code is 2.",
     )
     report.add_argument("run_dir", type=Path)
 
@@ -243,15 +253,28 @@ def _search(
 
 
 def _draw_search_figures(run_dir: Path) -> None:
+    from swift_sampler.search.rundir import RunPaths, read_result
+
+    paths = RunPaths(run_dir)
+    for _, draw in _search_figures(paths, read_result(paths.result)):
+        draw()
+
+
+def _search_figures(
+    paths: RunPaths, result: dict[str, Any]
+) -> list[tuple[Path, Callable[[], None]]]:
+    """A run's figures as ``(path, draw)`` pairs, Figure 3 first.
+
+    Their data is read and checked here (a damaged figure1.npz raises RunFileError), so bad
+    input is refused before anything is drawn or printed; ``draw()`` only renders and writes.
+    """
     import zipfile
+    from functools import partial
 
     import numpy as np
 
     from swift_sampler.report import figure1_data, figure3_data, plot_figure1, plot_figure3
-    from swift_sampler.search.rundir import RunPaths, read_result
 
-    paths = RunPaths(run_dir)
-    result = read_result(paths.result)
     scores = [
         t["val_score"] if t["val_score"] is not None else float("nan")
         for t in sorted(
@@ -261,12 +284,18 @@ def _draw_search_figures(run_dir: Path) -> None:
     label = f"{result['outer']} ({result['transform']})"
     best = result["best"]["val_score"]
     ylabel = "minus validation perplexity" if _metric(None, best) == "perplexity" else None
-    plot_figure3(
-        figure3_data({label: [scores]}),
-        paths.figure3,
-        title="best-so-far validation",
-        **({"ylabel": ylabel} if ylabel else {}),
-    )
+    figures: list[tuple[Path, Callable[[], None]]] = [
+        (
+            paths.figure3,
+            partial(
+                plot_figure3,
+                figure3_data({label: [scores]}),
+                paths.figure3,
+                title="best-so-far validation",
+                **({"ylabel": ylabel} if ylabel else {}),
+            ),
+        )
+    ]
     if paths.figure1_data.exists():
         try:
             with np.load(paths.figure1_data, allow_pickle=False) as arrays:
@@ -281,7 +310,9 @@ def _draw_search_figures(run_dir: Path) -> None:
                 f"writes it again: swift-sampler search {paths.config} --run-dir {paths.root} "
                 "--resume (or delete it to skip Figure 1)"
             ) from None
-        plot_figure1(data, paths.figure1, title="sampler at the shared start")
+        draw1 = partial(plot_figure1, data, paths.figure1, title="sampler at the shared start")
+        figures.append((paths.figure1, draw1))
+    return figures
 
 
 def _cost_line(cost: dict[str, float]) -> str:
@@ -327,6 +358,8 @@ def _final(
     target = out_dir / "final.json"
     key = {"config_fingerprint": config.fingerprint(), "sampler": spec.to_dict()}
     done: list[ArmRun] = []
+    if target.exists() and not target.is_file():  # --overwrite could not replace it
+        raise ConfigError(f"{target} exists and is not a file; remove it or give another --out")
     if target.exists() and not overwrite:
         saved = read_final(target)
         same = {k: saved.get(k) for k in key} == key
@@ -513,9 +546,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     paths = RunPaths(args.run_dir)
     if not paths.result.exists():
         raise ConfigError(f"{paths.root} holds no result.json: is it a run directory?")
+    # Every input is read and checked before the first line is printed.
     result = read_result(paths.result)
     final = read_final(paths.final) if paths.final.exists() else None
-    _draw_search_figures(paths.root)
+    figures = _search_figures(paths, result)
+    best = result["best"]["val_score"]
+    metric = _run_metric(paths, best)
     done = [t for t in result["trials"] if t["state"] == "COMPLETE"]
     pruned = [t for t in result["trials"] if t["state"] == "PRUNED"]
     print(
@@ -524,13 +560,35 @@ def _cmd_report(args: argparse.Namespace) -> int:
         + f", outer loop {result['outer']}"
     )
     print(f"best theta {[round(x, 4) for x in result['best']['theta']]}")
-    best = result["best"]["val_score"]
-    print(f"best validation score {_score_text(best, _run_metric(paths, best))}")
+    print(f"best validation score {_score_text(best, metric)}")
     print(_cost_line(result["cost"]))
     if final is not None:
         _print_final(final)
-    print(f"figures: {paths.figure1}, {paths.figure3}")
-    return EXIT_OK
+    # The summary stands without the figures: one that cannot be written is named after it.
+    written = []
+    for path, draw in figures:
+        try:
+            draw()
+        except (OSError, DiskFullError) as err:
+            sys.stdout.flush()
+            print(f"swift-sampler: error: {_figure_not_written(path, err)}", file=sys.stderr)
+        else:
+            written.append(str(path))
+    if written:
+        print(f"figures: {', '.join(sorted(written))}")
+    return EXIT_OK if len(written) == len(figures) else EXIT_BAD_INPUT
+
+
+def _figure_not_written(path: Path, err: BaseException) -> str:
+    """One line for a figure that could not be written, naming its path (not the temporary
+    file it was being written to) and the reason."""
+    if isinstance(err, DiskFullError):
+        reason = f"the disk is full (no space left on the filesystem holding {path.parent})"
+        todo = "free some space there and run report again"
+    else:
+        reason = getattr(err, "strerror", None) or f"{type(err).__name__}: {err}"
+        todo = "fix that and run report again"
+    return f"figure {path} could not be written: {reason}; {todo}"
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -558,7 +616,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         f"demo: {d.name}, {d.noise_rate:.0%} {d.noise_type} label noise on train and val, "
         f"model {config.model.name}, {config.train.epochs}-epoch schedule"
     )
-    result = _search(config, paths.root, resume=paths.config.exists())
+    # A rerun resumes whatever search the directory holds (also one whose config.toml was
+    # lost: the study holds the config's fingerprint, and config.toml is written again).
+    result = _search(config, paths.root, resume=paths.holds_search())
     score = _score_text(result.best_score, _metric(config))
     print(f"\nbest validation score {score} (trial {result.best_slot + 1})")
     print(_cost_line(result.cost))

@@ -124,23 +124,33 @@ class _Rule:
     low_open: bool = False
     high_open: bool = False
 
-    def _bounds(self) -> str:
-        if self.low is not None and self.high is not None:
+    def _bounds(self, high: float | None = None) -> str:
+        high = self.high if high is None else high
+        if self.low is not None and high is not None:
             left = "(" if self.low_open else "["
             right = ")" if self.high_open else "]"
-            return f" in {left}{self.low:g}, {self.high:g}{right}"
+            return f" in {left}{_number(self.low)}, {_number(high)}{right}"
         if self.low is not None:
-            return f" {'>' if self.low_open else '>='} {self.low:g}"
-        if self.high is not None:
-            return f" {'<' if self.high_open else '<='} {self.high:g}"
+            return f" {'>' if self.low_open else '>='} {_number(self.low)}"
+        if high is not None:
+            return f" {'<' if self.high_open else '<='} {_number(high)}"
         return ""
 
-    def describe(self) -> str:
-        """The rule in words, e.g. ``must be an integer >= 1``."""
+    def _over_cap(self, value: Any) -> bool:
+        """Whether ``value`` (an int key's value or list) holds an integer above INT_CAP."""
+        if self.kind not in ("int", "int_list") or self.high is not None:
+            return False
+        values = value if isinstance(value, list | tuple) else [value]
+        return any((as_int(v) or 0) > INT_CAP for v in values)
+
+    def describe(self, capped: bool = False) -> str:
+        """The rule in words, e.g. ``must be an integer >= 1`` (``capped``: with the implicit
+        upper bound INT_CAP of the int keys that have no bound of their own)."""
+        cap = INT_CAP if capped else None
         if self.kind == "bool":
             text = "must be true or false"
         elif self.kind == "int":
-            text = f"must be an integer{self._bounds()}"
+            text = f"must be an integer{self._bounds(cap)}"
         elif self.kind == "float":
             text = f"must be a finite number{self._bounds()}"
         elif self.kind == "str":
@@ -157,7 +167,7 @@ class _Rule:
         elif self.kind == "thetas":
             text = "must be a list of distinct thetas, each a list of numbers in [0, 1]"
         else:
-            text = f"must be a non-empty list of distinct integers{self._bounds()}"
+            text = f"must be a non-empty list of distinct integers{self._bounds(cap)}"
         return f"{text} (or absent)" if self.optional else text
 
     def _in_range(self, value: float) -> bool:
@@ -174,7 +184,8 @@ class _Rule:
             integer = as_int(value)
             if integer is None:
                 return False, value
-            return self._in_range(integer), integer
+            capped = self.high is not None or integer <= INT_CAP
+            return self._in_range(integer) and capped, integer
         if self.kind == "float":
             # A float, so `lr = 1` and `lr = 1.0` give equal configs; None for a bool, a
             # non-number, inf, nan, or an int too large for a float (`lr = 1000...0`).
@@ -189,7 +200,7 @@ class _Rule:
         """Returns ``(normalised value, None)``, or ``(None, problem)`` when the value is bad."""
         if value is None and self.optional:
             return None, None
-        problem = f"{self.describe()}, got {short_repr(value)}"
+        problem = f"{self.describe(self._over_cap(value))}, got {short_repr(value)}"
         if self.kind == "factory":
             ok = isinstance(value, str) and _FACTORY.fullmatch(value) is not None
             return (value, None) if ok else (None, problem)
@@ -293,9 +304,9 @@ class DataConfig:
             (MNIST-1D's own test set, else :data:`DEFAULT_TEST_FRACTION`).
             ``val_fraction + test_fraction`` must be < 1.
         cache_dir: Where MNIST-1D caches its generated data; ``None`` for no cache.
-        samples: ``mnist1d`` only: signals to generate, a multiple of 10 from 100 on; ``None``
-            (default): mnist1d's 5,000. Its own 80 / 20 train / test split is kept, so
-            ``val_fraction`` (of all signals) comes out of the 80%.
+        samples: ``mnist1d`` only: signals to generate, a multiple of 10 from 100 to
+            10,000,000; ``None`` (default): mnist1d's 5,000. Its own 80 / 20 train / test
+            split is kept, so ``val_fraction`` (of all signals) comes out of the 80%.
         factory: ``package.module:function`` that returns your train / val / test datasets
             (see ``swift_sampler.data.own``); ``name`` is then not used. The module is
             imported as written (the command line puts the current directory on
@@ -414,7 +425,7 @@ class TrainSection:
         weight_decay: L2 weight decay, ``>= 0``.
         eval_batch_size: Batch size of evaluation and feature passes, ``>= 1``.
         seed: Seed of initialisation and data order, ``>= 0``.
-        threads: Torch CPU threads (``>= 1``), or ``None`` to leave torch's setting alone.
+        threads: Torch CPU threads (1 to 1024), or ``None`` to leave torch's setting alone.
     """
 
     epochs: int = 20
@@ -596,6 +607,17 @@ class FinalConfig:
     uniform: bool = True
 
 
+INT_CAP = 2**31 - 1
+"""The largest value of an int key without a bound of its own: a seed, count or size beyond it
+is a slip, and torch, numpy and itertools overflow on some of them (a seed of 2e13 overflows
+the per-epoch shuffle seed, a batch size of 1e20 itertools.islice)."""
+
+
+def _number(x: float) -> str:
+    """A bound in a message: integers in full (2147483647, not 2.14748e+09)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
 _FRACTION = _Rule("float", low=0.0, high=1.0, low_open=True, high_open=True)  # (0, 1)
 _UNIT = _Rule("float", low=0.0, high=1.0, high_open=True)  # [0, 1)
 _POSITIVE = _Rule("float", low=0.0, low_open=True)  # > 0
@@ -611,7 +633,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "val_fraction": _FRACTION,
         "test_fraction": dataclasses.replace(_FRACTION, optional=True),
         "cache_dir": _Rule("str", optional=True),
-        "samples": _Rule("int", low=100, optional=True),
+        "samples": _Rule("int", low=100, high=10_000_000, optional=True),
         "factory": _Rule("factory", optional=True),
         "kwargs": _Rule("table"),
         "path": _Rule("str", optional=True),
@@ -644,7 +666,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "weight_decay": _Rule("float", low=0.0),
         "eval_batch_size": _COUNT,
         "seed": _SEED,
-        "threads": _Rule("int", low=1, optional=True),
+        "threads": _Rule("int", low=1, high=1024, optional=True),
     },
     "sampler": {
         "features": _Rule("str_list", choices=FEATURE_NAMES),
@@ -923,6 +945,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             path and tomllib's line and column), or breaks any rule (all are listed).
     """
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"config file {file} is a directory; give the .toml file")
+    if file.exists() and not file.is_file():  # a FIFO or device: reading it could block
+        raise ConfigError(f"config file {file} is not a regular file; give the .toml file")
     if not file.is_file():
         raise ConfigError(f"config file not found: {file}")
     try:
@@ -959,7 +985,15 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
     problems: list[str] = []
     known_sections = list(_SECTIONS)
     for name in data:
-        if name not in _SECTIONS:
+        if name not in _SECTIONS and not isinstance(data[name], Mapping):
+            # ``trials = 5`` above every [section]: TOML puts it at the top level.
+            homes = [f"[{s}]" for s, cls in _SECTIONS.items() if name in _field_names(cls)]
+            where = f"; put it under {' or '.join(homes)}" if homes else ""
+            problems.append(
+                f"{name}: a key outside any section (known sections: "
+                f"{', '.join(known_sections)}){where}"
+            )
+        elif name not in _SECTIONS:
             problems.append(
                 f"unknown section {name!r} (known: {', '.join(known_sections)})"
                 + _did_you_mean(str(name), known_sections)
@@ -981,11 +1015,15 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         if d["factory"] is not None or d["name"] in FILE_DATASET_NAMES:
             d["noise_rate"] = 0.0  # your own data is used as it is unless noise is asked for
     if isinstance(raw_data, Mapping) and values["data"]["name"] in TEXT_DATASET_NAMES:
+        # A default value passes: Config.to_toml writes every key into a run's config.toml,
+        # which `search DIR/config.toml --resume` reads back.
         problems += [
             f"data.{key}: the text datasets have no labels to flip; use data.contamination "
             f"(and data.contamination_kind), got {key} = {raw_data[key]!r}"
             for key in ("noise_rate", "noise_type")
             if key in raw_data
+            and f"data.{key}" not in bad
+            and values["data"][key] != getattr(DataConfig, key)
         ]
     raw_search = data.get("search", {})
     filled: set[str] = set()
@@ -1086,6 +1124,11 @@ def _preset_note(problem: str, filled: set[str], search: Mapping[str, Any]) -> s
     )
 
 
+def _field_names(cls: type[_Section]) -> set[str]:
+    """The keys a section takes."""
+    return {f.name for f in dataclasses.fields(cls)}
+
+
 def _default(f: dataclasses.Field[Any]) -> Any:
     if f.default_factory is not dataclasses.MISSING:  # a table: an empty FrozenTable
         return f.default_factory()
@@ -1125,6 +1168,24 @@ def _text_problems(values: dict[str, dict[str, Any]], usable: Any) -> list[str]:
             f"contaminated (use data.noise_rate for {data['name']!r}), "
             f"got {data['contamination']!r}"
         )
+    if usable("data.name") and not text:
+        # The text datasets' other keys: silently unused on another dataset, where
+        # contamination and corpus are refused. A default value passes (Config.to_dict and
+        # a saved config.toml write every key).
+        for key in (
+            "contamination_kind",
+            "seq_len",
+            "tokens",
+            "train_sequences",
+            "eval_sequences",
+        ):
+            if usable(f"data.{key}") and data[key] != _ADDED_KEYS["data"][key]:
+                problems.append(
+                    f"data.{key}: only the text datasets {list(TEXT_DATASET_NAMES)} use it "
+                    f"(data.name is {data['name']!r}"
+                    + (" with a data.factory" if data["factory"] is not None else "")
+                    + f"), got {data[key]!r}; leave it out"
+                )
     if usable("data.name", "data.corpus"):
         if data["name"] == "text" and data["corpus"] is None:
             problems.append(
@@ -1274,6 +1335,19 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
                 f"data.samples: must be a multiple of 10 (mnist1d makes as many signals of each "
                 f"class), got {samples}"
             )
+
+    cache = data["cache_dir"]
+    # A file where the cache directory goes: mkdir would fail with only "File exists".
+    if (
+        cache is not None
+        and usable("data.cache_dir")
+        and Path(cache).exists()
+        and not Path(cache).is_dir()
+    ):
+        problems.append(
+            f"data.cache_dir: {cache} exists and is not a directory; name a directory "
+            "(it is created if missing)"
+        )
 
     problems += _text_problems(values, usable)
 

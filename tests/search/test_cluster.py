@@ -341,6 +341,127 @@ def test_worker_refuses_hyperband_before_touching_the_storage(tmp_path: Path, ca
     assert not journal.exists() and not (tmp_path / "run").exists()
 
 
+TINY = Path(__file__).resolve().parents[2] / "configs" / "digits-tiny.toml"
+
+NOT_A_JOURNAL = (
+    "swift-sampler: error: the journal storage {path} exists and is not an Optuna journal: "
+    'every line of a journal is a JSON object with an "op_code", but line {line} is {what}; '
+    "choose a path that does not exist yet (or an empty file)\n"
+)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` and its bytes (directories as ``b"<dir>"``)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        (b"x\n", 1, "not"),  # echo x > afile
+        (b"my notes", 1, "not"),  # no newline at the end
+        (b"\n", 1, "empty"),  # Optuna cannot read a blank line either
+        (b'{"a": 1}\n', 1, "not"),  # JSON, but not a journal record
+        (b'{"op_code":0,"worker_id":"w","study_name":"a","directions":[1]}\nnotes\n', 2, "not"),
+        (b'{"op_code":0,"worker_id":"w","study_name":"a","directions":[1]}\n\n', 2, "empty"),
+        (b"\xff\xfe\n", 1, "not"),  # not UTF-8
+    ],
+    ids=["text", "no-newline", "blank", "json", "notes-after", "blank-after", "binary"],
+)
+@pytest.mark.parametrize("with_config", [True, False], ids=["config", "no-config"])
+def test_worker_refuses_a_file_that_is_not_a_journal_and_leaves_it_unchanged(
+    tmp_path: Path, capsys, text: bytes, line: int, what: str, with_config: bool
+) -> None:
+    notes = tmp_path / "notes2.txt"
+    notes.write_bytes(text)
+    args = ["worker", "--storage", f"journal://{notes}", "--study", "s"]
+    args += ["--run-dir", str(tmp_path / "run")]
+    args += ["--config", str(TINY)] if with_config else []
+    assert main(args) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == NOT_A_JOURNAL.format(path=notes, line=line, what=what)
+    assert _files(tmp_path) == {"notes2.txt": text}  # unchanged, no lock file, no run dir
+
+
+def test_worker_accepts_an_empty_file_and_a_journal_of_other_studies(
+    tmp_path: Path, capsys
+) -> None:
+    from swift_sampler.search.workers import make_storage
+
+    empty = tmp_path / "empty.journal"
+    empty.touch()
+    args = ["worker", "--study", "s", "--run-dir", str(tmp_path / "run")]
+    assert main([*args, "--storage", f"journal://{empty}"]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == (
+        f"swift-sampler: error: no study named 's' in journal://{empty}; start the first "
+        "worker with --config\n"
+    )
+    assert empty.read_bytes() == b""
+    # An empty file becomes a journal: Optuna writes the study into it and reads it back.
+    optuna.create_study(storage=make_storage(f"journal://{empty}"), study_name="other")
+    journal = empty.read_bytes()
+    assert journal.startswith(b'{"op_code":0,') and journal.endswith(b"\n")
+    assert main([*args, "--storage", f"journal://{empty}"]) == EXIT_BAD_INPUT
+    assert "no study named 's'" in capsys.readouterr().err
+    assert empty.read_bytes() == journal
+    assert optuna.get_all_study_names(make_storage(f"journal://{empty}")) == ["other"]
+    # A record being written by another worker (no newline yet) is not a damaged journal.
+    for partial in (b'{"op_code":1,"worker', b'{"op_'):
+        empty.write_bytes(journal + partial)
+        assert main([*args, "--storage", f"journal://{empty}"]) == EXIT_BAD_INPUT
+        assert "no study named 's'" in capsys.readouterr().err
+        assert empty.read_bytes() == journal + partial
+    assert not (tmp_path / "run").exists()
+
+
+def test_worker_refuses_a_bad_study_name_before_anything_is_created(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default --run-dir is runs/STUDY, here runs/
+    journal = tmp_path / "j5.journal"
+    args = ["worker", "--storage", f"journal://{journal}", "--study", ""]
+    assert main([*args, "--config", str(TINY)]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == (
+        "swift-sampler: error: --study must be a non-empty string, got ''\n"
+    )
+    assert _files(tmp_path) == {}
+
+
+def test_a_refused_worker_creates_no_journal(tmp_path: Path, capsys) -> None:
+    journal = tmp_path / "j.journal"
+    run_dir = tmp_path / "run"
+    base = ["worker", "--storage", f"journal://{journal}", "--study", "s"]
+    # No --config on a journal that does not exist: Optuna would create an empty file.
+    assert main([*base, "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == (
+        f"swift-sampler: error: no study named 's' in journal://{journal} (the file does not "
+        "exist); start the first worker with --config\n"
+    )
+    assert _files(tmp_path) == {}
+    # A --run-dir that is a file (or inside one): refused before the study is created.
+    wfile = tmp_path / "wfile"
+    wfile.write_text("mine\n")
+    for run_dir, message in (
+        (wfile, f"--run-dir {wfile} is a file, not a directory"),
+        (wfile / "sub", f"--run-dir {wfile / 'sub'}: {wfile} is a file, not a directory"),
+    ):
+        args = [*base, "--config", str(TINY), "--run-dir", str(run_dir)]
+        assert main(args) == EXIT_BAD_INPUT
+        assert capsys.readouterr().err == f"swift-sampler: error: {message}\n"
+        assert _files(tmp_path) == {"wfile": b"mine\n"}
+    # A journal in a directory that does not exist.
+    missing = tmp_path / "nodir" / "j.journal"
+    args = ["worker", "--storage", f"journal://{missing}", "--study", "s", "--config", str(TINY)]
+    assert main([*args, "--run-dir", str(tmp_path / "run")]) == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == (
+        f"swift-sampler: error: cannot open the study storage 'journal://{missing}': the "
+        f"directory {missing.parent} does not exist\n"
+    )
+    assert _files(tmp_path) == {"wfile": b"mine\n"}
+
+
 @pytest.mark.slow
 def test_postgres_workers_with_a_pruner_never_requeue_a_pruned_trial(
     tmp_path: Path, postgres_url: str

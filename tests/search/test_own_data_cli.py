@@ -268,12 +268,40 @@ def _nothing(directory: Path) -> None:
     del directory
 
 
+def _source(name: str, text: str) -> Callable[[Path], None]:
+    def write(directory: Path) -> None:
+        (directory / f"{name}.py").write_text(text)
+        sys.modules.pop(name, None)  # written afresh for this test: import it afresh
+
+    return write
+
+
 _ARRAYS = '[data]\nname = "arrays"\npath = "bad.npz"\n'
 _FOLDER = '[data]\nname = "folder"\npath = "pngs"\n'
 _GOOD = np.zeros((6, 4), dtype=np.float32)
 _LABELS = np.array([0, 1, 2, 0, 1, 2])
 
 BAD_INPUT = {
+    # A factory that calls sys.exit(0) ended the search with exit 0 and no message; a module
+    # that parses the command line on import printed its own usage under our name.
+    "factory exits": (
+        _source("exiting_module", "import sys\n\ndef load():\n    sys.exit(0)\n"),
+        '[data]\nfactory = "exiting_module:load"\n',
+        "data.factory: exiting_module:load exited (sys.exit(0)) instead of returning; a "
+        "factory must return its result, not call sys.exit or parse the command line",
+    ),
+    "factory module parses the command line": (
+        _source(
+            "script_module",
+            "import argparse\n\nparser = argparse.ArgumentParser(prog='script')\n"
+            "parser.parse_args(['--size'])  # as a script's parser meets our command line\n"
+            "\ndef load():\n    pass\n",
+        ),
+        '[data]\nfactory = "script_module:load"\n',
+        "data.factory: importing 'script_module' exited (sys.exit(2), after printing 'script: "
+        "error: unrecognized arguments: --size'): the module runs a script when imported; put "
+        'that code under `if __name__ == "__main__":`',
+    ),
     "factory module missing": (
         _nothing,
         '[data]\nfactory = "no_such_module:load"\n',

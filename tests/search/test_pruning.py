@@ -196,6 +196,23 @@ def test_shared_features_are_computed_once_and_reused_from_disk(digits, tmp_path
     with np.load(cache) as saved:
         assert str(saved["shared_sha256"]) == "0" * 64
         assert np.array_equal(saved["features"], features)
+    # A damaged cache (a resumed search's file cut short, emptied, overwritten, or holding a
+    # pickle) is computed again and rewritten, never an internal error.
+    good = cache.read_bytes()
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, features=np.array([None], dtype=object), columns=np.array(columns))
+    damage = {
+        "cut short": good[:3000],
+        "empty": b"",
+        "garbage": b"not a zip file at all",
+        "pickled": pickled.read_bytes(),
+    }
+    for name, data in damage.items():
+        cache.write_bytes(data)
+        assert other.prepare_shared_features(columns, cache, shared.sha256).cpu > 0, name
+        assert other.evaluate(spec).score == fresh.score, name
+        with np.load(cache) as saved:
+            assert np.array_equal(saved["features"], features), name
 
 
 class CountingTrainer:

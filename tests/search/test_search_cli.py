@@ -77,7 +77,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_search_train_report_end_to_end(tmp_path: Path) -> None:
+def test_search_train_report_end_to_end(tmp_path: Path, capsys) -> None:
     config = _config(tmp_path)
     run_dir = tmp_path / "run"
     assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
@@ -126,6 +126,19 @@ def test_search_train_report_end_to_end(tmp_path: Path) -> None:
     # Without --overwrite an existing final.json is kept (exit 2).
     assert main(["train", str(config), "--sampler", str(run_dir / "sampler.json")]) == 2
     assert main(["report", str(run_dir)]) == 0
+    # A final.json that is a directory is refused before any training, --overwrite or not
+    # (it trained a whole run, then failed to replace the directory).
+    blocked = tmp_path / "blocked"
+    (blocked / "final.json").mkdir(parents=True)
+    sampler = str(run_dir / "sampler.json")
+    argv = ["train", str(config), "--sampler", sampler, "--out", str(blocked), "--overwrite"]
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"swift-sampler: error: {blocked / 'final.json'} exists and is not a file; remove it "
+        "or give another --out\n"
+    )
+    assert [p.name for p in blocked.iterdir()] == ["final.json"]
 
 
 @pytest.mark.slow
@@ -365,10 +378,68 @@ def test_a_bad_storage_url_exits_2_and_creates_nothing(tmp_path: Path, capsys) -
     assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
     assert "must be an Optuna storage URL" in capsys.readouterr().err
     assert not run_dir.exists()
-    config.write_text(config.read_text().replace("foo://nowhere", "sqlite:////no/such/dir/x.db"))
+    text = config.read_text()
+    afile = tmp_path / "afile"
+    afile.write_text("mine\n")
+    for url, reason in (
+        ("sqlite:////no/such/dir/x.db", "the directory /no/such/dir does not exist"),
+        (f"sqlite:///{afile}/x.db", f"{afile} is a file, not a directory"),
+        ("journal:///no/such/dir/x.journal", "the directory /no/such/dir does not exist"),
+    ):
+        config.write_text(text.replace("foo://nowhere", url))
+        assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
+        assert capsys.readouterr().err == (  # one line (no SQLAlchemy "Background" line)
+            f"swift-sampler: error: cannot open the study storage {url!r}: {reason}\n"
+        )
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "tiny.toml"]
+    assert afile.read_text() == "mine\n"
+
+
+def test_an_unreachable_storage_leaves_no_runs_directory(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default run directory: runs/tiny
+    url = "postgresql://nobody@127.0.0.1:1/db"
+    config = _config(tmp_path, extra=f'storage = "{url}"')
+    assert main(["search", str(config)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err  # the reason depends on the driver: not installed, refused
+    assert err.startswith(f"swift-sampler: error: cannot open the study storage {url!r}: ")
+    assert err.count("\n") == 1 and "Background on this error" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]  # runs/ removed too
+
+
+@pytest.mark.parametrize(
+    "text", [b"x\n", b"my notes", b'{"a": 1}\n'], ids=["text", "no-newline", "json"]
+)
+def test_search_refuses_a_journal_storage_that_is_not_a_journal(
+    tmp_path: Path, capsys, text: bytes
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_bytes(text)
+    config = _config(tmp_path, extra=f'storage = "journal://{afile}"')
+    run_dir = tmp_path / "run"
     assert main(["search", str(config), "--run-dir", str(run_dir)]) == EXIT_BAD_INPUT
-    assert "cannot open the study storage" in capsys.readouterr().err
-    assert not run_dir.exists()
+    assert capsys.readouterr().err == (
+        f"swift-sampler: error: the journal storage {afile} exists and is not an Optuna "
+        'journal: every line of a journal is a JSON object with an "op_code", but line 1 is '
+        "not; choose a path that does not exist yet (or an empty file)\n"
+    )
+    assert afile.read_bytes() == text  # nothing appended, no lock file, no run directory
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "tiny.toml"]
+
+
+def test_storage_errors_are_one_line(tmp_path: Path) -> None:
+    """SQLAlchemy's "[SQL: ...]" and "(Background on this error at: ...)" lines are left out."""
+    import optuna
+
+    from swift_sampler.search.workers import storage_problem
+
+    afile = tmp_path / "afile"
+    afile.write_text("not a database\n" * 100)
+    with pytest.raises(Exception) as caught:
+        optuna.get_all_study_names(f"sqlite:///{afile}")
+    assert "Background on this error" in str(caught.value)  # what the user saw
+    assert storage_problem(caught.value) == "(sqlite3.DatabaseError) file is not a database"
 
 
 def test_kill_between_enqueue_and_ask_resumes_to_the_same_result(tmp_path: Path) -> None:
@@ -422,3 +493,18 @@ def test_a_pruner_without_a_rung_exits_2_and_creates_nothing(tmp_path: Path, cap
     assert "search.pruner: 'successive_halving' needs search.finetune_epochs >= 2" in err
     assert "search.patience: must be < search.trials (5)" in err
     assert not run_dir.exists()
+
+
+def test_a_shared_start_that_diverges_names_the_learning_rate(tmp_path: Path, capsys) -> None:
+    """train.lr = 1e30 sends the shared start to NaN; the message said only "logits must be
+    finite, but row 0 holds NaN or inf", naming neither a key nor a fix."""
+    config = _config(tmp_path)
+    config.write_text(config.read_text().replace("lr = 0.1", "lr = 1e30"))
+    code = main(["--threads", "1", "search", str(config), "--run-dir", str(tmp_path / "run")])
+    assert code == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("swift-sampler: error:") == 1 and "Traceback" not in err
+    assert (
+        "training diverged, or the model outputs NaN; lower train.lr (now 1e+30) or check the "
+        "model (model.factory, if it is yours)"
+    ) in err

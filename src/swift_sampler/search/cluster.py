@@ -34,6 +34,7 @@ from swift_sampler.search.study import (
 from swift_sampler.search.workers import (
     Heartbeat,
     WorkerOptions,
+    check_journal,
     enqueue_uniform,
     fail_ownerless,
     fail_stale,
@@ -224,6 +225,31 @@ def _shared_start(
         time.sleep(options.poll)
 
 
+def _check_arguments(url: str, name: str, run_dir: Path, config: Config | None) -> None:
+    """Refuses a bad study name, a run directory that cannot be made, a journal file that is
+    not a journal, and (without a config) a journal that does not exist; creates nothing."""
+    from swift_sampler.config import check_value
+
+    _, problem = check_value("search", "study_name", name)  # the rule of search.study_name
+    if problem is not None:
+        raise ConfigError(f"--study {problem}")
+    for path in (run_dir, *run_dir.parents):  # the first one that exists must be a directory
+        if path.exists():
+            if not path.is_dir():
+                where = "" if path == run_dir else f": {path}"
+                raise ConfigError(f"--run-dir {run_dir}{where} is a file, not a directory")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise ConfigError(f"--run-dir {run_dir}: {path} is not writable")
+            break
+    if url.startswith("journal:///"):
+        journal = check_journal(url)
+        if config is None and not journal.exists():
+            raise ConfigError(
+                f"no study named {name!r} in {url} (the file does not exist); start the first "
+                "worker with --config"
+            )
+
+
 def join_study(
     url: str,
     study_name: str,
@@ -258,8 +284,11 @@ def join_study(
     from swift_sampler.search.setup import build_experiment, build_inner_loop, template_spec
 
     options = options or WorkerOptions()
+    # Everything that can be refused is checked before the storage is opened: Optuna creates
+    # a missing journal file, and the first worker writes the study into the storage.
+    _check_arguments(url, study_name, Path(run_dir), config)
     experiment = None
-    if config is not None:  # refused before anything is created in the storage
+    if config is not None:
         check_pruning(config, workers=2, shared_study=True)  # others may join: in parallel
         experiment = build_experiment(config)  # bad data or model: no study is created
     storage = make_storage(url, options)

@@ -62,7 +62,14 @@ from swift_sampler.search.study import (
     trial_record,
     write_outputs,
 )
-from swift_sampler.search.workers import enqueue_uniform, run_workers
+from swift_sampler.search.workers import (
+    check_directory,
+    check_journal,
+    enqueue_uniform,
+    journal_storage,
+    run_workers,
+    storage_problem,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -106,13 +113,21 @@ def _silent(description: str, total: int) -> ProgressBar:
 
 
 def _storage(url: str) -> Any:
-    import optuna
-
     if url.startswith("journal:///"):
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal://") :]))
+        return journal_storage(url)
     return url
+
+
+def check_storage(url: str) -> None:
+    """Refuses a storage file that cannot be opened, before anything is created: a
+    ``sqlite:///`` or ``journal:///`` file in a directory that does not exist, or an existing
+    file that is not an Optuna journal (:func:`search.workers.check_journal`)."""
+    if url.startswith("journal:///"):
+        check_journal(url)
+        return
+    db = _sqlite_file(url)
+    if db is not None and not str(db).startswith("file:"):  # not SQLite's URI form
+        check_directory(url, db)
 
 
 def storage_url(paths: RunPaths, config: Config, *, workers: int = 1) -> str:
@@ -240,7 +255,9 @@ def open_study(paths: RunPaths, config: Config, *, create: bool, workers: int = 
             ours = _storage_error(err, url, paths)
             if ours is not None:
                 raise ours from err
-            raise ConfigError(f"cannot open the study storage {url!r}: {err}") from None
+            raise ConfigError(
+                f"cannot open the study storage {url!r}: {storage_problem(err)}"
+            ) from None
         if name in existing:
             raise ConfigError(
                 f"a study named {name!r} already exists in {url}; resume it from its run "
@@ -359,6 +376,8 @@ def run_search(
             f"{workers} workers cannot share the SQLite study {url} (it locks under concurrent "
             "writers); use a journal:/// or PostgreSQL storage, or start a new run directory"
         )
+    if config.search.storage is not None:  # before the data is loaded and the run dir made
+        check_storage(url)
     has_study = paths.holds_search()
     if resume and not has_study:
         raise ConfigError(f"nothing to resume in {paths.root}: it holds no search")
@@ -382,7 +401,9 @@ def run_search(
     spec0 = template_spec(config)
     if paths.root.exists() and not paths.root.is_dir():
         raise ConfigError(f"run directory {paths.root} exists and is not a directory")
-    created = not paths.root.exists()
+    # The directories made here (runs/ too, for the default runs/NAME), removed again if the
+    # study cannot be created.
+    made = [d for d in (paths.root, *paths.root.parents) if not d.exists()]
     paths.root.mkdir(parents=True, exist_ok=True)
     with locked(paths), storage_errors(url, paths):
         try:
@@ -396,7 +417,7 @@ def run_search(
             if not resume:
                 # A ConfigError here may be "that study exists": never delete another's study.
                 external = not isinstance(err, ConfigError)
-                _undo_creation(paths, config, url, remove_root=created, external=external)
+                _undo_creation(paths, config, url, made=made, external=external)
             raise
         _fail_stale(study)
         dim = spec0.num_params
@@ -474,11 +495,12 @@ def run_search(
 
 
 def _undo_creation(
-    paths: RunPaths, config: Config, url: str, *, remove_root: bool, external: bool
+    paths: RunPaths, config: Config, url: str, *, made: list[Path], external: bool
 ) -> None:
     """Deletes what an interrupted study creation left: the study files, config.toml, with
     ``external`` an external storage's study of this very config that has no trial yet, the
-    lock file, and the run directory itself if this call created it and it is empty."""
+    lock file, and the directories in ``made`` (the run directory and the parents this call
+    created, deepest first) that are empty."""
     with suppress(Exception):
         if (
             external
@@ -502,8 +524,9 @@ def _undo_creation(
         paths.lock,
     ):
         path.unlink(missing_ok=True)
-    if remove_root and not any(paths.root.iterdir()):
-        paths.root.rmdir()
+    for directory in made:
+        if directory.is_dir() and not any(directory.iterdir()):
+            directory.rmdir()
 
 
 def _stopped(finished: list[optuna.trial.FrozenTrial], config: Config) -> bool:

@@ -256,15 +256,12 @@ class InnerLoop:
         if distributed.world_size() > 1:  # a collective feature pass: every rank in step
             return ZERO
         if path is not None and path.exists():
-            with np.load(path) as saved:
-                if str(saved["shared_sha256"]) == shared_sha256 and tuple(
-                    str(c) for c in saved["columns"]
-                ) == tuple(columns):
-                    self._first_features = (tuple(columns), np.array(saved["features"]))
-                    self._first_u = {}
-                    logger.info("reusing the shared start's features %s", path)
-                    return ZERO
-            logger.warning("%s belongs to another shared start; computing it again", path)
+            cached = _cached_features(path, columns, shared_sha256)
+            if cached is not None:
+                self._first_features = (tuple(columns), cached)
+                self._first_u = {}
+                logger.info("reusing the shared start's features %s", path)
+                return ZERO
         t0 = now()
         features = self.trainer.features(self.shared_state(), columns)
         seconds = now() - t0
@@ -516,6 +513,47 @@ def load_paused(path: Path, sha256: str) -> dict[str, Any] | None:
     except InputDataError as err:
         logger.warning("%s; the candidate is fine-tuned again from the shared start", err)
         return None
+
+
+def _cached_features(
+    path: Path, columns: tuple[str, ...], shared_sha256: str
+) -> np.ndarray | None:
+    """The features ``shared_features.npz`` holds for ``columns`` of the shared checkpoint
+    ``shared_sha256``; None (with a warning saying why) when it belongs to another shared
+    start or is damaged: it is a cache, computed again then."""
+    import zipfile
+
+    try:
+        # The file is opened here, so it is closed whatever np.load makes of it; no pickles
+        # (allow_pickle stays False).
+        with path.open("rb") as file:
+            saved = np.load(file)
+            if not isinstance(saved, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            with saved:
+                sha = str(saved["shared_sha256"])
+                names = tuple(str(c) for c in saved["columns"])
+                features = np.array(saved["features"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        logger.warning("%s is damaged (%s); computing it again", path, err)
+        return None
+    if (sha, names) != (shared_sha256, tuple(columns)):
+        logger.warning("%s belongs to another shared start; computing it again", path)
+        return None
+    if (
+        not np.issubdtype(features.dtype, np.floating)
+        or features.ndim != 2
+        or features.shape[1] != len(columns)
+        or not np.isfinite(features).all()
+    ):
+        logger.warning(
+            "%s is damaged (features of shape %s and dtype %s, or not finite); computing it again",
+            path,
+            features.shape,
+            features.dtype,
+        )
+        return None
+    return features
 
 
 def _array(saved: Any) -> np.ndarray:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,10 +33,12 @@ from swift_sampler.errors import ConfigError, RunFileError
 __all__ = [
     "RUN_FILES",
     "RunPaths",
+    "final_advice",
     "locked",
     "read_final",
     "read_json",
     "read_result",
+    "result_advice",
     "write_json",
     "write_npz",
     "write_text",
@@ -158,14 +161,33 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def read_json(path: Path) -> Any:
-    """Reads a JSON file, or raises ConfigError naming the file."""
+def read_json(path: Path, *, advice: str | None = None) -> Any:
+    """Reads a JSON file of a run directory.
+
+    Args:
+        path: the file.
+        advice: how to get a sound file again; appended to the message of a damaged one.
+
+    Raises:
+        ConfigError: if the file is missing (names the file).
+        RunFileError: if it is not UTF-8 text or not JSON (names the file, then ``advice``).
+    """
+    tail = f"; {advice}" if advice else ""
     try:
-        return json.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+        return json.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"file not found: {path}") from None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path} is not valid JSON: {err}") from None
+    except UnicodeDecodeError as err:
+        byte = err.object[err.start : err.start + 1].hex()
+        raise RunFileError(
+            f"{path} is not valid JSON: it is not UTF-8 text (byte 0x{byte} at offset "
+            f"{err.start}){tail}"
+        ) from None
+    except ValueError as err:  # JSONDecodeError, or an integer of more than 4300 digits
+        raise RunFileError(f"{path} is not valid JSON: {err}{tail}") from None
+    except RecursionError:
+        raise RunFileError(f"{path} is not valid JSON: it is nested too deeply{tail}") from None
 
 
 _COST_KEYS = (
@@ -178,6 +200,20 @@ _COST_KEYS = (
     "outer_s",
     "full_training_epochs",
 )
+"""Cost fields every result.json holds (the report's cost line prints them)."""
+
+_OPTIONAL_COST_KEYS = ("setup_s", "epoch_clock_cpu", "continuations")
+"""Cost fields of newer searches (or of synchronous halving): numbers where present."""
+
+
+def _finite(value: Any) -> bool:
+    """True for an int or float (not a bool) that is finite (JSON's NaN and Infinity are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 class _Checker:
@@ -190,12 +226,14 @@ class _Checker:
     def fail(self, problem: str) -> RunFileError:
         return RunFileError(f"{self.path} is damaged: {problem}; {self.advice}")
 
-    def get(self, data: Any, name: str, kind: str, *, optional: bool = False) -> Any:
-        """``data[name]`` (``name`` dotted) checked to be ``kind``: dict, list, str, number."""
+    def get(self, data: Any, name: str, kind: str, *, optional: bool = False, at: str = "") -> Any:
+        """``data[name]`` (``name`` dotted) checked to be ``kind``: dict, list, str, number
+        (finite), int (a JSON integer). ``at`` is where ``data`` sits in the file, for the
+        message. With ``optional``, None is accepted and returned."""
         value = data
         for key in name.split("."):
             if not isinstance(value, dict) or key not in value:
-                raise self.fail(f"it has no {name!r}")
+                raise self.fail(f"it has no {at + name!r}")
             value = value[key]
         if value is None and optional:
             return None
@@ -203,75 +241,142 @@ class _Checker:
             "dict": isinstance(value, dict),
             "list": isinstance(value, list),
             "str": isinstance(value, str),
-            "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "number": _finite(value),
+            "int": isinstance(value, int) and not isinstance(value, bool),
         }[kind]
         if not ok:
-            shown = repr(value)
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise self.fail(f"{name!r} must be a {kind}, got {shown}")
+            what = {"number": "a finite number", "int": "an integer"}.get(kind, f"a {kind}")
+            raise self.fail(f"{at + name!r} must be {what}, got {_shown(value)}")
         return value
 
-    def numbers(self, data: Any, name: str) -> list[float]:
-        values = self.get(data, name, "list")
-        for value in values:
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise self.fail(f"{name!r} must hold numbers, got {value!r}")
+    def numbers(self, data: Any, name: str, *, at: str = "", empty: bool = True) -> list[float]:
+        """``data[name]``: a list of finite numbers (not empty unless ``empty``)."""
+        values = self.get(data, name, "list", at=at)
+        if not values and not empty:
+            raise self.fail(f"{at + name!r} must not be empty")
+        for i, value in enumerate(values):
+            if not _finite(value):
+                raise self.fail(
+                    f"{at + name!r} must hold finite numbers, entry {i} is {_shown(value)}"
+                )
         return list(values)
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def result_advice(path: Path) -> str:
+    """How to get a sound ``result.json`` again: the search rewrites it from the study."""
+    return (
+        "the search writes it again from the study: swift-sampler search "
+        f"{path.parent / 'config.toml'} --run-dir {path.parent} --resume"
+    )
+
+
+def final_advice(path: Path) -> str:
+    """How to get a sound ``final.json`` again: train again with ``--overwrite``."""
+    run = path.parent
+    config, sampler = run / "config.toml", run / "sampler.json"
+    if config.exists() and sampler.exists():  # a run directory: the command is known
+        return (
+            "train again to replace it: swift-sampler train "
+            f"{config} --sampler {sampler} --out {run} --overwrite"
+        )
+    return "train again with --overwrite to replace it (swift-sampler train ... --overwrite)"
 
 
 def read_result(path: Path) -> dict[str, Any]:
     """Reads a run's result.json, checking every field the report uses.
 
     Raises:
-        ConfigError: if the file is missing or not JSON (names the file).
-        RunFileError: if a field is missing or has the wrong type (names the file and field).
+        ConfigError: if the file is missing (names the file).
+        RunFileError: if it is not JSON, or a field is missing, has the wrong type, is not
+            finite or is empty (names the file and field, and how to write it again).
     """
-    advice = (
-        "the search writes it again from the study: swift-sampler search "
-        f"{path.parent / 'config.toml'} --run-dir {path.parent} --resume"
-    )
-    data = read_json(path)
+    advice = result_advice(path)
+    data = read_json(path, advice=advice)
     check = _Checker(path, advice)
     if not isinstance(data, dict):
         raise check.fail(f"it must hold a JSON object, got {type(data).__name__}")
     check.get(data, "outer", "str")
     check.get(data, "transform", "str")
-    check.numbers(data, "best.theta")
+    check.numbers(data, "best.theta", empty=False)
     check.get(data, "best.val_score", "number")
+    cost = check.get(data, "cost", "dict")
     for key in _COST_KEYS:
-        check.get(data, f"cost.{key}", "number")
+        check.get(cost, key, "number", at="cost.")
+    for key in _OPTIONAL_COST_KEYS:
+        if key in cost:
+            check.get(cost, key, "number", at="cost.")
+    if "finetune_epochs_run" in cost:  # searches since the epoch count: "epochs trained"
+        check.get(cost, "finetune_epochs_run", "number", at="cost.")
+        check.get(cost, "shared_epochs_run", "number", at="cost.")
+        if "continuations" not in cost:
+            check.get(cost, "trials_pruned", "number", at="cost.")
+    complete = 0
     for i, trial in enumerate(check.get(data, "trials", "list")):
-        check.get({f"trials[{i}]": trial}, f"trials[{i}]", "dict")
-        check.get(trial, "state", "str")
-        if trial["state"] == "COMPLETE":
-            check.get(trial, "slot", "number")
-            check.get(trial, "val_score", "number", optional=True)
+        at = f"trials[{i}]."
+        if not isinstance(trial, dict):
+            raise check.fail(f"'trials[{i}]' must be a dict, got {_shown(trial)}")
+        if check.get(trial, "state", "str", at=at) == "COMPLETE":
+            complete += 1
+            check.get(trial, "slot", "int", at=at)
+            check.get(trial, "val_score", "number", optional=True, at=at)
+    if complete == 0:
+        raise check.fail("'trials' holds no finished (COMPLETE) trial")
     return data
 
 
 def read_final(path: Path) -> dict[str, Any]:
-    """Reads a final.json, checking every field the summary uses.
+    """Reads a final.json, checking every field the summary and a continued training use.
 
     Raises:
-        ConfigError: if the file is missing or not JSON (names the file).
-        RunFileError: if a field is missing or has the wrong type (names the file and field).
+        ConfigError: if the file is missing (names the file).
+        RunFileError: if it is not JSON, or a field is missing, has the wrong type, is not
+            finite or is empty (names the file and field, and how to write it again).
     """
-    check = _Checker(path, "train again with --overwrite to replace it")
-    data = read_json(path)
+    advice = final_advice(path)
+    data = read_json(path, advice=advice)
+    check = _Checker(path, advice)
     if not isinstance(data, dict):
         raise check.fail(f"it must hold a JSON object, got {type(data).__name__}")
+    if data.get("metric") is not None:
+        check.get(data, "metric", "str")
     arms = check.get(data, "arms", "dict")
+    if not arms:
+        raise check.fail("'arms' must not be empty")
     for name, arm in arms.items():
-        check.get(arms, name, "dict")
-        check.numbers(arm, "seeds")
+        at = f"arms.{name}."
+        if not isinstance(arm, dict):
+            raise check.fail(f"'arms.{name}' must be a dict, got {_shown(arm)}")
+        check.numbers(arm, "seeds", at=at, empty=False)
         for key in ("last", "test_at_best_val"):
-            check.get(arm, f"{key}_mean", "number")
-            check.get(arm, f"{key}_std", "number")
-        for run in check.get(arm, "runs", "list"):
-            for key in ("arm", "seed", "seconds"):
-                check.get(run, key, "str" if key == "arm" else "number")
-            for key in ("test_top1", "val_top1", "train_loss", "noisy_share"):
-                check.numbers(run, key)
+            check.get(arm, f"{key}_mean", "number", at=at)
+            check.get(arm, f"{key}_std", "number", at=at)
+        runs = check.get(arm, "runs", "list", at=at)
+        if not runs:
+            raise check.fail(f"'{at}runs' must not be empty")
+        for i, run in enumerate(runs):
+            where = f"{at}runs[{i}]."
+            if not isinstance(run, dict):
+                raise check.fail(f"'{at}runs[{i}]' must be a dict, got {_shown(run)}")
+            check.get(run, "arm", "str", at=where)
+            check.get(run, "seed", "int", at=where)
+            check.get(run, "seconds", "number", at=where)
+            for key in ("test_top1", "val_top1"):
+                check.numbers(run, key, at=where, empty=False)
+            for key in ("train_loss", "noisy_share"):
+                check.numbers(run, key, at=where)
+            check.get(run, "last", "number", at=where)
+            check.get(run, "test_at_best_val", "number", at=where)
+            best = check.get(run, "best_val_epoch", "int", at=where)
+            if not 0 <= best < len(run["val_top1"]):
+                raise check.fail(
+                    f"'{where}best_val_epoch' must index 'val_top1' (0 to "
+                    f"{len(run['val_top1']) - 1}), got {best!r}"
+                )
     return data
 
 

@@ -29,6 +29,7 @@ next proposal sees).
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -70,15 +71,19 @@ if TYPE_CHECKING:
 __all__ = [
     "Heartbeat",
     "WorkerOptions",
+    "check_directory",
+    "check_journal",
     "enqueue_uniform",
     "fail_ownerless",
     "fail_stale",
+    "journal_storage",
     "make_storage",
     "owner_name",
     "redact",
     "retire_leftovers",
     "retrying",
     "run_workers",
+    "storage_problem",
     "trial_loop",
 ]
 
@@ -129,9 +134,7 @@ def make_storage(url: str, options: WorkerOptions | None = None) -> Any:
 
     options = options or WorkerOptions()
     if url.startswith("journal:///"):
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal://") :]))
+        return journal_storage(url)
     if url.startswith("sqlite"):
         raise ConfigError(
             f"several workers cannot share the SQLite storage {url} (it locks under concurrent "
@@ -153,6 +156,82 @@ def make_storage(url: str, options: WorkerOptions | None = None) -> Any:
             )
 
     return retrying(connect, f"cannot open the study storage {redact(url)!r}")
+
+
+def journal_storage(url: str) -> Any:
+    """Optuna's JournalStorage on the file of a ``journal:///path`` URL, after
+    :func:`check_journal` (which refuses a file that is not a journal, leaving it unchanged).
+    """
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.storages.JournalStorage(JournalFileBackend(str(check_journal(url))))
+
+
+_RECORD = b'{"op_code":'
+"""How every record of Optuna's journal begins."""
+
+
+def check_journal(url: str) -> Path:
+    """The file of a ``journal:///path`` URL, checked before Optuna opens it.
+
+    Optuna creates a missing file and appends its records to any file, even one that is not a
+    journal, which it then cannot read; so the directory must exist, and an existing file must
+    be empty or an Optuna journal: every line a JSON object with an ``"op_code"``. A last line
+    without its newline may be a record another worker is writing.
+
+    Raises:
+        ConfigError: naming the file and what is wrong with it; nothing is created or written.
+    """
+    path = Path(url[len("journal://") :])
+    check_directory(url, path)
+    if not path.exists():
+        return path
+    if not path.is_file():
+        raise ConfigError(f"the journal storage {path} exists and is not a file")
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            complete = line.endswith(b"\n")
+            if complete and _journal_record(line):
+                continue
+            if not complete and (line.startswith(_RECORD) or _RECORD.startswith(line)):
+                continue  # the last line, being written by another worker
+            raise ConfigError(
+                f"the journal storage {path} exists and is not an Optuna journal: every line "
+                f'of a journal is a JSON object with an "op_code", but line {number} is '
+                f"{'empty' if not line.strip() else 'not'}; choose a path that does not exist "
+                "yet (or an empty file)"
+            )
+    return path
+
+
+def check_directory(url: str, path: Path) -> None:
+    """Refuses a storage file whose directory does not exist (Optuna would say "unable to
+    open database file" or "No such file or directory", without the path)."""
+    parent = path.parent
+    if not parent.is_dir():
+        what = (
+            f"{parent} is a file, not a directory"
+            if parent.exists()
+            else f"the directory {parent} does not exist"
+        )
+        raise ConfigError(f"cannot open the study storage {url!r}: {what}")
+
+
+def _journal_record(line: bytes) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:  # not JSON, or not UTF-8
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+def storage_problem(err: BaseException) -> str:
+    """A storage error in one line: SQLAlchemy's ``(Background on this error at: ...)`` and
+    ``[SQL: ...]`` lines left out, the others joined."""
+    lines = [line.strip() for line in str(err).splitlines()]
+    kept = [x for x in lines if x and not x.startswith(("(Background on this error", "[SQL:"))]
+    return " ".join(kept) or type(err).__name__
 
 
 def redact(url: str) -> str:
@@ -229,7 +308,7 @@ def retrying(action: Callable[[], Any], failure: str, attempts: int = 6) -> Any:
             last = err
             logger.debug("%s (attempt %d): %s", failure, attempt + 1, err)
             time.sleep(rng.uniform(0.1, 0.5) * (attempt + 1))
-    raise ConfigError(f"{failure}: {last}") from None
+    raise ConfigError(f"{failure}: {storage_problem(last)}") from None
 
 
 def owner_name() -> str:

@@ -36,7 +36,7 @@ from swift_sampler import distributed
 from swift_sampler.draw import stripe
 from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
 from swift_sampler.features import extract_features
-from swift_sampler.train.protocol import TrainState, cosine_lr
+from swift_sampler.train.protocol import TrainState, cosine_lr, diverged
 
 __all__ = ["BatchLoss", "ClassificationTrainer", "TrainConfig", "dataset_rows"]
 
@@ -314,13 +314,16 @@ class ClassificationTrainer:
         self, state: TrainState, dataset: Dataset[Any], names: tuple[str, ...]
     ) -> np.ndarray:
         """``(len(dataset), m)`` features of one process's rows (the task's feature pass)."""
-        return extract_features(
-            state.model,
-            dataset,
-            names=names,
-            batch_size=self.config.eval_batch_size,
-            device=self.device,
-        )
+        try:
+            return extract_features(
+                state.model,
+                dataset,
+                names=names,
+                batch_size=self.config.eval_batch_size,
+                device=self.device,
+            )
+        except NonFiniteError as err:  # the model this trainer trained: it diverged
+            raise diverged(str(err), self.config.lr) from err
 
     def predict(self, state: TrainState, dataset: Dataset[Any]) -> tuple[np.ndarray, np.ndarray]:
         """``(n, C)`` logits and ``(n,)`` labels of a dataset, in index order."""
@@ -361,7 +364,7 @@ class ClassificationTrainer:
             [correct, float(len(rows)), float(not finite)]
         )
         if bad > 0:
-            raise NonFiniteError("the model's outputs hold NaN or inf: training diverged")
+            raise diverged("the model's outputs hold NaN or inf", self.config.lr)
         return correct / total
 
     def score(self, state: TrainState, split: str) -> float:

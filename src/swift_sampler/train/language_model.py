@@ -28,10 +28,10 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from swift_sampler import distributed
-from swift_sampler.errors import ConfigError, NonFiniteError
+from swift_sampler.errors import ConfigError
 from swift_sampler.features import compute_sequence_features
 from swift_sampler.train.classification import ClassificationTrainer, TrainConfig, dataset_rows
-from swift_sampler.train.protocol import TrainState
+from swift_sampler.train.protocol import TrainState, diverged
 
 __all__ = ["LanguageModelTrainer"]
 
@@ -161,7 +161,7 @@ class LanguageModelTrainer(ClassificationTrainer):
             model.train(was_training)
         total, tokens, bad = distributed.sum_across([total, tokens, bad])
         if bad > 0:
-            raise NonFiniteError("the model's outputs hold NaN or inf: training diverged")
+            raise diverged("the model's outputs hold NaN or inf", self.config.lr)
         return total / tokens
 
     def perplexity(self, state: TrainState, split: str) -> float:

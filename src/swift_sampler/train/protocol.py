@@ -17,7 +17,18 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["TrainState", "Trainer", "cosine_lr"]
+from swift_sampler.errors import NonFiniteError
+
+__all__ = ["TrainState", "Trainer", "cosine_lr", "diverged"]
+
+
+def diverged(what: str, lr: float) -> NonFiniteError:
+    """The error for NaN or inf in the outputs of a model a trainer trains (``what``), with
+    the two causes a user can act on."""
+    return NonFiniteError(
+        f"{what}: training diverged, or the model outputs NaN; lower train.lr (now {lr:g}) "
+        "or check the model (model.factory, if it is yours)"
+    )
 
 
 def cosine_lr(base_lr: float, step: float, total_steps: float) -> float:

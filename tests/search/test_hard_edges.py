@@ -474,3 +474,25 @@ def test_a_study_locked_by_another_process_is_not_called_damaged(tmp_path: Path)
     db.write_text("not a database at all, but long enough to have a header")
     with pytest.raises(RunFileError, match="is damaged"):
         check_sqlite_study(db)
+
+
+def test_a_missing_study_journal_exits_2_and_creates_no_empty_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A search stored in a journal outside its run directory: with the journal gone,
+    --resume created an empty one before saying there was nothing to resume."""
+    from swift_sampler.cli import main
+
+    journal = tmp_path / "elsewhere" / "study.journal"
+    journal.parent.mkdir()
+    config = tmp_path / "journal.toml"
+    config.write_text(
+        Path(TINY).read_text().replace("[search]", f'[search]\nstorage = "journal:///{journal}"')
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text(config.read_text())  # a search was started here
+    assert main(["search", str(config), "--run-dir", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"the study journal {journal} is missing, so the search in {run} cannot be " in err
+    assert not journal.exists() and sorted(p.name for p in run.iterdir()) == ["config.toml"]

@@ -66,6 +66,7 @@ from swift_sampler.search.workers import (
     check_directory,
     check_journal,
     enqueue_uniform,
+    journal_file,
     journal_storage,
     run_workers,
     storage_problem,
@@ -144,7 +145,7 @@ def _sqlite_file(url: str) -> Path | None:
 
 def _journal_file(url: str) -> Path | None:
     """The file of a ``journal:///`` URL (None for other storages)."""
-    return Path(url[len("journal://") :]) if url.startswith("journal:///") else None
+    return journal_file(url) if url.startswith("journal:///") else None
 
 
 def _damaged(db: Path, detail: str) -> RunFileError:
@@ -395,6 +396,13 @@ def run_search(
                 f"(or move config.toml out of {paths.root})"
             )
         check_sqlite_study(db)  # before the data is loaded: fail fast
+    journal = _journal_file(url)
+    if resume and journal is not None and not journal.exists():  # opening it creates it
+        raise RunFileError(
+            f"the study journal {journal} is missing, so the search in {paths.root} cannot be "
+            f"resumed; restore {journal.name} from a backup, or start a new search in another "
+            f"--run-dir (or move config.toml out of {paths.root})"
+        )
     # Everything that can fail on bad input (data, model, spec) is built before the run
     # directory is touched, so a bad config leaves nothing behind.
     experiment = experiment or build_experiment(config)

@@ -183,7 +183,7 @@ def check_journal(url: str) -> Path:
     Raises:
         ConfigError: naming the file and what is wrong with it; nothing is created or written.
     """
-    path = Path(url[len("journal://") :])
+    path = journal_file(url)
     check_directory(url, path)
     if not path.exists():
         return path
@@ -203,6 +203,13 @@ def check_journal(url: str) -> Path:
                 "yet (or an empty file)"
             )
     return path
+
+
+def journal_file(url: str) -> Path:
+    """The file of a ``journal:///path`` URL: ``/path``, whether the path after the three
+    slashes is written with its own leading slash (``journal:////tmp/x``, as the run
+    directory's default URL is) or without (``journal:///tmp/x``)."""
+    return Path("/" + url[len("journal:///") :].lstrip("/"))
 
 
 def check_directory(url: str, path: Path) -> None:

@@ -56,20 +56,23 @@ def make_config(
     select_seed: int,
     lipschitz: float = 2.0,
     history: float = 0.0,
+    startup: int | None = None,
 ) -> Any:
     """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail
-    (and ``sampler.lipschitz``, ``sampler.history``: experiments/lipschitz_early.py and
-    experiments/feature_history.py)."""
+    (and ``sampler.lipschitz``, ``sampler.history``, ``search.startup_trials`` when
+    ``startup`` is given: experiments/lipschitz_early.py, experiments/feature_history.py and
+    experiments/gp_startup.py)."""
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))
-    sharp = _suffix(lipschitz, history)
+    sharp = _suffix(lipschitz, history, startup)
     return dataclasses.replace(
         config,
         sampler=dataclasses.replace(config.sampler, lipschitz=lipschitz, history=history),
         search=dataclasses.replace(
             config.search,
             seed=select_seed,
+            startup_trials=config.search.startup_trials if startup is None else startup,
             shared_epochs=shared,
             finetune_epochs=epochs - shared,
             finetune_schedule="tail",
@@ -89,16 +92,17 @@ def search_job(
     lipschitz: float = 2.0,
     experiment: str = NAME,
     history: float = 0.0,
+    startup: int | None = None,
 ) -> dict[str, Any]:
     """Runs (or resumes) one search (under results/``experiment``/search/); returns the found
     sampler, its score and the cost."""
     from swift_sampler.search.driver import run_search
 
     config = make_config(
-        dataset, noise_type, noise, fraction, trials, select_seed, lipschitz, history
+        dataset, noise_type, noise, fraction, trials, select_seed, lipschitz, history, startup
     )
     s = config.search
-    run_dir = search_dir(config, dataset, noise_type, noise, trials, experiment)
+    run_dir = search_dir(config, dataset, noise_type, noise, trials, experiment, startup)
     result = run_search(config, run_dir, resume=(run_dir / "config.toml").exists())
     return {
         "spec": result.spec.to_dict(),
@@ -110,10 +114,16 @@ def search_job(
 
 
 def search_dir(
-    config: Any, dataset: str, noise_type: str, noise: float, trials: int, experiment: str = NAME
+    config: Any,
+    dataset: str,
+    noise_type: str,
+    noise: float,
+    trials: int,
+    experiment: str = NAME,
+    startup: int | None = None,
 ) -> Path:
     """The run directory of :func:`search_job`'s search of ``config``."""
-    sharp = _suffix(config.sampler.lipschitz, config.sampler.history)
+    sharp = _suffix(config.sampler.lipschitz, config.sampler.history, startup)
     name = f"{dataset}-{noise_type}{noise}-es{config.search.shared_epochs}-t{trials}{sharp}"
     return RESULTS / experiment / "search" / name
 
@@ -129,8 +139,10 @@ def train_job(
     spec: dict[str, Any],
     lipschitz: float = 2.0,
     history: float = 0.0,
+    startup: int | None = None,
 ) -> dict[str, Any]:
-    """Final training with the found sampler from E_s on (the regime its search scored)."""
+    """Final training with the found sampler from E_s on (the regime its search scored;
+    ``startup`` only names the search, a training does not read it)."""
     from _common import train_with_sampler
 
     if seed == select_seed:
@@ -141,10 +153,13 @@ def train_job(
     return train_with_sampler(config, spec, seed=seed)
 
 
-def _suffix(lipschitz: float, history: float) -> str:
-    """The study's and run directory's mark of a non-default family ('' for the default)."""
-    return ("" if lipschitz == 2.0 else f"-L{lipschitz:g}") + (
-        "" if history == 0.0 else f"-h{history:g}"
+def _suffix(lipschitz: float, history: float, startup: int | None = None) -> str:
+    """The study's and run directory's mark of a non-default family or start-up count ('' for
+    the default)."""
+    return (
+        ("" if lipschitz == 2.0 else f"-L{lipschitz:g}")
+        + ("" if history == 0.0 else f"-h{history:g}")
+        + ("" if startup is None else f"-su{startup}")
     )
 
 

@@ -35,6 +35,9 @@ import table1
 from _common import RESULTS, ROOT, Job, replace_section, run_jobs, write_json
 
 NAME = "lipschitz_early"
+DEFAULTS: dict[str, float] = {"lipschitz": 2.0, "history": 0.0, "startup": 8}
+"""The default protocol's value of each ablated key (``startup``: demo.toml's start-up
+trials, which Table 1 and early_start keep)."""
 
 
 def search_job(
@@ -47,9 +50,10 @@ def search_job(
     lipschitz: float = 2.0,
     history: float = 0.0,
     experiment: str = NAME,
+    startup: int | None = None,
 ) -> dict[str, Any]:
-    """early_start's search with ``sampler.lipschitz`` and ``sampler.history``, under
-    results/``experiment``/."""
+    """early_start's search with ``sampler.lipschitz``, ``sampler.history`` and
+    ``search.startup_trials``, under results/``experiment``/."""
     return early_start.search_job(
         dataset,
         noise_type,
@@ -60,6 +64,7 @@ def search_job(
         lipschitz,
         experiment=experiment,
         history=history,
+        startup=startup,
     )
 
 
@@ -67,12 +72,14 @@ def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> An
     """The ablation's command line: ``--<key>`` (the family value tried against the default
     protocol's) and the protocol's options."""
     parser = early_start.protocol_parser(doc, ["mnist5k", "mnist1d"])
-    parser.add_argument(f"--{key}", type=float, default=default, dest="value")
+    kind = int if key == "startup" else float
+    parser.add_argument(f"--{key}", type=kind, default=default, dest="value")
     args = parser.parse_args()
     early_start.check_protocol(parser, args)
     problem = {
         "lipschitz": args.value <= 0 or args.value == 2.0,
         "history": not 0 < args.value < 1,
+        "startup": not 0 <= args.value <= args.trials - 1 or args.value == DEFAULTS["startup"],
     }[key]
     if problem:
         parser.error(f"--{key} must be {rule}, got {args.value:g}")
@@ -80,12 +87,18 @@ def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> An
     return args
 
 
-def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
-    """Runs the default protocol with ``sampler.<key> = args.value`` beside early_start's own
-    runs (read from its cache), chooses per setting on validation, writes
-    results/``name``/summary.json and the section ``name`` of docs/results.md."""
+def ablate(
+    args: Any, *, name: str, key: str, symbol: str, title: str, per_value: bool = False
+) -> None:
+    """Runs the default protocol with ``<key> = args.value`` (``sampler.lipschitz``,
+    ``sampler.history`` or ``search.startup_trials``) beside early_start's own runs (read from
+    its cache), chooses per setting on validation, writes results/``name``/summary.json and
+    the section ``name`` of docs/results.md (``summary-<value>.json`` and a section per value
+    with ``per_value``)."""
     pairs = early_start.setting_pairs(args)
-    default = {"lipschitz": 2.0, "history": 0.0}[key]
+    default = DEFAULTS[key]
+    # One value per run of ablations whose files and section carry the value (gp_startup).
+    tag = f"-{key[:2]}{args.value:g}" if per_value else ""
 
     def base(dataset: str, setting: str) -> dict[str, Any]:
         return early_start.protocol_kwargs(args, dataset, setting)
@@ -159,7 +172,7 @@ def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
         "validation_prefers_variant": prefers,
         "default_changes": all(prefers.values()),
     }
-    write_json(RESULTS / name / "summary.json", summary)
+    write_json(RESULTS / name / f"summary{tag}.json", summary)
 
     def cell(arm: dict[str, float]) -> str:
         return (
@@ -195,10 +208,10 @@ def ablate(args: Any, *, name: str, key: str, symbol: str, title: str) -> None:
         + (": the default changes." if summary["default_changes"] else ": the default stays."),
     ]
     text = "\n".join(lines) + "\n"
-    (RESULTS / name / f"{name}.md").write_text(text)
+    (RESULTS / name / f"{name}{tag}.md").write_text(text)
     print(text)
     if not args.no_docs:
-        replace_section(ROOT / "docs" / "results.md", name, f"## {title}\n\n" + text)
+        replace_section(ROOT / "docs" / "results.md", name + tag, f"## {title}\n\n" + text)
 
 
 def main() -> None:

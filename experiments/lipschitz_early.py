@@ -97,6 +97,8 @@ def ablate(
     with ``per_value``)."""
     pairs = early_start.setting_pairs(args)
     default = DEFAULTS[key]
+    if key == "startup":  # table1.make_config keeps at most all the trials
+        default = min(default, args.trials)
     # One value per run of ablations whose files and section carry the value (gp_startup).
     tag = f"-{key[:2]}{args.value:g}" if per_value else ""
 

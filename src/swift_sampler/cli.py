@@ -269,6 +269,7 @@ def _search_figures(
     input is refused before anything is drawn or printed; ``draw()`` only renders and writes.
     """
     import zipfile
+    import zlib
     from functools import partial
 
     import numpy as np
@@ -303,7 +304,15 @@ def _search_figures(
                 data = figure1_data(
                     arrays["loss_rank"], arrays["er_rank"], arrays["probability"], noisy
                 )
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            EOFError,
+            NotImplementedError,  # a zip entry with flags the reader lacks
+            zipfile.BadZipFile,
+            zlib.error,  # bytes overwritten inside a compressed array
+        ) as err:
             # InputDataError (arrays that do not fit together) is a ValueError too.
             raise RunFileError(
                 f"{paths.figure1_data} is damaged ({type(err).__name__}: {err}); the search "

@@ -3,7 +3,10 @@ and the epochs the cost counts: against real Optuna storages and a real (tiny) t
 
 from __future__ import annotations
 
+import io
 import json
+import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -199,13 +202,24 @@ def test_shared_features_are_computed_once_and_reused_from_disk(digits, tmp_path
     # A damaged cache (a resumed search's file cut short, emptied, overwritten, or holding a
     # pickle) is computed again and rewritten, never an internal error.
     good = cache.read_bytes()
-    pickled = tmp_path / "pickled.npz"
-    np.savez(pickled, features=np.array([None], dtype=object), columns=np.array(columns))
+    pickled = tmp_path / "pickled.npz"  # all it needs but its features, which are pickles
+    np.savez(
+        pickled,
+        features=np.array([None], dtype=object),
+        columns=np.array(columns),
+        shared_sha256=np.array(shared.sha256),
+    )
+    # The first bytes of the compressed features: 0xff is a deflate block of no valid type.
+    entry = zipfile.ZipFile(io.BytesIO(good)).getinfo("features.npy")
+    at = entry.header_offset
+    name, extra = struct.unpack("<HH", good[at + 26 : at + 30])  # the local header's lengths
+    data = at + 30 + name + extra
     damage = {
         "cut short": good[:3000],
         "empty": b"",
         "garbage": b"not a zip file at all",
         "pickled": pickled.read_bytes(),
+        "overwritten inside": good[:data] + b"\xff" * 8 + good[data + 8 :],  # zlib.error
     }
     for name, data in damage.items():
         cache.write_bytes(data)

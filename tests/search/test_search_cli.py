@@ -440,6 +440,15 @@ def test_storage_errors_are_one_line(tmp_path: Path) -> None:
         optuna.get_all_study_names(f"sqlite:///{afile}")
     assert "Background on this error" in str(caught.value)  # what the user saw
     assert storage_problem(caught.value) == "(sqlite3.DatabaseError) file is not a database"
+    # A statement over several lines, with its parameters: none of it is kept (the
+    # parameters could be a user's data).
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(sqlalchemy.exc.OperationalError) as caught, engine.connect() as db:
+        db.execute(sqlalchemy.text("SELECT name\nFROM studies\nWHERE name = :n"), {"n": "x"})
+    assert "[parameters:" in str(caught.value) and "FROM studies" in str(caught.value)
+    assert storage_problem(caught.value) == "(sqlite3.OperationalError) no such table: studies"
 
 
 def test_kill_between_enqueue_and_ask_resumes_to_the_same_result(tmp_path: Path) -> None:

@@ -107,7 +107,11 @@ class Rounds:
 def _ledger(paths: RunPaths) -> dict[tuple[int, int], Continuation]:
     if not paths.rungs_ledger.exists():
         return {}
-    data = read_json(paths.rungs_ledger)
+    data = read_json(
+        paths.rungs_ledger,
+        advice="delete it to run the promotion rounds again (the screening trials are kept in "
+        "the study)",
+    )
     try:
         done = [
             Continuation(

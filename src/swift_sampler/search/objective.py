@@ -521,7 +521,6 @@ def _cached_features(
     """The features ``shared_features.npz`` holds for ``columns`` of the shared checkpoint
     ``shared_sha256``; None (with a warning saying why) when it belongs to another shared
     start or is damaged: it is a cache, computed again then."""
-    import zipfile
 
     try:
         # The file is opened here, so it is closed whatever np.load makes of it; no pickles
@@ -534,8 +533,8 @@ def _cached_features(
                 sha = str(saved["shared_sha256"])
                 names = tuple(str(c) for c in saved["columns"])
                 features = np.array(saved["features"])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        logger.warning("%s is damaged (%s); computing it again", path, err)
+    except Exception as err:  # a cache: any damage (zlib.error, BadZipFile...) recomputes it
+        logger.warning("%s is damaged (%s: %s); computing it again", path, type(err).__name__, err)
         return None
     if (sha, names) != (shared_sha256, tuple(columns)):
         logger.warning("%s belongs to another shared start; computing it again", path)

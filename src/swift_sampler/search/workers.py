@@ -234,10 +234,16 @@ def _journal_record(line: bytes) -> bool:
 
 
 def storage_problem(err: BaseException) -> str:
-    """A storage error in one line: SQLAlchemy's ``(Background on this error at: ...)`` and
-    ``[SQL: ...]`` lines left out, the others joined."""
-    lines = [line.strip() for line in str(err).splitlines()]
-    kept = [x for x in lines if x and not x.startswith(("(Background on this error", "[SQL:"))]
+    """A storage error in one line: what comes before SQLAlchemy's ``[SQL: ...]`` block (the
+    statement over several lines, its ``[parameters: ...]``) and its ``(Background on this
+    error at: ...)`` line, joined."""
+    kept = []
+    for line in str(err).splitlines():
+        line = line.strip()
+        if line.startswith(("[SQL:", "(Background on this error")):
+            break
+        if line:
+            kept.append(line)
     return " ".join(kept) or type(err).__name__
 
 

@@ -1179,7 +1179,7 @@ def _text_problems(values: dict[str, dict[str, Any]], usable: Any) -> list[str]:
             "train_sequences",
             "eval_sequences",
         ):
-            if usable(f"data.{key}") and data[key] != _ADDED_KEYS["data"][key]:
+            if usable(f"data.{key}") and data[key] != getattr(DataConfig, key):
                 problems.append(
                     f"data.{key}: only the text datasets {list(TEXT_DATASET_NAMES)} use it "
                     f"(data.name is {data['name']!r}"

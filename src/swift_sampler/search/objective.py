@@ -521,7 +521,6 @@ def _cached_features(
     """The features ``shared_features.npz`` holds for ``columns`` of the shared checkpoint
     ``shared_sha256``; None (with a warning saying why) when it belongs to another shared
     start or is damaged: it is a cache, computed again then."""
-
     try:
         # The file is opened here, so it is closed whatever np.load makes of it; no pickles
         # (allow_pickle stays False).

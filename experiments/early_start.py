@@ -57,18 +57,21 @@ def make_config(
     lipschitz: float = 2.0,
     history: float = 0.0,
     startup: int | None = None,
+    increments: str = "clipped",
 ) -> Any:
     """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail
-    (and ``sampler.lipschitz``, ``sampler.history``, ``search.startup_trials`` when
-    ``startup`` is given: experiments/lipschitz_early.py, experiments/feature_history.py and
-    experiments/gp_startup.py)."""
+    (and ``sampler.lipschitz``, ``sampler.history``, ``sampler.increments``,
+    ``search.startup_trials`` when ``startup`` is given: experiments/lipschitz_early.py,
+    experiments/feature_history.py, experiments/increments.py and experiments/gp_startup.py)."""
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))
-    sharp = _suffix(lipschitz, history, startup)
+    sharp = _suffix(lipschitz, history, startup, increments)
     return dataclasses.replace(
         config,
-        sampler=dataclasses.replace(config.sampler, lipschitz=lipschitz, history=history),
+        sampler=dataclasses.replace(
+            config.sampler, lipschitz=lipschitz, history=history, increments=increments
+        ),
         search=dataclasses.replace(
             config.search,
             seed=select_seed,
@@ -93,13 +96,23 @@ def search_job(
     experiment: str = NAME,
     history: float = 0.0,
     startup: int | None = None,
+    increments: str = "clipped",
 ) -> dict[str, Any]:
     """Runs (or resumes) one search (under results/``experiment``/search/); returns the found
     sampler, its score and the cost."""
     from swift_sampler.search.driver import run_search
 
     config = make_config(
-        dataset, noise_type, noise, fraction, trials, select_seed, lipschitz, history, startup
+        dataset,
+        noise_type,
+        noise,
+        fraction,
+        trials,
+        select_seed,
+        lipschitz,
+        history,
+        startup,
+        increments,
     )
     s = config.search
     run_dir = search_dir(config, dataset, noise_type, noise, trials, experiment, startup)
@@ -123,7 +136,9 @@ def search_dir(
     startup: int | None = None,
 ) -> Path:
     """The run directory of :func:`search_job`'s search of ``config``."""
-    sharp = _suffix(config.sampler.lipschitz, config.sampler.history, startup)
+    sharp = _suffix(
+        config.sampler.lipschitz, config.sampler.history, startup, config.sampler.increments
+    )
     name = f"{dataset}-{noise_type}{noise}-es{config.search.shared_epochs}-t{trials}{sharp}"
     return RESULTS / experiment / "search" / name
 
@@ -140,26 +155,39 @@ def train_job(
     lipschitz: float = 2.0,
     history: float = 0.0,
     startup: int | None = None,
+    increments: str = "clipped",
 ) -> dict[str, Any]:
     """Final training with the found sampler from E_s on (the regime its search scored;
-    ``startup`` only names the search, a training does not read it)."""
+    ``startup`` only names the search, a training does not read it; ``spec`` carries its own
+    ``increments``)."""
     from _common import train_with_sampler
 
     if seed == select_seed:
         raise RuntimeError(f"seed {seed} is the selection seed: it would replay a trial")
     config = make_config(
-        dataset, noise_type, noise, fraction, trials, select_seed, lipschitz, history
+        dataset,
+        noise_type,
+        noise,
+        fraction,
+        trials,
+        select_seed,
+        lipschitz,
+        history,
+        increments=increments,
     )
     return train_with_sampler(config, spec, seed=seed)
 
 
-def _suffix(lipschitz: float, history: float, startup: int | None = None) -> str:
+def _suffix(
+    lipschitz: float, history: float, startup: int | None = None, increments: str = "clipped"
+) -> str:
     """The study's and run directory's mark of a non-default family or start-up count ('' for
     the default)."""
     return (
         ("" if lipschitz == 2.0 else f"-L{lipschitz:g}")
         + ("" if history == 0.0 else f"-h{history:g}")
         + ("" if startup is None else f"-su{startup}")
+        + ("" if increments == "clipped" else f"-{increments}")
     )
 
 

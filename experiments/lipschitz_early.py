@@ -35,9 +35,19 @@ import table1
 from _common import RESULTS, ROOT, Job, replace_section, run_jobs, write_json
 
 NAME = "lipschitz_early"
-DEFAULTS: dict[str, float] = {"lipschitz": 2.0, "history": 0.0, "startup": 8}
+DEFAULTS: dict[str, Any] = {
+    "lipschitz": 2.0,
+    "history": 0.0,
+    "startup": 8,
+    "increments": "clipped",
+}
 """The default protocol's value of each ablated key (``startup``: demo.toml's start-up
 trials, which Table 1 and early_start keep)."""
+
+
+def _text(value: Any) -> str:
+    """A value of an ablated key as the tables write it."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def search_job(
@@ -51,9 +61,10 @@ def search_job(
     history: float = 0.0,
     experiment: str = NAME,
     startup: int | None = None,
+    increments: str = "clipped",
 ) -> dict[str, Any]:
-    """early_start's search with ``sampler.lipschitz``, ``sampler.history`` and
-    ``search.startup_trials``, under results/``experiment``/."""
+    """early_start's search with ``sampler.lipschitz``, ``sampler.history``,
+    ``sampler.increments`` and ``search.startup_trials``, under results/``experiment``/."""
     return early_start.search_job(
         dataset,
         noise_type,
@@ -65,6 +76,7 @@ def search_job(
         experiment=experiment,
         history=history,
         startup=startup,
+        increments=increments,
     )
 
 
@@ -72,17 +84,18 @@ def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> An
     """The ablation's command line: ``--<key>`` (the family value tried against the default
     protocol's) and the protocol's options."""
     parser = early_start.protocol_parser(doc, ["mnist5k", "mnist1d"])
-    kind = int if key == "startup" else float
+    kind = {"startup": int, "increments": str}.get(key, float)
     parser.add_argument(f"--{key}", type=kind, default=default, dest="value")
     args = parser.parse_args()
     early_start.check_protocol(parser, args)
     problem = {
-        "lipschitz": args.value <= 0 or args.value == 2.0,
-        "history": not 0 < args.value < 1,
-        "startup": not 0 <= args.value <= args.trials - 1 or args.value == DEFAULTS["startup"],
-    }[key]
+        "lipschitz": lambda v: v <= 0 or v == 2.0,
+        "history": lambda v: not 0 < v < 1,
+        "startup": lambda v: not 0 <= v <= args.trials - 1 or v == DEFAULTS["startup"],
+        "increments": lambda v: v != "scaled",
+    }[key](args.value)
     if problem:
-        parser.error(f"--{key} must be {rule}, got {args.value:g}")
+        parser.error(f"--{key} must be {rule}, got {_text(args.value)}")
     args.command = (f"python experiments/{script} " + " ".join(sys.argv[1:])).strip()
     return args
 
@@ -91,16 +104,16 @@ def ablate(
     args: Any, *, name: str, key: str, symbol: str, title: str, per_value: bool = False
 ) -> None:
     """Runs the default protocol with ``<key> = args.value`` (``sampler.lipschitz``,
-    ``sampler.history`` or ``search.startup_trials``) beside early_start's own runs (read from
-    its cache), chooses per setting on validation, writes results/``name``/summary.json and
-    the section ``name`` of docs/results.md (``summary-<value>.json`` and a section per value
-    with ``per_value``)."""
+    ``sampler.history``, ``sampler.increments`` or ``search.startup_trials``) beside
+    early_start's own runs (read from its cache), chooses per setting on validation, writes
+    results/``name``/summary.json and the section ``name`` of docs/results.md
+    (``summary-<value>.json`` and a section per value with ``per_value``)."""
     pairs = early_start.setting_pairs(args)
     default = DEFAULTS[key]
     if key == "startup":  # table1.make_config keeps at most all the trials
         default = min(default, args.trials)
     # One value per run of ablations whose files and section carry the value (gp_startup).
-    tag = f"-{key[:2]}{args.value:g}" if per_value else ""
+    tag = f"-{key[:2]}{_text(args.value)}" if per_value else ""
 
     def base(dataset: str, setting: str) -> dict[str, Any]:
         return early_start.protocol_kwargs(args, dataset, setting)
@@ -182,7 +195,7 @@ def ablate(
             f"{arm['at_best_val_mean']:.1f} ± {arm['at_best_val_std']:.1f}"
         )
 
-    v, d0 = f"{symbol} = {args.value:g}", f"{symbol} = {default:g}"
+    v, d0 = f"{symbol} = {_text(args.value)}", f"{symbol} = {_text(default)}"
     date = datetime.date.today().isoformat()
     lines = [
         f"Command: `{args.command}`. Date: {date}. The default protocol (E_s = "
@@ -199,7 +212,7 @@ def ablate(
     for r in rows:
         lines.append(
             f"| {r['dataset']} | {r['setting']} | {100 * r['best_val_default']:.1f} / "
-            f"{100 * r['best_val_variant']:.1f} | {r[f'chosen_{key}']:g} | "
+            f"{100 * r['best_val_variant']:.1f} | {_text(r[f'chosen_{key}'])} | "
             f"{cell(r['default'])} | {cell(r['variant'])} | "
             f"{early_start.same_information_cell(r)} | {r['search_trainings_variant']:.1f} |"
         )

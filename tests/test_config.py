@@ -98,7 +98,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 68  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 69  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -276,6 +276,28 @@ def test_feature_history_is_a_sampler_key_the_spec_and_portfolio_see() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"sampler": {"history": 0.5}, "search": {"portfolio": 2, "trials": 5}})
     assert "sampler.history = 0.5 (the portfolio's: 0.0)" in str(err.value)
+
+
+def test_knot_increments_are_a_sampler_key_the_spec_and_portfolio_see() -> None:
+    from swift_sampler.search.setup import template_spec
+
+    config = parse_config({"sampler": {"increments": "scaled"}})
+    assert config.sampler.increments == "scaled"
+    assert template_spec(config).increments == "scaled"
+    assert config.fingerprint() != parse_config({}).fingerprint()
+    # The default leaves the fingerprint of studies stored before the key existed alone.
+    assert parse_config({"sampler": {"increments": "clipped"}}).fingerprint() == (
+        parse_config({}).fingerprint()
+    )
+    assert parse_config(config.to_dict()) == config
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"increments": "soft", "history": 2.0}})
+    assert "2 problems" in str(err.value)
+    assert "sampler.increments: must be one of ['clipped', 'scaled'], got 'soft'" in str(err.value)
+    # The portfolio's thetas mean their functions only with clipped increments.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"increments": "scaled"}, "search": {"preset": "swift"}})
+    assert 'sampler.increments = "scaled" (the portfolio\'s: "clipped")' in str(err.value)
 
 
 def test_a_bad_or_clashing_preset_is_one_clear_problem() -> None:

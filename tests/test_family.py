@@ -13,6 +13,7 @@ from swift_sampler.family import (
     SCHEMA_VERSION,
     SamplerSpec,
     family_weights,
+    knots_to_theta,
     theta_to_knots,
     uniform_theta,
 )
@@ -135,6 +136,77 @@ def test_history_is_saved_only_when_it_is_set(tmp_path) -> None:
     spec.save(tmp_path / "h.json")
     again = SamplerSpec.load(tmp_path / "h.json")
     assert again == spec and again.with_theta([0.5] * 10).history == 0.5
+
+
+def test_scaled_increments_have_no_plateau_where_clipped_ones_do() -> None:
+    # From a_0 = 0.9 with L / S = 0.5, every theta_1 above 0.6 clips to a_1 = 1: one function
+    # for a tenth of the box's volume and more. Scaled, the knot moves with its entry.
+    theta = np.array([0.9, 0.7, 0.5, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 0.5])
+    other = theta.copy()
+    other[1] = 0.9
+    clipped = [theta_to_knots(t) for t in (theta, other)]
+    scaled = [theta_to_knots(t, increments="scaled") for t in (theta, other)]
+    np.testing.assert_array_equal(clipped[0], clipped[1])
+    assert clipped[0][0, 1] == 1.0
+    np.testing.assert_allclose(scaled[0][0, :2], [0.9, 0.9 + 0.4 * 0.1])
+    np.testing.assert_allclose(scaled[1][0, :2], [0.9, 0.9 + 0.8 * 0.1])
+    # Inside the box every entry moves some knot (no flat direction), at random points.
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        t = rng.uniform(0.01, 0.99, 10)
+        base = theta_to_knots(t, increments="scaled", lipschitz=8.0)
+        for j in range(10):
+            moved = t.copy()
+            moved[j] += 0.005
+            assert not np.array_equal(
+                theta_to_knots(moved, increments="scaled", lipschitz=8.0), base
+            )
+    # The uniform sampler is the same theta in both.
+    u = uniform_theta()
+    np.testing.assert_array_equal(theta_to_knots(u, increments="scaled"), np.ones((2, 5)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.floats(0.0, 1.0),
+    moves=hnp.arrays(np.float64, 4, elements=st.floats(-1.0, 1.0)),
+    lipschitz=st.sampled_from([0.5, 2.0, 8.0]),
+    increments=st.sampled_from(["clipped", "scaled"]),
+)
+def test_both_increments_reach_every_function_of_the_family(
+    start: float, moves: np.ndarray, lipschitz: float, increments: str
+) -> None:
+    # Any knots in [0, 1] with steps of at most L / S: knots_to_theta finds a theta in the box
+    # whose knots they are, in either parameterisation (so the two reach the same functions).
+    knots = [start]
+    for m in moves:
+        knots.append(float(np.clip(knots[-1] + m * lipschitz / 4, 0.0, 1.0)))
+    k = np.array([knots, knots[::-1]])
+    theta = knots_to_theta(k, lipschitz=lipschitz, increments=increments)
+    assert theta.shape == (10,) and np.all((theta >= 0) & (theta <= 1))
+    back = theta_to_knots(theta, lipschitz=lipschitz, increments=increments)
+    np.testing.assert_allclose(back, k, atol=1e-12)
+
+
+def test_knots_to_theta_refuses_knots_outside_the_family() -> None:
+    with pytest.raises(SpecError, match=r"steeper than L / S = 0\.5"):
+        knots_to_theta([[0.0, 0.8, 0.8]], lipschitz=1.0)
+    with pytest.raises(SpecError, match=r"lie in \[0, 1\]"):
+        knots_to_theta([[0.0, 1.2]], lipschitz=4.0)
+
+
+def test_increments_are_saved_only_when_scaled(tmp_path) -> None:
+    assert "increments" not in SamplerSpec().to_dict()
+    theta = np.random.default_rng(2).random(10)
+    spec = SamplerSpec(increments="scaled", theta=theta)
+    assert spec.to_dict()["increments"] == "scaled"
+    spec.save(tmp_path / "s.json")
+    again = SamplerSpec.load(tmp_path / "s.json")
+    assert again == spec and again.with_theta(theta).increments == "scaled"
+    np.testing.assert_array_equal(again.knots(), theta_to_knots(theta, increments="scaled"))
+    assert not np.array_equal(again.knots(), SamplerSpec(theta=theta).knots())
+    with pytest.raises(SpecError, match=r"increments: must be one of \['clipped', 'scaled'\]"):
+        SamplerSpec(increments="soft")
 
 
 def test_other_schema_version_is_a_clear_error(tmp_path) -> None:

@@ -94,6 +94,8 @@ FeatureName = Literal["loss", "er", "grad_norm", "margin"]
 FEATURE_NAMES: tuple[str, ...] = get_args(FeatureName)
 TransformName = Literal["cdf", "cgf"]
 TRANSFORM_NAMES: tuple[str, ...] = get_args(TransformName)
+IncrementsName = Literal["clipped", "scaled"]
+INCREMENTS: tuple[str, ...] = get_args(IncrementsName)
 OuterLoop = Literal["gp", "random", "tpe", "cmaes", "qmc", "rl"]
 OUTER_LOOPS: tuple[str, ...] = get_args(OuterLoop)
 FinetuneSchedule = Literal["compressed", "tail"]
@@ -453,6 +455,11 @@ class SamplerConfig:
             refreshes, in ``[0, 1)``: refresh t uses ``history * avg_(t-1) + (1 - history) *
             f_t`` (the first uses ``f_0``). 0 (default): the current model's features only,
             the paper's. An ablation (docs/results.md, "Feature history").
+        increments: How theta's entries become knot steps: ``clipped`` (default, SPEC 4: a
+            step of at most L/S, clipped to [0, 1], so whole regions of theta give one
+            function) or ``scaled`` (the same functions, each step a share of the room left
+            towards 0 or 1, so no region is flat). An ablation (docs/results.md, "Knot
+            increments without plateaus").
     """
 
     features: tuple[FeatureName, ...] = ("loss", "er")
@@ -461,6 +468,7 @@ class SamplerConfig:
     lipschitz: float = 2.0
     eps: float = 1e-6
     history: float = 0.0
+    increments: IncrementsName = "clipped"
 
     @property
     def num_params(self) -> int:
@@ -675,6 +683,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "lipschitz": _POSITIVE,
         "eps": _FRACTION,
         "history": _UNIT,
+        "increments": _Rule("str", choices=INCREMENTS),
     },
     "search": {
         "trials": _COUNT,
@@ -724,7 +733,7 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "eval_sequences": 500,
     },
     "model": {"factory": None, "kwargs": {}, **{key: None for key in GPT_KEYS}},
-    "sampler": {"history": 0.0},
+    "sampler": {"history": 0.0, "increments": "clipped"},
     "search": {
         "pruner": "none",
         "min_resource": 1,

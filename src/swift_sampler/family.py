@@ -9,7 +9,11 @@ segments and S + 1 knot values; the weight of instance i is
 Search parameterisation: ``theta`` in the unit box ``[0, 1]^(M (S + 1))``; per feature
 ``a_0 = theta_0`` and ``a_{s+1} = clip(a_s + (2 theta_{s+1} - 1) L / S, 0, 1)``, so every point
 of the box is a valid function with slope at most L. ``theta = (1, .5, .5, .5, .5)`` per feature
-is the uniform sampler.
+is the uniform sampler. The clip makes whole regions of the box one function (from ``a_s = 1``
+every ``theta_{s+1} >= 0.5`` gives ``a_{s+1} = 1``). ``increments="scaled"`` reaches the same
+functions without those plateaus: with ``d = 2 theta_{s+1} - 1``, ``a_{s+1} = a_s + d min(L / S,
+r)`` where ``r`` is the room left (``1 - a_s`` for ``d > 0``, ``a_s`` otherwise), so a knot
+moves whenever its entry does, except on the faces of the box.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy.typing as npt
 
 from swift_sampler._io import write_text_atomic
 from swift_sampler._validate import as_real, short_repr
-from swift_sampler.config import check_value
+from swift_sampler.config import IncrementsName, check_value
 from swift_sampler.errors import InputDataError, SchemaVersionError, SpecError
 from swift_sampler.features import FEATURE_RANGES
 from swift_sampler.transforms import (
@@ -39,6 +43,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SamplerSpec",
     "family_weights",
+    "knots_to_theta",
     "theta_to_knots",
     "uniform_theta",
 ]
@@ -78,7 +83,12 @@ def check_theta(theta: npt.ArrayLike, *, num_features: int, num_segments: int) -
 
 
 def theta_to_knots(
-    theta: npt.ArrayLike, *, num_features: int = 2, num_segments: int = 4, lipschitz: float = 2.0
+    theta: npt.ArrayLike,
+    *,
+    num_features: int = 2,
+    num_segments: int = 4,
+    lipschitz: float = 2.0,
+    increments: IncrementsName = "clipped",
 ) -> np.ndarray:
     """Maps theta in the unit box to the knot values of each feature's function.
 
@@ -87,6 +97,8 @@ def theta_to_knots(
         num_features: M.
         num_segments: S.
         lipschitz: L, the largest slope of each ``h_m`` on [0, 1].
+        increments: ``"clipped"`` (SPEC 4) or ``"scaled"`` (the same functions without
+            plateaus; see the module docstring).
 
     Returns:
         ``(M, S + 1)`` knot values in [0, 1]; neighbours differ by at most ``L / S``.
@@ -97,8 +109,50 @@ def theta_to_knots(
     knots[:, 0] = t[:, 0]
     step = lipschitz / num_segments
     for s in range(num_segments):
-        knots[:, s + 1] = np.clip(knots[:, s] + (2.0 * t[:, s + 1] - 1.0) * step, 0.0, 1.0)
+        a, d = knots[:, s], 2.0 * t[:, s + 1] - 1.0
+        if increments == "scaled":
+            room = np.where(d > 0.0, 1.0 - a, a)
+            knots[:, s + 1] = np.clip(a + d * np.minimum(step, room), 0.0, 1.0)
+        else:
+            knots[:, s + 1] = np.clip(a + d * step, 0.0, 1.0)
     return knots
+
+
+def knots_to_theta(
+    knots: npt.ArrayLike, *, lipschitz: float = 2.0, increments: IncrementsName = "clipped"
+) -> np.ndarray:
+    """A theta whose knots (``theta_to_knots``) are ``knots``: moves a sampler between the two
+    parameterisations (``increments``) without changing its functions.
+
+    Args:
+        knots: ``(M, S + 1)`` values in [0, 1] whose neighbours differ by at most ``L / S``.
+        lipschitz: L.
+        increments: the parameterisation of the returned theta.
+
+    Returns:
+        ``(M (S + 1),)`` theta in [0, 1], feature-major. Where a step has no room (a knot at
+        0 or 1 that stays there) the entry is 0.5.
+
+    Raises:
+        SpecError: if a value is outside [0, 1] or a step is steeper than L.
+    """
+    k = np.asarray(knots, dtype=np.float64)
+    if k.ndim != 2 or k.shape[1] < 2:
+        raise SpecError(f"knots must have shape (M, S + 1) with S >= 1, got {k.shape}")
+    if not np.all((k >= 0.0) & (k <= 1.0)):
+        raise SpecError("knots must lie in [0, 1]")
+    step = lipschitz / (k.shape[1] - 1)
+    diff = np.diff(k, axis=1)
+    if np.any(np.abs(diff) > step * (1.0 + 1e-9)):
+        raise SpecError(f"a knot step is steeper than L / S = {step:g}")
+    if increments == "scaled":
+        room = np.where(diff > 0.0, 1.0 - k[:, :-1], k[:, :-1])
+        scale = np.minimum(step, room)
+    else:
+        scale = np.full_like(diff, step)
+    d = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0.0)
+    theta = np.concatenate([k[:, :1], (np.clip(d, -1.0, 1.0) + 1.0) / 2.0], axis=1)
+    return theta.reshape(-1)
 
 
 def family_weights(knots: np.ndarray, u: np.ndarray, *, eps: float = 1e-6) -> np.ndarray:
@@ -140,6 +194,8 @@ class SamplerSpec:
         history: weight of the past in the moving average of each feature column over a
             sampler's refreshes (``SwiftSampler.update``), in ``[0, 1)``; 0: the current
             features only (the paper's). ``probabilities`` itself always reads one table.
+        increments: how theta becomes knots, ``"clipped"`` (SPEC 4) or ``"scaled"`` (see
+            ``theta_to_knots``).
         theta: ``(M (S + 1),)`` parameters in [0, 1]; defaults to the uniform sampler.
         metadata: free-form JSON-serialisable notes (e.g. the validation score of a search).
         schema_version: layout version of the saved file.
@@ -151,6 +207,7 @@ class SamplerSpec:
     lipschitz: float = 2.0
     eps: float = 1e-6
     history: float = 0.0
+    increments: IncrementsName = "clipped"
     theta: tuple[float, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -196,6 +253,7 @@ class SamplerSpec:
             lipschitz=self.lipschitz,
             eps=self.eps,
             history=self.history,
+            increments=self.increments,
             theta=tuple(np.asarray(theta, dtype=np.float64).tolist()),
             metadata=meta,
         )
@@ -207,6 +265,7 @@ class SamplerSpec:
             num_features=len(self.features),
             num_segments=self.num_segments,
             lipschitz=self.lipschitz,
+            increments=self.increments,
         )
 
     def feature_columns(
@@ -299,8 +358,12 @@ class SamplerSpec:
         state = asdict(self)
         state["features"] = list(self.features)
         state["theta"] = list(self.theta)
-        if not self.history:  # as before the field existed, so older readers still load it
+        # Fields at the value they had before they existed are left out, so older readers
+        # still load the file.
+        if not self.history:
             del state["history"]
+        if self.increments == "clipped":
+            del state["increments"]
         return state
 
     @classmethod
@@ -366,6 +429,7 @@ _CONFIG_KEYS = {
     "lipschitz": "lipschitz",
     "eps": "eps",
     "history": "history",
+    "increments": "increments",
 }
 """Spec field -> key of the config's ``[sampler]`` section whose rule checks it."""
 

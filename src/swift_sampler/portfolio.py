@@ -28,6 +28,7 @@ FAMILY: dict[str, object] = {
     "lipschitz": 2.0,
     "eps": 1e-6,
     "history": 0.0,
+    "increments": "clipped",
 }
 """The sampler family the thetas were found in (the ``[sampler]`` defaults)."""
 

@@ -142,6 +142,37 @@ def test_search_train_report_end_to_end(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.slow
+def test_a_search_with_scaled_increments_finds_and_trains_a_scaled_sampler(
+    tmp_path: Path,
+) -> None:
+    from swift_sampler.family import theta_to_knots
+
+    config = tmp_path / "scaled.toml"
+    config.write_text(
+        TINY.format(trials=3, outer="gp", finetune=2, extra="").replace(
+            'transform = "cgf"', 'transform = "cgf"\nincrements = "scaled"'
+        )
+    )
+    run_dir = tmp_path / "run"
+    assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
+    saved = json.loads((run_dir / "sampler.json").read_text())
+    assert saved["increments"] == "scaled"
+    spec = SamplerSpec.load(run_dir / "sampler.json")
+    np.testing.assert_array_equal(spec.knots(), theta_to_knots(spec.theta, increments="scaled"))
+    # The Sobol start-up thetas are interior points, where the two parameterisations differ.
+    result = json.loads((run_dir / "result.json").read_text())
+    sobol = result["trials"][1]["theta"]
+    assert not np.allclose(theta_to_knots(sobol, increments="scaled"), theta_to_knots(sobol))
+    assert 'increments = "scaled"' in (run_dir / "config.toml").read_text()
+    assert (
+        main(["--threads", "1", "train", str(config), "--sampler", str(run_dir / "sampler.json")])
+        == 0
+    )
+    final = json.loads((run_dir / "final.json").read_text())
+    assert final["sampler"]["increments"] == "scaled"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "pruner", ["none", "successive_halving", "hyperband", "swift", "synchronous_halving"]
 )

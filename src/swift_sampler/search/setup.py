@@ -64,6 +64,7 @@ def template_spec(config: Config) -> SamplerSpec:
         lipschitz=s.lipschitz,
         eps=s.eps,
         history=s.history,
+        increments=s.increments,
     )
 
 

@@ -58,20 +58,28 @@ def make_config(
     history: float = 0.0,
     startup: int | None = None,
     increments: str = "clipped",
+    loss_segments: int | None = None,
 ) -> Any:
-    """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail
-    (and ``sampler.lipschitz``, ``sampler.history``, ``sampler.increments``,
-    ``search.startup_trials`` when ``startup`` is given: experiments/lipschitz_early.py,
-    experiments/feature_history.py, experiments/increments.py and experiments/gp_startup.py)."""
+    """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail.
+
+    The Part B ablations vary one of the other arguments each (experiments/lipschitz_early.py,
+    feature_history.py, gp_startup.py, increments.py, segments.py): ``sampler.lipschitz``,
+    ``sampler.history``, ``search.startup_trials`` (None: Table 1's), ``sampler.increments``,
+    and ``loss_segments`` (None: the features loss and Er with S = 4; n: the loss alone with
+    S = n, so n = 9 keeps M (S + 1) = 10 parameters).
+    """
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))
-    sharp = _suffix(lipschitz, history, startup, increments)
+    sharp = _suffix(lipschitz, history, startup, increments, loss_segments)
+    sampler = dataclasses.replace(
+        config.sampler, lipschitz=lipschitz, history=history, increments=increments
+    )
+    if loss_segments is not None:
+        sampler = dataclasses.replace(sampler, features=("loss",), segments=loss_segments)
     return dataclasses.replace(
         config,
-        sampler=dataclasses.replace(
-            config.sampler, lipschitz=lipschitz, history=history, increments=increments
-        ),
+        sampler=sampler,
         search=dataclasses.replace(
             config.search,
             seed=select_seed,
@@ -97,23 +105,20 @@ def search_job(
     history: float = 0.0,
     startup: int | None = None,
     increments: str = "clipped",
+    loss_segments: int | None = None,
 ) -> dict[str, Any]:
     """Runs (or resumes) one search (under results/``experiment``/search/); returns the found
     sampler, its score and the cost."""
     from swift_sampler.search.driver import run_search
 
-    config = make_config(
-        dataset,
-        noise_type,
-        noise,
-        fraction,
-        trials,
-        select_seed,
-        lipschitz,
-        history,
-        startup,
-        increments,
-    )
+    variant = {
+        "lipschitz": lipschitz,
+        "history": history,
+        "startup": startup,
+        "increments": increments,
+        "loss_segments": loss_segments,
+    }
+    config = make_config(dataset, noise_type, noise, fraction, trials, select_seed, **variant)
     s = config.search
     run_dir = search_dir(config, dataset, noise_type, noise, trials, experiment, startup)
     result = run_search(config, run_dir, resume=(run_dir / "config.toml").exists())
@@ -136,9 +141,9 @@ def search_dir(
     startup: int | None = None,
 ) -> Path:
     """The run directory of :func:`search_job`'s search of ``config``."""
-    sharp = _suffix(
-        config.sampler.lipschitz, config.sampler.history, startup, config.sampler.increments
-    )
+    sampler = config.sampler
+    loss_segments = sampler.segments if tuple(sampler.features) == ("loss",) else None
+    sharp = _suffix(sampler.lipschitz, sampler.history, startup, sampler.increments, loss_segments)
     name = f"{dataset}-{noise_type}{noise}-es{config.search.shared_epochs}-t{trials}{sharp}"
     return RESULTS / experiment / "search" / name
 
@@ -156,10 +161,11 @@ def train_job(
     history: float = 0.0,
     startup: int | None = None,
     increments: str = "clipped",
+    loss_segments: int | None = None,
 ) -> dict[str, Any]:
     """Final training with the found sampler from E_s on (the regime its search scored;
     ``startup`` only names the search, a training does not read it; ``spec`` carries its own
-    ``increments``)."""
+    family)."""
     from _common import train_with_sampler
 
     if seed == select_seed:
@@ -171,15 +177,20 @@ def train_job(
         fraction,
         trials,
         select_seed,
-        lipschitz,
-        history,
+        lipschitz=lipschitz,
+        history=history,
         increments=increments,
+        loss_segments=loss_segments,
     )
     return train_with_sampler(config, spec, seed=seed)
 
 
 def _suffix(
-    lipschitz: float, history: float, startup: int | None = None, increments: str = "clipped"
+    lipschitz: float,
+    history: float,
+    startup: int | None = None,
+    increments: str = "clipped",
+    loss_segments: int | None = None,
 ) -> str:
     """The study's and run directory's mark of a non-default family or start-up count ('' for
     the default)."""
@@ -188,6 +199,7 @@ def _suffix(
         + ("" if history == 0.0 else f"-h{history:g}")
         + ("" if startup is None else f"-su{startup}")
         + ("" if increments == "clipped" else f"-{increments}")
+        + ("" if loss_segments is None else f"-loss{loss_segments}")
     )
 
 

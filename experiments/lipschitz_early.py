@@ -40,13 +40,17 @@ DEFAULTS: dict[str, Any] = {
     "history": 0.0,
     "startup": 8,
     "increments": "clipped",
+    "loss_segments": None,
 }
 """The default protocol's value of each ablated key (``startup``: demo.toml's start-up
-trials, which Table 1 and early_start keep)."""
+trials, which Table 1 and early_start keep; ``loss_segments``: None is the features loss and
+Er with S = 4, see ``early_start.make_config``)."""
 
 
-def _text(value: Any) -> str:
+def _text(key: str, value: Any) -> str:
     """A value of an ablated key as the tables write it."""
+    if key == "loss_segments":
+        return "loss, Er; S = 4" if value is None else f"loss; S = {value}"
     return value if isinstance(value, str) else f"{value:g}"
 
 
@@ -62,6 +66,7 @@ def search_job(
     experiment: str = NAME,
     startup: int | None = None,
     increments: str = "clipped",
+    loss_segments: int | None = None,
 ) -> dict[str, Any]:
     """early_start's search with ``sampler.lipschitz``, ``sampler.history``,
     ``sampler.increments`` and ``search.startup_trials``, under results/``experiment``/."""
@@ -77,6 +82,7 @@ def search_job(
         history=history,
         startup=startup,
         increments=increments,
+        loss_segments=loss_segments,
     )
 
 
@@ -84,7 +90,7 @@ def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> An
     """The ablation's command line: ``--<key>`` (the family value tried against the default
     protocol's) and the protocol's options."""
     parser = early_start.protocol_parser(doc, ["mnist5k", "mnist1d"])
-    kind = {"startup": int, "increments": str}.get(key, float)
+    kind = {"startup": int, "increments": str, "loss_segments": int}.get(key, float)
     parser.add_argument(f"--{key}", type=kind, default=default, dest="value")
     args = parser.parse_args()
     early_start.check_protocol(parser, args)
@@ -93,9 +99,10 @@ def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> An
         "history": lambda v: not 0 < v < 1,
         "startup": lambda v: not 0 <= v <= args.trials - 1 or v == DEFAULTS["startup"],
         "increments": lambda v: v != "scaled",
+        "loss_segments": lambda v: v < 1,
     }[key](args.value)
     if problem:
-        parser.error(f"--{key} must be {rule}, got {_text(args.value)}")
+        parser.error(f"--{key} must be {rule}, got {_text(key, args.value)}")
     args.command = (f"python experiments/{script} " + " ".join(sys.argv[1:])).strip()
     return args
 
@@ -104,7 +111,8 @@ def ablate(
     args: Any, *, name: str, key: str, symbol: str, title: str, per_value: bool = False
 ) -> None:
     """Runs the default protocol with ``<key> = args.value`` (``sampler.lipschitz``,
-    ``sampler.history``, ``sampler.increments`` or ``search.startup_trials``) beside
+    ``sampler.history``, ``sampler.increments``, ``search.startup_trials`` or
+    ``loss_segments``: see ``early_start.make_config``) beside
     early_start's own runs (read from its cache), chooses per setting on validation, writes
     results/``name``/summary.json and the section ``name`` of docs/results.md
     (``summary-<value>.json`` and a section per value with ``per_value``)."""
@@ -113,7 +121,7 @@ def ablate(
     if key == "startup":  # table1.make_config keeps at most all the trials
         default = min(default, args.trials)
     # One value per run of ablations whose files and section carry the value (gp_startup).
-    tag = f"-{key[:2]}{_text(args.value)}" if per_value else ""
+    tag = f"-{key[:2]}{args.value}" if per_value else ""
 
     def base(dataset: str, setting: str) -> dict[str, Any]:
         return early_start.protocol_kwargs(args, dataset, setting)
@@ -195,7 +203,7 @@ def ablate(
             f"{arm['at_best_val_mean']:.1f} ± {arm['at_best_val_std']:.1f}"
         )
 
-    v, d0 = f"{symbol} = {_text(args.value)}", f"{symbol} = {_text(default)}"
+    v, d0 = f"{symbol} = {_text(key, args.value)}", f"{symbol} = {_text(key, default)}"
     date = datetime.date.today().isoformat()
     lines = [
         f"Command: `{args.command}`. Date: {date}. The default protocol (E_s = "
@@ -212,7 +220,7 @@ def ablate(
     for r in rows:
         lines.append(
             f"| {r['dataset']} | {r['setting']} | {100 * r['best_val_default']:.1f} / "
-            f"{100 * r['best_val_variant']:.1f} | {_text(r[f'chosen_{key}'])} | "
+            f"{100 * r['best_val_variant']:.1f} | {_text(key, r[f'chosen_{key}'])} | "
             f"{cell(r['default'])} | {cell(r['variant'])} | "
             f"{early_start.same_information_cell(r)} | {r['search_trainings_variant']:.1f} |"
         )

@@ -47,11 +47,16 @@ trials, which Table 1 and early_start keep; ``loss_segments``: None is the featu
 Er with S = 4, see ``early_start.make_config``)."""
 
 
+def _number(value: Any) -> str:
+    """A value as the command line and file names write it (8, not 8.0)."""
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 def _text(key: str, value: Any) -> str:
     """A value of an ablated key as the tables write it."""
     if key == "loss_segments":
         return "loss, Er; S = 4" if value is None else f"loss; S = {value}"
-    return value if isinstance(value, str) else f"{value:g}"
+    return _number(value)
 
 
 def search_job(
@@ -86,12 +91,12 @@ def search_job(
     )
 
 
-def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> Any:
+def parse_args(doc: str, script: str, key: str, default: Any, rule: str) -> Any:
     """The ablation's command line: ``--<key>`` (the family value tried against the default
     protocol's) and the protocol's options."""
     parser = early_start.protocol_parser(doc, ["mnist5k", "mnist1d"])
     kind = {"startup": int, "increments": str, "loss_segments": int}.get(key, float)
-    parser.add_argument(f"--{key}", type=kind, default=default, dest="value")
+    parser.add_argument(f"--{key.replace('_', '-')}", type=kind, default=default, dest="value")
     args = parser.parse_args()
     early_start.check_protocol(parser, args)
     problem = {
@@ -102,7 +107,8 @@ def parse_args(doc: str, script: str, key: str, default: float, rule: str) -> An
         "loss_segments": lambda v: v < 1,
     }[key](args.value)
     if problem:
-        parser.error(f"--{key} must be {rule}, got {_text(key, args.value)}")
+        flag = key.replace("_", "-")
+        parser.error(f"--{flag} must be {rule}, got {_number(args.value)}")
     args.command = (f"python experiments/{script} " + " ".join(sys.argv[1:])).strip()
     return args
 
@@ -121,7 +127,7 @@ def ablate(
     if key == "startup":  # table1.make_config keeps at most all the trials
         default = min(default, args.trials)
     # One value per run of ablations whose files and section carry the value (gp_startup).
-    tag = f"-{key[:2]}{args.value}" if per_value else ""
+    tag = f"-{key[:2]}{_number(args.value)}" if per_value else ""
 
     def base(dataset: str, setting: str) -> dict[str, Any]:
         return early_start.protocol_kwargs(args, dataset, setting)

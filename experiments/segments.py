@@ -1,6 +1,6 @@
 """Part B ablation: the loss alone with S = 9 segments, against loss and Er with S = 4.
 
-Run: .venv/bin/python experiments/segments.py [--jobs 2] [--loss_segments 9] [--trials 20]
+Run: .venv/bin/python experiments/segments.py [--jobs 2] [--loss-segments 9] [--trials 20]
                                               [--seeds 1 2 3] [--select-seed 0]
                                               [--datasets ...] [--settings ...]
 

@@ -58,9 +58,14 @@ def test_knots_follow_the_clipped_increment_rule() -> None:
     theta=hnp.arrays(np.float64, 15, elements=st.floats(0, 1)),
     lipschitz=st.floats(0.1, 10),
     u=hnp.arrays(np.float64, (30, 3), elements=st.floats(0, 1)),
+    increments=st.sampled_from(["clipped", "scaled"]),
 )
-def test_family_invariants(theta: np.ndarray, lipschitz: float, u: np.ndarray) -> None:
-    knots = theta_to_knots(theta, num_features=3, num_segments=4, lipschitz=lipschitz)
+def test_family_invariants(
+    theta: np.ndarray, lipschitz: float, u: np.ndarray, increments: str
+) -> None:
+    knots = theta_to_knots(
+        theta, num_features=3, num_segments=4, lipschitz=lipschitz, increments=increments
+    )
     assert np.all((knots >= 0) & (knots <= 1))
     # Slope of each piece = (difference of knots) / (1 / S) <= L.
     assert np.all(np.abs(np.diff(knots, axis=1)) * 4 <= lipschitz + 1e-9)
@@ -161,6 +166,13 @@ def test_scaled_increments_have_no_plateau_where_clipped_ones_do() -> None:
             assert not np.array_equal(
                 theta_to_knots(moved, increments="scaled", lipschitz=8.0), base
             )
+    # A step is capped at L / S where there is more room: from 0.2, up by at most 0.5.
+    capped = theta_to_knots([0.2, 1.0, 0.5, 0.5, 0.5] * 2, increments="scaled")
+    np.testing.assert_allclose(capped[0], [0.2, 0.7, 0.7, 0.7, 0.7])
+    np.testing.assert_allclose(
+        theta_to_knots([0.8, 0.0, 0.25, 0.5, 0.5] * 2, increments="scaled")[0],
+        [0.8, 0.3, 0.15, 0.15, 0.15],
+    )
     # The uniform sampler is the same theta in both.
     u = uniform_theta()
     np.testing.assert_array_equal(theta_to_knots(u, increments="scaled"), np.ones((2, 5)))
@@ -189,10 +201,28 @@ def test_both_increments_reach_every_function_of_the_family(
 
 
 def test_knots_to_theta_refuses_knots_outside_the_family() -> None:
-    with pytest.raises(SpecError, match=r"steeper than L / S = 0\.5"):
+    with pytest.raises(
+        SpecError, match=r"knot 1 of feature 0 rises by 0\.8, steeper than L / S = 0\.5"
+    ):
         knots_to_theta([[0.0, 0.8, 0.8]], lipschitz=1.0)
-    with pytest.raises(SpecError, match=r"lie in \[0, 1\]"):
+    with pytest.raises(
+        SpecError, match=r"knots must lie in \[0, 1\], but knot 1 of feature 0 is 1\.2"
+    ):
         knots_to_theta([[0.0, 1.2]], lipschitz=4.0)
+    with pytest.raises(SpecError, match=r"knot 0 of feature 0 is nan"):
+        knots_to_theta([[float("nan"), 0.5]], lipschitz=4.0)
+
+
+def test_a_misspelled_parameterisation_or_bad_bound_is_refused() -> None:
+    # Not quietly read as the clipped steps.
+    with pytest.raises(SpecError, match=r"increments: must be one of \['clipped', 'scaled'\]"):
+        theta_to_knots(uniform_theta(), increments="scale")  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=r"increments: must be one of"):
+        knots_to_theta(np.ones((2, 5)), increments="Scaled")  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match=r"lipschitz: must be a finite number > 0, got -1\.0"):
+        knots_to_theta(np.ones((2, 5)), lipschitz=-1.0)
+    with pytest.raises(SpecError, match=r"lipschitz: must be a finite number > 0, got 0\.0"):
+        theta_to_knots(uniform_theta(), lipschitz=0.0)
 
 
 def test_increments_are_saved_only_when_scaled(tmp_path) -> None:

@@ -457,9 +457,9 @@ class SamplerConfig:
             the paper's. An ablation (docs/results.md, "Feature history").
         increments: How theta's entries become knot steps: ``clipped`` (default, SPEC 4: a
             step of at most L/S, clipped to [0, 1], so whole regions of theta give one
-            function) or ``scaled`` (the same functions, each step a share of the room left
-            towards 0 or 1, so no region is flat). An ablation (docs/results.md, "Knot
-            increments without plateaus").
+            function) or ``scaled`` (the same functions, each step ``(2 theta - 1)`` times
+            the smaller of L/S and the room left towards 1 or 0, so no region inside the box
+            is flat). An ablation (docs/results.md, "Knot increments without plateaus").
     """
 
     features: tuple[FeatureName, ...] = ("loss", "er")

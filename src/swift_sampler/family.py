@@ -9,11 +9,12 @@ segments and S + 1 knot values; the weight of instance i is
 Search parameterisation: ``theta`` in the unit box ``[0, 1]^(M (S + 1))``; per feature
 ``a_0 = theta_0`` and ``a_{s+1} = clip(a_s + (2 theta_{s+1} - 1) L / S, 0, 1)``, so every point
 of the box is a valid function with slope at most L. ``theta = (1, .5, .5, .5, .5)`` per feature
-is the uniform sampler. The clip makes whole regions of the box one function (from ``a_s = 1``
-every ``theta_{s+1} >= 0.5`` gives ``a_{s+1} = 1``). ``increments="scaled"`` reaches the same
-functions without those plateaus: with ``d = 2 theta_{s+1} - 1``, ``a_{s+1} = a_s + d min(L / S,
-r)`` where ``r`` is the room left (``1 - a_s`` for ``d > 0``, ``a_s`` otherwise), so a knot
-moves whenever its entry does, except on the faces of the box.
+is the uniform sampler. The clip makes whole regions of the box one function (from
+``a_s = 0.9`` with L / S = 0.5, every ``theta_{s+1} >= 0.6`` gives ``a_{s+1} = 1``).
+``increments="scaled"`` reaches the same functions without those plateaus: with
+``d = 2 theta_{s+1} - 1``, ``a_{s+1} = a_s + d min(L / S, r)`` where ``r`` is the room left
+(``1 - a_s`` for ``d > 0``, ``a_s`` otherwise), so a knot moves whenever its entry does, except
+where a knot already sits at 0 or 1 (on faces of the box, such as the uniform sampler's).
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def theta_to_knots(
         ``(M, S + 1)`` knot values in [0, 1]; neighbours differ by at most ``L / S``.
     """
     t = check_theta(theta, num_features=num_features, num_segments=num_segments)
+    _check_parameterisation(lipschitz, increments)
     t = t.reshape(num_features, num_segments + 1)
     knots = np.empty_like(t)
     knots[:, 0] = t[:, 0]
@@ -136,15 +138,29 @@ def knots_to_theta(
     Raises:
         SpecError: if a value is outside [0, 1] or a step is steeper than L.
     """
-    k = np.asarray(knots, dtype=np.float64)
+    _check_parameterisation(lipschitz, increments)
+    try:
+        k = np.asarray(knots, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise SpecError(f"knots must be numbers in [0, 1], got {short_repr(knots)}") from None
     if k.ndim != 2 or k.shape[1] < 2:
         raise SpecError(f"knots must have shape (M, S + 1) with S >= 1, got {k.shape}")
-    if not np.all((k >= 0.0) & (k <= 1.0)):
-        raise SpecError("knots must lie in [0, 1]")
+    bad = np.argwhere(~((k >= 0.0) & (k <= 1.0)))
+    if bad.size:
+        m, s = (int(i) for i in bad[0])
+        raise SpecError(
+            f"knots must lie in [0, 1], but knot {s} of feature {m} is {float(k[m, s])!r}"
+        )
     step = lipschitz / (k.shape[1] - 1)
     diff = np.diff(k, axis=1)
-    if np.any(np.abs(diff) > step * (1.0 + 1e-9)):
-        raise SpecError(f"a knot step is steeper than L / S = {step:g}")
+    steep = np.argwhere(np.abs(diff) > step * (1.0 + 1e-9))
+    if steep.size:
+        m, s = (int(i) for i in steep[0])
+        change = "rises" if diff[m, s] > 0 else "falls"
+        raise SpecError(
+            f"knot {s + 1} of feature {m} {change} by {abs(float(diff[m, s])):g}, steeper "
+            f"than L / S = {step:g}"
+        )
     if increments == "scaled":
         room = np.where(diff > 0.0, 1.0 - k[:, :-1], k[:, :-1])
         scale = np.minimum(step, room)
@@ -153,6 +169,15 @@ def knots_to_theta(
     d = np.divide(diff, scale, out=np.zeros_like(diff), where=scale > 0.0)
     theta = np.concatenate([k[:, :1], (np.clip(d, -1.0, 1.0) + 1.0) / 2.0], axis=1)
     return theta.reshape(-1)
+
+
+def _check_parameterisation(lipschitz: float, increments: str) -> None:
+    """Refuses a bound or a parameterisation the ``[sampler]`` section would refuse (a
+    misspelled ``increments`` is not read as the clipped steps)."""
+    for key, value in (("lipschitz", lipschitz), ("increments", increments)):
+        _, problem = check_value("sampler", key, value)
+        if problem is not None:
+            raise SpecError(f"{key}: {problem}")
 
 
 def family_weights(knots: np.ndarray, u: np.ndarray, *, eps: float = 1e-6) -> np.ndarray:

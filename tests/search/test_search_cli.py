@@ -145,6 +145,8 @@ def test_search_train_report_end_to_end(tmp_path: Path, capsys) -> None:
 def test_a_search_with_scaled_increments_finds_and_trains_a_scaled_sampler(
     tmp_path: Path,
 ) -> None:
+    import optuna
+
     from swift_sampler.family import theta_to_knots
 
     config = tmp_path / "scaled.toml"
@@ -158,9 +160,15 @@ def test_a_search_with_scaled_increments_finds_and_trains_a_scaled_sampler(
     saved = json.loads((run_dir / "sampler.json").read_text())
     assert saved["increments"] == "scaled"
     spec = SamplerSpec.load(run_dir / "sampler.json")
-    np.testing.assert_array_equal(spec.knots(), theta_to_knots(spec.theta, increments="scaled"))
-    # The Sobol start-up thetas are interior points, where the two parameterisations differ.
+    assert spec.increments == "scaled"
     result = json.loads((run_dir / "result.json").read_text())
+    assert result["increments"] == "scaled"
+    np.testing.assert_allclose(
+        result["best"]["knots"], theta_to_knots(result["best"]["theta"], increments="scaled")
+    )
+    study = optuna.load_study(study_name="swift-sampler", storage=f"sqlite:///{run_dir}/study.db")
+    assert "min(0.5, the room left towards 1 or 0)" in study.user_attrs["param_help"]
+    # The Sobol start-up thetas are interior points, where the two parameterisations differ.
     sobol = result["trials"][1]["theta"]
     assert not np.allclose(theta_to_knots(sobol, increments="scaled"), theta_to_knots(sobol))
     assert 'increments = "scaled"' in (run_dir / "config.toml").read_text()

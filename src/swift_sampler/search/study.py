@@ -173,12 +173,17 @@ def record_param_names(study: optuna.Study, config: Config) -> list[str]:
     spec = template_spec(config)
     names = readable_param_names(spec.features, spec.num_segments)
     step = spec.lipschitz / spec.num_segments
+    rise = (
+        f"(2 theta - 1) x min({step:g}, the room left towards 1 or 0) over the segment (0.5 flat)"
+        if spec.increments == "scaled"
+        else f"(2 theta - 1) x {step:g} over the segment (0.5 flat), clipped to [0, 1]"
+    )
     study.set_user_attr(
         "param_help",
         f"theta_NN_<feature>_at_0: h(0) of that feature's sampling function, in [0, 1]; "
         f"theta_NN_<feature>_slope_<a>_<b>: its slope on [a, b] of the feature's "
-        f"{config.sampler.transform} value: h rises by (2 theta - 1) x {step:g} over the "
-        "segment (0.5 flat), clipped to [0, 1]; NN is the index in result.json's theta",
+        f"{config.sampler.transform} value: h rises by {rise}; NN is the index in "
+        "result.json's theta",
     )
     study.set_user_attr(PARAM_NAMES_ATTR, names)
     return names
@@ -502,6 +507,8 @@ def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> 
         "stopped_early": stopped_early(result.trials, config),
         "transform": config.sampler.transform,
         "features": list(config.sampler.features),
+        # Only when it is not the default, so a clipped search's result.json is as before.
+        **({"increments": "scaled"} if config.sampler.increments == "scaled" else {}),
         "best": {
             "slot": result.best_slot,
             "theta": list(result.best_theta),

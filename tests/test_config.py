@@ -386,6 +386,38 @@ def test_pruner_and_stopping_keys_report_every_problem_at_once() -> None:
     assert "search.min_improvement: must be a finite number >= 0, got -0.1" in text
 
 
+def test_a_pruner_key_the_chosen_pruner_ignores_is_refused_unless_default() -> None:
+    # Asked for, but the search would not do it: every such key in one message.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"reduction_factor": 4, "min_resource": 2, "finalists": 3}})
+    text = str(err.value)
+    assert "3 problems" in text
+    assert (
+        'search.reduction_factor: read only with a pruner (here "none"), got 4; set one or '
+        "leave reduction_factor out" in text
+    )
+    assert 'search.min_resource: read only with a pruner (here "none"), got 2' in text
+    assert (
+        'search.finalists: read only with search.pruner = "synchronous_halving" (here "none"), '
+        "got 3; set that pruner or leave finalists out" in text
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"pruner": "hyperband", "keep_uniform": True}})
+    assert 'search.keep_uniform: read only with search.pruner = "synchronous_halving" (here ' in (
+        str(err.value)
+    )
+    # Default values pass (config.toml writes every key), and the keys pass with their pruner.
+    plain = parse_config(
+        {"search": {"reduction_factor": 3, "finalists": 2, "keep_uniform": False}}
+    )
+    assert parse_config(plain.to_dict()) == plain
+    sync = parse_config(
+        {"search": {"pruner": "synchronous_halving", "finalists": 3, "keep_uniform": True}}
+    )
+    assert (sync.search.finalists, sync.search.keep_uniform) == (3, True)
+    assert parse_config({"search": {"pruner": "hyperband", "reduction_factor": 4}})
+
+
 def test_a_pruner_needs_a_rung_before_the_last_epoch() -> None:
     with pytest.raises(ConfigError, match=r"needs search\.finetune_epochs >= 2"):
         parse_config({"search": {"pruner": "hyperband", "finetune_epochs": 1}})

@@ -1440,6 +1440,30 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
             "pruner (they are the steps it may stop a candidate at); set search.pruner = "
             "'successive_halving' or 'hyperband', or epoch_parts = 1"
         )
+    # Keys that only a pruner reads, set to another value than their default where the
+    # chosen pruner ignores them: the user asked for something the search would not do.
+    # (config.toml writes every key, so a default value is never refused.)
+    default_search = SearchConfig()
+    readers = {
+        "min_resource": ("successive_halving", "hyperband", "synchronous_halving"),
+        "reduction_factor": ("successive_halving", "hyperband", "synchronous_halving"),
+        "finalists": ("synchronous_halving",),
+        "keep_uniform": ("synchronous_halving",),
+    }
+    for key, pruners in readers.items():
+        if (
+            usable("search.pruner", f"search.{key}")
+            and search["pruner"] not in pruners
+            and search[key] != getattr(default_search, key)
+        ):
+            which = (
+                "a pruner" if len(pruners) > 1 else f"search.pruner = {_toml_value(pruners[0])}"
+            )
+            problems.append(
+                f"search.{key}: read only with {which} (here "
+                f"{_toml_value(search['pruner'])}), got {_toml_value(search[key])}; set "
+                f"{'one' if len(pruners) > 1 else 'that pruner'} or leave {key} out"
+            )
     if (
         usable("search.pruner", "search.bootstrap_count")
         and search["pruner"] != "successive_halving"

@@ -74,7 +74,8 @@ def search_job(
     loss_segments: int | None = None,
 ) -> dict[str, Any]:
     """early_start's search with ``sampler.lipschitz``, ``sampler.history``,
-    ``sampler.increments`` and ``search.startup_trials``, under results/``experiment``/."""
+    ``sampler.increments``, ``search.startup_trials`` and ``loss_segments``, under
+    results/``experiment``/ (this experiment's by default)."""
     return early_start.search_job(
         dataset,
         noise_type,

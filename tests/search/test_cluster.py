@@ -416,6 +416,31 @@ def test_worker_accepts_an_empty_file_and_a_journal_of_other_studies(
     assert not (tmp_path / "run").exists()
 
 
+def test_a_worker_without_config_creates_no_tables_in_an_empty_database(
+    tmp_path: Path, postgres_url: str, capsys
+) -> None:
+    """A worker that only joins reads the database; Optuna's RDBStorage would create its
+    tables on open, so a mistyped database must be refused before that, and left empty."""
+    import sqlalchemy
+
+    args = ["worker", "--study", "s", "--run-dir", str(tmp_path / "run")]
+    assert main([*args, "--storage", postgres_url]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "no study named 's'" in err and "holds no Optuna study" in err
+    assert "start the first worker with --config" in err
+    engine = sqlalchemy.create_engine(postgres_url)
+    try:
+        assert sqlalchemy.inspect(engine).get_table_names() == []  # nothing created
+    finally:
+        engine.dispose()
+    # With Optuna's tables but another study, the same refusal comes from the study lookup.
+    optuna.create_study(storage=postgres_url, study_name="other")
+    assert main([*args, "--storage", postgres_url]) == EXIT_BAD_INPUT
+    assert "no study named 's'" in capsys.readouterr().err
+    assert optuna.get_all_study_names(postgres_url) == ["other"]
+    assert not (tmp_path / "run").exists()
+
+
 def test_worker_refuses_a_bad_study_name_before_anything_is_created(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

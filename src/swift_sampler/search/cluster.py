@@ -38,6 +38,7 @@ from swift_sampler.search.workers import (
     enqueue_uniform,
     fail_ownerless,
     fail_stale,
+    holds_optuna_tables,
     make_storage,
     owner_name,
     redact,
@@ -227,7 +228,8 @@ def _shared_start(
 
 def _check_arguments(url: str, name: str, run_dir: Path, config: Config | None) -> None:
     """Refuses a bad study name, a run directory that cannot be made, a journal file that is
-    not a journal, and (without a config) a journal that does not exist; creates nothing."""
+    not a journal, and (without a config) a journal that does not exist or a database without
+    Optuna's tables; creates nothing."""
     from swift_sampler.config import check_value
 
     _, problem = check_value("search", "study_name", name)  # the rule of search.study_name
@@ -248,6 +250,13 @@ def _check_arguments(url: str, name: str, run_dir: Path, config: Config | None) 
                 f"no study named {name!r} in {url} (the file does not exist); start the first "
                 "worker with --config"
             )
+    elif (
+        config is None and url.startswith(("postgresql", "mysql")) and not holds_optuna_tables(url)
+    ):
+        raise ConfigError(
+            f"no study named {name!r} in {redact(url)} (the database holds no Optuna "
+            "study); start the first worker with --config"
+        )
 
 
 def join_study(

@@ -76,6 +76,7 @@ __all__ = [
     "enqueue_uniform",
     "fail_ownerless",
     "fail_stale",
+    "holds_optuna_tables",
     "journal_storage",
     "make_storage",
     "owner_name",
@@ -156,6 +157,27 @@ def make_storage(url: str, options: WorkerOptions | None = None) -> Any:
             )
 
     return retrying(connect, f"cannot open the study storage {redact(url)!r}")
+
+
+def holds_optuna_tables(url: str) -> bool:
+    """Whether the database of an RDB ``url`` already holds Optuna's tables; reads only.
+
+    Optuna's ``RDBStorage`` creates its tables when it opens a database, so a worker that only
+    joins (no config, nothing to create) asks first and creates nothing in a wrong database.
+
+    Raises:
+        ConfigError: the database cannot be reached (after :func:`retrying`).
+    """
+    import sqlalchemy
+
+    def look() -> bool:
+        engine = sqlalchemy.create_engine(url)
+        try:
+            return bool(sqlalchemy.inspect(engine).has_table("studies"))
+        finally:
+            engine.dispose()
+
+    return bool(retrying(look, f"cannot open the study storage {redact(url)!r}"))
 
 
 def journal_storage(url: str) -> Any:

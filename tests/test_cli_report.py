@@ -442,6 +442,15 @@ def test_a_figure_that_cannot_be_written_is_named_after_the_summary(
     assert (run_dir / "figure1.png").read_bytes().startswith(b"\x89PNG")
     assert (run_dir / "figure3.png").is_dir()
     assert _temp_files(run_dir) == []
+    # Under --debug the traceback of the failed write comes first, then the same line.
+    assert main(["--debug", "report", str(run_dir)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):\n")
+    assert "IsADirectoryError" in err
+    assert err.endswith(
+        f"swift-sampler: error: figure {run_dir / 'figure3.png'} could not be written: "
+        "Is a directory; fix that and run report again\n"
+    )
 
 
 def test_report_on_a_read_only_run_directory_prints_the_summary(

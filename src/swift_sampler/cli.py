@@ -580,6 +580,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             draw()
         except (OSError, DiskFullError) as err:
             sys.stdout.flush()
+            if args.debug:  # as for any other bad input: the traceback, then the one line
+                traceback.print_exception(err, file=sys.stderr)
             print(f"swift-sampler: error: {_figure_not_written(path, err)}", file=sys.stderr)
         else:
             written.append(str(path))

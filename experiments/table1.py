@@ -1,8 +1,8 @@
 """Table 1 at small scale: Swift Sampler against uniform sampling and baselines under noise.
 
 Run: .venv/bin/python experiments/table1.py [--jobs 2] [--seeds 1 2 3] [--select-seed 0]
-                                            [--trials 40] [--datasets mnist5k mnist1d]
-                                            [--settings sym40 ...]
+                                            [--protocol early|late] [--trials N]
+                                            [--datasets mnist5k mnist1d] [--settings sym40 ...]
 
 For each dataset (MNIST-5k with the small CNN, 20 epochs; MNIST-1D with the 1-d CNN, 60 epochs)
 and each noise setting (symmetric 0%, 20%, 40%; pair 40%; on train and val, test clean), every
@@ -16,6 +16,14 @@ default. References, each marked with what it reads beyond that: the same three 
 noise rate (†; Co-teaching's ramp T_k and MentorNet-PD's burn-in chosen on validation from
 ``GRIDS``), Learning to Reweight and SS scored on 10 clean validation labels per class (‡), and
 the oracle, which reads the noise mask (*).
+
+SS's protocol (``--protocol``): ``early``, the library's default since the fair-comparison
+issue (the sampler acts from E_s = 0.4 of the schedule, each candidate fine-tuned over the exact
+remaining tail, 20 GP trials; experiments/early_start.py chose it on validation, and SS(cgf)'s
+searches and trainings are that experiment's own cached jobs), or ``late``, the protocol this
+table was first run with (E_s = 3/4 of the schedule, the tail, 40 trials). The baselines do not
+depend on it: their jobs are the same under both (drop-r% † drops from the late E_s, as it
+always did).
 
 Selection (every grid, every SS search) happens on ``--select-seed`` and the noisy validation
 split alone, by the validation Top-1 at the last epoch; the reported seeds (``--seeds``) are
@@ -90,7 +98,8 @@ PRACTICAL = {
     "coteaching_val": "coteaching",
     "drop_r_val": "drop_r",
 }
-"""Practical variant -> the baseline it tunes: its rate chosen on validation from RATE_GRID."""
+"""Practical variant -> the baseline it tunes: its rate chosen on validation from RATE_GRID
+(drop-r%, under the early protocol, also its start: see :func:`practical_grid`)."""
 RATE_GRID = [0.1, 0.2, 0.3, 0.4, 0.5]
 """The rates a user without the true noise rate tries (MentorNet-PD's percentile is 1 - r)."""
 SS_METHODS = {"ss_cdf": ("cdf", "val"), "ss_cgf": ("cgf", "val"), "ss_cgf_clean": ("cgf", "clean")}
@@ -219,12 +228,14 @@ def train_job(
     spec: dict[str, Any] | None = None,
     fraction: float | None = None,
     rate: float | None = None,
+    start: float | None = None,
 ) -> dict[str, Any]:
     """Trains one method with one seed from scratch; returns the per-epoch curves.
 
     ``fraction`` is a † variant's grid value (see ``GRIDS``); ``rate`` makes the practical
     variant of ``method``: its rate is ``rate``, not the true noise rate, and its other knob
-    is at its default."""
+    is at its default, or for drop-r% ``start`` (the share of the schedule it drops from;
+    None: its default, 3/4)."""
     from swift_sampler.baselines import build_baseline, clean_subset
     from swift_sampler.family import SamplerSpec
     from swift_sampler.search.final import train_arm
@@ -240,7 +251,7 @@ def train_job(
         data = experiment.data
         sampler = None
         if rate is not None:
-            trainer = _practical(method, experiment.trainer, rate)
+            trainer = _practical(method, experiment.trainer, rate, start)
         elif method == "coteaching" and fraction is not None:
             from swift_sampler.baselines.coteaching import CoTeachingTrainer
 
@@ -271,8 +282,11 @@ def train_job(
     return run.summary()
 
 
-def _practical(method: str, base: Any, rate: float) -> Any:
-    """The practical variant of ``method`` with rate ``rate`` (chosen on validation)."""
+def _practical(method: str, base: Any, rate: float, start: float | None = None) -> Any:
+    """The practical variant of ``method`` with rate ``rate`` (chosen on validation); drop-r%
+    drops from ``start`` of the schedule (None: its default)."""
+    if start is not None and method != "drop_r":
+        raise ValueError(f"only drop-r% has a start to choose, not {method!r}")
     if method == "coteaching":
         from swift_sampler.baselines.coteaching import CoTeachingTrainer
 
@@ -284,7 +298,8 @@ def _practical(method: str, base: Any, rate: float) -> Any:
     if method == "drop_r":
         from swift_sampler.baselines.samplers import DropHighLossTrainer
 
-        return DropHighLossTrainer(base, fraction=rate)
+        first = None if start is None else max(1, round(start * base.total_epochs))
+        return DropHighLossTrainer(base, fraction=rate, start_epoch=first)
     raise ValueError(f"no practical variant of {method!r}")
 
 
@@ -292,6 +307,13 @@ def _setting_kwargs(dataset: str, setting: str, trials: int) -> dict[str, Any]:
     noise_type, noise = SETTINGS[setting]
     return {"dataset": dataset, "noise_type": noise_type, "noise": noise, "trials": trials}
 
+
+BASELINE_TRIALS = 40
+"""The ``trials`` in every baseline job's arguments: the late protocol's, which the baselines were
+first run under. A baseline never reads it (only its cache key holds it), so it stays fixed and
+the baselines' cached runs serve both protocols."""
+PROTOCOLS = {"early": 20, "late": 40}
+"""SS's protocols and their default GP trials."""
 
 RUN_ORDER = ("sym40", "pair40", "sym20", "sym0")
 """Settings in the order they run (every dataset's 40% symmetric first): an interrupted run
@@ -307,45 +329,53 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str]]:
 def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
     """Runs the grid setting by setting (the headline first); ``on_pair(summary)`` after each."""
     done: dict[str, dict[str, Any]] = {}
-    chosen: dict[tuple[str, str, str], float] = {}
+    chosen: dict[tuple[str, str, str], Any] = {}
     finished: list[tuple[str, str]] = []
     summary: dict[str, Any] = {}
     select = args.select_seed
     for dataset, setting in plan(args):
         noise_type, noise = SETTINGS[setting]
         make_config(dataset, noise_type, noise, "cgf", args.trials)  # fails before any job
+        trials = BASELINE_TRIALS
         # Phase 1: searches and every grid value on the selection seed; the untuned methods
         # on the reported seeds.
-        first = [search(dataset, setting, method, args.trials) for method in SS_METHODS]
+        searches = {method: ss_search(args, dataset, setting, method) for method in SS_METHODS}
+        first = list(searches.values())
         for method in BASELINE_METHODS:
             if method in GRIDS:
-                first += [
-                    train(dataset, setting, method, select, args.trials, f) for f in GRIDS[method]
-                ]
+                grid = GRIDS[method]
+                first += [train(dataset, setting, method, select, trials, f) for f in grid]
             else:
-                first += [
-                    train(dataset, setting, method, s, args.trials, None) for s in args.seeds
-                ]
+                first += [train(dataset, setting, method, s, trials, None) for s in args.seeds]
         for name in _practical_in(noise):
-            first += [practical(dataset, setting, name, select, args.trials, r) for r in RATE_GRID]
+            first += [
+                practical(dataset, setting, name, select, trials, r, st)
+                for r, st in practical_grid(args, name)
+            ]
         done.update(run_jobs(first, processes=args.jobs))
         # Phase 2: the chosen values and the found samplers on the reported seeds.
         second: list[Job] = []
         for method, grid in GRIDS.items():
             best = _choose({f: done[_key(dataset, setting, method, select, f)] for f in grid})
             chosen[(dataset, setting, method)] = best
-            second += [train(dataset, setting, method, s, args.trials, best) for s in args.seeds]
+            second += [train(dataset, setting, method, s, trials, best) for s in args.seeds]
         for name in _practical_in(noise):
-            best = _choose(
-                {r: done[_practical_key(dataset, setting, name, select, r)] for r in RATE_GRID}
-            )
-            chosen[(dataset, setting, name)] = best
-            second += [practical(dataset, setting, name, s, args.trials, best) for s in args.seeds]
-        for method in SS_METHODS:
-            spec = done[search(dataset, setting, method, args.trials).key]["spec"]
+            grid = practical_grid(args, name)
+            runs = {v: done[_practical_key(dataset, setting, name, select, *v)] for v in grid}
+            r, st = _choose_practical(runs)
+            chosen[(dataset, setting, name)] = (r, st)
+            second += [practical(dataset, setting, name, s, trials, r, st) for s in args.seeds]
+        finals = {}
+        for method, job in searches.items():
+            spec = done[job.key]["spec"]
             for seed in args.seeds:
-                second.append(train_ss(dataset, setting, method, seed, args.trials, spec))
-        done.update(run_jobs(second, processes=args.jobs))
+                finals[method, seed] = ss_train(args, dataset, setting, method, seed, spec)
+        done.update(run_jobs([*finals.values(), *second], processes=args.jobs))
+        # SS's runs under the names summarise() reads, whichever protocol made them.
+        for method, job in searches.items():
+            done[f"search-{dataset}-{setting}-{method}"] = done[job.key]
+            for seed in args.seeds:
+                done[_key(dataset, setting, method, seed, None)] = done[finals[method, seed].key]
         finished.append((dataset, setting))
         summary = summarise(args, finished, done, chosen)
         if on_pair is not None:
@@ -357,6 +387,24 @@ def _practical_in(noise: float) -> list[str]:
     """The practical variants run in a setting: only with noise. Without it no target compares
     SS with them (only with uniform), and their rate grid is the costliest part of a setting."""
     return list(PRACTICAL) if noise > 0 else []
+
+
+def practical_grid(args: argparse.Namespace, name: str) -> list[tuple[float, float | None]]:
+    """The ``(rate, start)`` values a practical variant's selection runs try: every rate of
+    ``RATE_GRID``; drop-r% also from the early protocol's E_s (``start`` None: its default 3/4),
+    so that it may act as early as SS does."""
+    starts: list[float | None] = [None]
+    if name == "drop_r_val" and args.protocol == "early":
+        starts.append(args.fraction)
+    return [(r, st) for st in starts for r in RATE_GRID]
+
+
+def _choose_practical(
+    runs: dict[tuple[float, float | None], dict[str, Any]],
+) -> tuple[float, float | None]:
+    """The ``(rate, start)`` whose selection run has the best last-epoch validation Top-1;
+    ties: the smaller rate, then the default start."""
+    return max(runs, key=lambda v: (runs[v]["val_top1"][-1], -v[0], v[1] is None))
 
 
 def _choose(runs: dict[float, dict[str, Any]]) -> float:
@@ -382,11 +430,20 @@ def train(
     return Job(NAME, key, train_job, kw | {"fraction": fraction})
 
 
-def practical(dataset: str, setting: str, name: str, seed: int, trials: int, rate: float) -> Job:
-    """One training of the practical variant ``name`` (a key of ``PRACTICAL``) at ``rate``."""
+def practical(
+    dataset: str,
+    setting: str,
+    name: str,
+    seed: int,
+    trials: int,
+    rate: float,
+    start: float | None = None,
+) -> Job:
+    """One training of the practical variant ``name`` (a key of ``PRACTICAL``) at ``rate``
+    (drop-r%: from ``start`` of the schedule; None, its default, keeps the earlier cache key)."""
     kw = {**_setting_kwargs(dataset, setting, trials), "method": PRACTICAL[name], "seed": seed}
-    key = _practical_key(dataset, setting, name, seed, rate)
-    return Job(NAME, key, train_job, kw | {"fraction": None, "rate": rate})
+    kw |= {"fraction": None, "rate": rate} | ({} if start is None else {"start": start})
+    return Job(NAME, _practical_key(dataset, setting, name, seed, rate, start), train_job, kw)
 
 
 def train_ss(
@@ -397,13 +454,140 @@ def train_ss(
     return Job(NAME, _key(dataset, setting, method, seed, None), train_job, kw | {"spec": spec})
 
 
+def ss_search(args: argparse.Namespace, dataset: str, setting: str, method: str) -> Job:
+    """The search of SS ``method`` under ``args.protocol``; the early protocol's SS(cgf) search
+    is experiments/early_start.py's own job (the same cache file)."""
+    if args.protocol == "late":
+        return search(dataset, setting, method, args.trials)
+    import early_start
+
+    kw = early_start.protocol_kwargs(args, dataset, setting)
+    if method == "ss_cgf":
+        return Job(early_start.NAME, f"search-{dataset}-{setting}", early_start.search_job, kw)
+    transform, score_on = SS_METHODS[method]
+    kw |= {"transform": transform, "score_on": score_on}
+    return Job(NAME, f"search-{dataset}-{setting}-{method}-early", early_search_job, kw)
+
+
+def ss_train(
+    args: argparse.Namespace,
+    dataset: str,
+    setting: str,
+    method: str,
+    seed: int,
+    spec: dict[str, Any],
+) -> Job:
+    """One final training of SS ``method``'s sampler ``spec`` under ``args.protocol``."""
+    if args.protocol == "late":
+        return train_ss(dataset, setting, method, seed, args.trials, spec)
+    import early_start
+
+    kw = early_start.protocol_kwargs(args, dataset, setting) | {"seed": seed, "spec": spec}
+    if method == "ss_cgf":
+        key = f"train-{dataset}-{setting}-s{seed}"
+        return Job(early_start.NAME, key, early_start.train_job, kw)
+    kw |= {"score_on": SS_METHODS[method][1]}
+    key = f"train-{dataset}-{setting}-{method}-early-s{seed}"
+    return Job(NAME, key, early_train_job, kw)
+
+
+def _early_config(
+    dataset: str,
+    noise_type: str,
+    noise: float,
+    fraction: float,
+    trials: int,
+    select_seed: int,
+    transform: str,
+) -> Any:
+    """experiments/early_start.py's config (the default protocol) with ``transform``."""
+    import dataclasses
+
+    import early_start
+
+    config = early_start.make_config(dataset, noise_type, noise, fraction, trials, select_seed)
+    return dataclasses.replace(
+        config,
+        sampler=dataclasses.replace(config.sampler, transform=transform),
+        search=dataclasses.replace(
+            config.search, study_name=f"{config.search.study_name}-{transform}"
+        ),
+    )
+
+
+def early_search_job(
+    dataset: str,
+    noise_type: str,
+    noise: float,
+    fraction: float,
+    trials: int,
+    select_seed: int,
+    transform: str,
+    score_on: str,
+) -> dict[str, Any]:
+    """One search of the early protocol with ``transform``, scored on ``score_on``."""
+    from swift_sampler.search.driver import run_search
+
+    config = _early_config(dataset, noise_type, noise, fraction, trials, select_seed, transform)
+    s = config.search
+    name = f"{dataset}-{noise_type}{noise}-es{s.shared_epochs}-t{trials}-{transform}-{score_on}"
+    run_dir = RESULTS / NAME / "search" / name
+    result = run_search(
+        config,
+        run_dir,
+        resume=(run_dir / "config.toml").exists(),
+        experiment=_experiment(config, score_on),
+    )
+    return {
+        "spec": result.spec.to_dict(),
+        "best_val": result.best_score,
+        "best_slot": result.best_slot,
+        "shared_epochs": s.shared_epochs,
+        "cost": result.cost,
+    }
+
+
+def early_train_job(
+    dataset: str,
+    noise_type: str,
+    noise: float,
+    fraction: float,
+    trials: int,
+    select_seed: int,
+    seed: int,
+    spec: dict[str, Any],
+    score_on: str,
+) -> dict[str, Any]:
+    """Final training of an early-protocol sampler from E_s on; validation (the best-val epoch)
+    is ``score_on``'s split, as in its search."""
+    from swift_sampler.family import SamplerSpec
+    from swift_sampler.search.final import train_arm
+
+    if seed == select_seed:
+        raise RuntimeError(f"seed {seed} is the selection seed: it would replay a trial")
+    transform = spec["transform"]
+    config = _early_config(dataset, noise_type, noise, fraction, trials, select_seed, transform)
+    experiment = _experiment(config, score_on)
+    run = train_arm(
+        experiment.trainer,
+        SamplerSpec.from_dict(spec),
+        seed=seed,
+        shared_epochs=config.search.shared_epochs,
+        noise_mask=experiment.noise_mask,
+    )
+    return run.summary()
+
+
 def _key(dataset: str, setting: str, method: str, seed: int, fraction: float | None) -> str:
     suffix = "" if fraction is None else f"-f{fraction:g}"
     return f"train-{dataset}-{setting}-{method}{suffix}-s{seed}"
 
 
-def _practical_key(dataset: str, setting: str, name: str, seed: int, rate: float) -> str:
-    return f"train-{dataset}-{setting}-{name}-r{rate:g}-s{seed}"
+def _practical_key(
+    dataset: str, setting: str, name: str, seed: int, rate: float, start: float | None = None
+) -> str:
+    begin = "" if start is None else f"-from{start:g}"
+    return f"train-{dataset}-{setting}-{name}-r{rate:g}{begin}-s{seed}"
 
 
 def _runs(
@@ -412,13 +596,13 @@ def _runs(
     method: str,
     seeds: list[int],
     done: dict[str, dict[str, Any]],
-    chosen: dict[tuple[str, str, str], float],
+    chosen: dict[tuple[str, str, str], Any],
 ) -> list[dict[str, Any]]:
     """The reported runs of ``method`` (``uniform_es`` reads uniform's)."""
     value = chosen.get((dataset, setting, method))
     if method in PRACTICAL:
         assert value is not None
-        return [done[_practical_key(dataset, setting, method, s, value)] for s in seeds]
+        return [done[_practical_key(dataset, setting, method, s, *value)] for s in seeds]
     base = "uniform" if method == "uniform_es" else method
     return [done[_key(dataset, setting, base, s, value)] for s in seeds]
 
@@ -427,7 +611,7 @@ def summarise(
     args: argparse.Namespace,
     pairs: list[tuple[str, str]],
     done: dict[str, dict[str, Any]],
-    chosen: dict[tuple[str, str, str], float],
+    chosen: dict[tuple[str, str, str], Any],
 ) -> dict[str, Any]:
     rows = []
     order = list(DATASETS), list(SETTINGS)  # tables read in this order, whatever ran first
@@ -456,8 +640,8 @@ def summarise(
                 )
             elif method in PRACTICAL:
                 selection = sum(
-                    done[_practical_key(dataset, setting, method, select, r)]["seconds"]
-                    for r in RATE_GRID
+                    done[_practical_key(dataset, setting, method, select, *v)]["seconds"]
+                    for v in practical_grid(args, method)
                 )
             rows.append(
                 {
@@ -480,12 +664,34 @@ def summarise(
                     "val_last_mean": mean_std(100 * r["val_top1"][-1] for r in runs)[0],
                 }
             )
+            if method in SS_METHODS:
+                rows[-1]["ss_protocol"] = protocol_text(args)
     return {
         "rows": rows,
+        "protocol": protocol_text(args),
+        "drop_starts": (
+            f"; for drop-r%, with where it starts dropping: 3/4 of the schedule (its default) or "
+            f"{args.fraction:g} (SS's E_s), shown when chosen"
+            if args.protocol == "early"
+            else ""
+        ),
         "trials": args.trials,
         "seeds": list(args.seeds),
         "select_seed": select,
     }
+
+
+def protocol_text(args: argparse.Namespace) -> str:
+    """SS's protocol in words."""
+    if args.protocol == "late":
+        return (
+            f"the late protocol: E_s = 3/4 of the schedule, the remaining tail, GP, "
+            f"{args.trials} trials"
+        )
+    return (
+        f"the default protocol: E_s = {args.fraction:g} of the schedule, each candidate "
+        f"fine-tuned over the exact remaining tail, GP, {args.trials} trials"
+    )
 
 
 def _row(rows: list[dict[str, Any]], dataset: str, setting: tuple[str, float], method: str) -> Any:
@@ -506,15 +712,17 @@ def markdown(summary: dict[str, Any], command: str) -> str:
     grid = ", ".join(f"{r:g}" for r in RATE_GRID)
     lines = [
         f"Command: `{command}`. Date: {date}. Reported seeds {summary['seeds']} (weights, "
-        f"shuffles, samplers; data split and noise seed 0); every choice (SS's search: GP, "
-        f"{summary['trials']} trials; the grids) made on seed {summary['select_seed']} and the "
+        f"shuffles, samplers; data split and noise seed 0); every choice (SS's search, "
+        f"{summary['protocol']}; the grids) made on seed {summary['select_seed']} and the "
         "noisy validation split. Test Top-1 (%), mean ± std over the reported seeds, at the "
         "last epoch / at the epoch of best validation Top-1 (never a maximum over the test "
         "curve). Uniform + early stopping keeps the best-validation epoch's model, so both its "
-        f"columns are that model. '(r on val)': the rate r chosen on validation from {{{grid}}}. "
+        f"columns are that model. '(r on val)': the rate r chosen on validation from {{{grid}}}"
+        f"{summary.get('drop_starts', '')}. "
         "The rows above the rule have what SS has (noisy train and validation labels); below "
         "it, references that read more: † the true noise rate, ‡ 10 clean validation labels "
-        "per class, * the noise mask itself. wall = seconds of one training (one thread) + the "
+        "per class, * the noise mask itself (drop-r% † drops from 3/4 of the schedule). "
+        "wall = seconds of one training (one thread) + the "
         "setting's selection cost (SS: its search, also given as `cost.total_epochs / "
         "cost.full_training_epochs` of its result, in trainings; grids: all their selection "
         "runs).",
@@ -546,13 +754,19 @@ def markdown(summary: dict[str, Any], command: str) -> str:
                 )
                 if method == "ss_cgf":
                     cell = f"**{cell}**"
-                cells.append(cell + (f" (r={r['chosen']:g})" if method in PRACTICAL else ""))
+                cells.append(cell + (_chosen_text(r["chosen"]) if method in PRACTICAL else ""))
                 wall = f"{r['wall_s']:.0f}"
                 if r["search_trainings"] is not None:
                     wall += f" (search: {r['search_trainings']:.1f} trainings)"
             lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + f" | {wall} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _chosen_text(chosen: Any) -> str:
+    """`` (r=0.2)``, or with drop-r% acting from another start `` (r=0.2, from 0.4)``."""
+    rate, start = chosen if isinstance(chosen, list | tuple) else (chosen, None)
+    return f" (r={rate:g})" if start is None else f" (r={rate:g}, from {start:g})"
 
 
 def figure(summary: dict[str, Any], path: Path) -> None:
@@ -688,7 +902,14 @@ def main() -> None:
     parser.add_argument(
         "--select-seed", type=int, default=0, help="the seed every choice is made on"
     )
-    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default="early",
+        help="SS's: early (the default protocol, E_s = --fraction) or late (E_s = 3/4)",
+    )
+    parser.add_argument("--fraction", type=float, default=0.4, help="E_s / epochs (early)")
+    parser.add_argument("--trials", type=int, default=None, help="GP trials (early 20, late 40)")
     parser.add_argument(
         "--datasets", nargs="+", default=["mnist5k", "mnist1d"], choices=list(DATASETS)
     )
@@ -697,6 +918,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.select_seed in args.seeds:
         parser.error(f"--select-seed {args.select_seed} is one of --seeds: report other seeds")
+    if args.trials is None:
+        args.trials = PROTOCOLS[args.protocol]
+    if args.protocol == "late" and args.fraction != 0.4:
+        parser.error("--fraction is the early protocol's; the late one acts from 3/4")
+    if not 0 < args.fraction < 1:
+        parser.error(f"--fraction must lie in (0, 1), got {args.fraction}")
     command = ("python experiments/table1.py " + " ".join(sys.argv[1:])).strip()
 
     def report(summary: dict[str, Any]) -> None:  # after every finished setting

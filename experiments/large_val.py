@@ -186,7 +186,7 @@ def main() -> None:
         small = r["small"] or {}
         chosen_cell = "-"
         if r.get("chosen") is not None:
-            chosen_cell = f"{r['chosen']:g} / {pair(small.get('chosen'))}"
+            chosen_cell = f"{r['chosen']:g} / {_rate(small.get('chosen'))}"
         lines.append(
             f"| {r['setting']} | {table1.LABELS[r['method']]} | "
             f"{pair(r['last_mean'], r['last_std'])} / "
@@ -236,6 +236,15 @@ def _small(
     if row is None:
         return None
     return {k: row.get(k) for k in ("last_mean", "at_best_val_mean", "chosen")}
+
+
+def _rate(chosen: Any) -> str:
+    """Table 1's choice of a practical variant: its rate (``[rate, start]`` there: drop-r% may
+    also start dropping at SS's E_s), "-" when none."""
+    if chosen is None:
+        return "-"
+    rate, start = chosen if isinstance(chosen, list | tuple) else (chosen, None)
+    return f"{rate:g}" + ("" if start is None else f" from {start:g}")
 
 
 if __name__ == "__main__":

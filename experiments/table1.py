@@ -602,7 +602,9 @@ def _runs(
     value = chosen.get((dataset, setting, method))
     if method in PRACTICAL:
         assert value is not None
-        return [done[_practical_key(dataset, setting, method, s, *value)] for s in seeds]
+        # (rate, start), or a bare rate (experiments/large_val.py chooses rates only)
+        rate, start = value if isinstance(value, tuple | list) else (value, None)
+        return [done[_practical_key(dataset, setting, method, s, rate, start)] for s in seeds]
     base = "uniform" if method == "uniform_es" else method
     return [done[_key(dataset, setting, base, s, value)] for s in seeds]
 
@@ -679,6 +681,12 @@ def summarise(
         "seeds": list(args.seeds),
         "select_seed": select,
     }
+
+
+def output_dir(protocol: str) -> Path:
+    """Where a protocol's table goes: results/table1/ (the default protocol's, which
+    docs/results.md shows and the ablations compare with) or results/table1/late/."""
+    return RESULTS / NAME if protocol == "early" else RESULTS / NAME / "late"
 
 
 def protocol_text(args: argparse.Namespace) -> str:
@@ -927,7 +935,7 @@ def main() -> None:
     command = ("python experiments/table1.py " + " ".join(sys.argv[1:])).strip()
 
     def report(summary: dict[str, Any]) -> None:  # after every finished setting
-        out = RESULTS / NAME
+        out = output_dir(args.protocol)
         write_json(out / "summary.json", summary["rows"])
         text = markdown(summary, command)
         checks = targets(summary)
@@ -942,11 +950,11 @@ def main() -> None:
             )
         write_text_atomic(out / "table1.md", text + "\n")
         figure(summary, out / "table1.png")
-        if not args.no_docs:
+        if not args.no_docs and args.protocol == "early":  # docs show the default protocol
             replace_section(ROOT / "docs" / "results.md", "table1", "## Table 1\n\n" + text)
 
     run(args, on_pair=report)
-    print((RESULTS / NAME / "table1.md").read_text())
+    print((output_dir(args.protocol) / "table1.md").read_text())
 
 
 if __name__ == "__main__":

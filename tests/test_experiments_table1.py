@@ -1,0 +1,108 @@
+"""experiments/table1.py's jobs: the committed runs stay reachable under both protocols.
+
+Table 1's runs are cached under results/table1/runs/ (and early_start's under
+results/early_start/runs/) by job key and a hash of the job's arguments; a change to how a job
+is built that altered either would silently recompute hundreds of trainings, or read another
+job's result. These tests read the committed cache files; no training runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture
+def table1(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    monkeypatch.delenv("SWIFT_SAMPLER_RESULTS", raising=False)  # the committed results
+    for name in ("_common", "table1", "early_start"):
+        sys.modules.pop(name, None)
+    import table1
+
+    yield table1
+    for name in ("_common", "table1", "early_start"):
+        sys.modules.pop(name, None)
+
+
+def _args(protocol: str) -> argparse.Namespace:
+    trials = {"early": 20, "late": 40}[protocol]
+    return argparse.Namespace(protocol=protocol, fraction=0.4, trials=trials, select_seed=0)
+
+
+def test_the_baselines_and_searches_of_both_protocols_are_committed_runs(table1: Any) -> None:
+    trials = table1.BASELINE_TRIALS
+    for job in (
+        table1.train("mnist5k", "sym40", "uniform", 1, trials, None),
+        table1.train("mnist1d", "pair40", "coteaching", 0, trials, 0.25),
+        table1.practical("mnist5k", "sym40", "drop_r_val", 0, trials, 0.2),
+        table1.practical("mnist1d", "sym20", "coteaching_val", 2, trials, 0.2),
+        table1.ss_search(_args("late"), "mnist5k", "sym40", "ss_cgf"),
+    ):
+        assert job.path.is_file(), f"{job.key}: its committed run is no longer found"
+    # The default protocol's SS(cgf) is experiments/early_start.py's own search and training.
+    early = table1.ss_search(_args("early"), "mnist5k", "sym40", "ss_cgf")
+    assert early.experiment == "early_start" and early.path.is_file()
+    spec = early.cached()["spec"]
+    final = table1.ss_train(_args("early"), "mnist5k", "sym40", "ss_cgf", 1, spec)
+    assert final.experiment == "early_start" and final.path.is_file()
+    assert final.cached()["last"] > 0.9  # 95.2 / 94.5 on seeds 1-3 (docs/results.md)
+
+
+def test_drop_r_from_the_early_start_is_its_own_job(table1: Any) -> None:
+    trials = table1.BASELINE_TRIALS
+    default = table1.practical("mnist5k", "sym40", "drop_r_val", 0, trials, 0.2)
+    same = table1.practical("mnist5k", "sym40", "drop_r_val", 0, trials, 0.2, None)
+    early = table1.practical("mnist5k", "sym40", "drop_r_val", 0, trials, 0.2, 0.4)
+    assert (same.key, same.digest) == (default.key, default.digest)
+    assert early.key == "train-mnist5k-sym40-drop_r_val-r0.2-from0.4-s0"
+    assert early.digest != default.digest and early.kwargs["start"] == 0.4
+    assert table1.practical_grid(_args("late"), "drop_r_val") == [
+        (r, None) for r in table1.RATE_GRID
+    ]
+    grid = table1.practical_grid(_args("early"), "drop_r_val")
+    assert grid == [(r, s) for s in (None, 0.4) for r in table1.RATE_GRID]
+    assert table1.practical_grid(_args("early"), "coteaching_val") == [
+        (r, None) for r in table1.RATE_GRID
+    ]
+
+
+def test_choose_practical_keeps_the_best_validation_then_the_smaller_rate_then_the_default(
+    table1: Any,
+) -> None:
+    def run(val: float) -> dict[str, Any]:
+        return {"val_top1": [0.1, val]}
+
+    runs = {
+        (0.1, None): run(0.5),
+        (0.3, None): run(0.6),
+        (0.3, 0.4): run(0.6),
+        (0.2, 0.4): run(0.55),
+    }
+    assert table1._choose_practical(runs) == (0.3, None)  # tie at 0.6: the default start
+    runs[(0.2, 0.4)] = run(0.6)
+    assert table1._choose_practical(runs) == (0.2, 0.4)  # tie at 0.6: the smaller rate first
+    runs[(0.5, 0.4)] = run(0.61)
+    assert table1._choose_practical(runs) == (0.5, 0.4)  # validation first
+
+
+def test_runs_read_a_chosen_rate_with_or_without_its_start(table1: Any) -> None:
+    key = table1._practical_key
+    done = {
+        key("d", "sym40", "drop_r_val", 1, 0.2): {"which": "default"},
+        key("d", "sym40", "drop_r_val", 1, 0.2, 0.4): {"which": "early"},
+    }
+    for chosen, which in (((0.2, None), "default"), ((0.2, 0.4), "early"), (0.2, "default")):
+        runs = table1._runs(
+            "d", "sym40", "drop_r_val", [1], done, {("d", "sym40", "drop_r_val"): chosen}
+        )
+        assert runs == [{"which": which}]
+    assert table1._chosen_text([0.2, None]) == " (r=0.2)"
+    assert table1._chosen_text((0.3, 0.4)) == " (r=0.3, from 0.4)"
+    assert table1._chosen_text(0.1) == " (r=0.1)"

@@ -3,11 +3,11 @@
 Run: .venv/bin/python experiments/figure1.py [--jobs 2] [--folds 4] [--dataset mnist5k]
 
 MNIST-5k, 40% symmetric noise, the small CNN (Table 1's headline setting). The sampler is the
-SS(cgf) sampler Table 1 searched for this setting (the same cached job: running table1 first
-makes this command reuse its search). At the shared start (E_s = 15 uniform epochs, seed 0)
-every training instance gets its loss and Er ranks (empirical cdf) and the sampler's
-probability; the figure shows the injected noisy instances' density over the (loss rank, Er
-rank) plane beside the sampling probability over the same plane.
+SS(cgf) sampler Table 1 searched for this setting under its late protocol (the same cached job:
+running ``table1.py --protocol late`` first makes this command reuse its search). At the shared
+start (E_s = 15 uniform epochs, seed 0) every training instance gets its loss and Er ranks
+(empirical cdf) and the sampler's probability; the figure shows the injected noisy instances'
+density over the (loss rank, Er rank) plane beside the sampling probability over the same plane.
 
 SS as a noisy-label detector: an instance is flagged when its probability is under a tenth of
 uniform (p < 0.1 / n). Precision = flagged and noisy / flagged, recall = flagged and noisy /
@@ -161,7 +161,8 @@ def main() -> None:
         [
             f"Command: `{command}`. Date: {datetime.date.today().isoformat()}. "
             f"{args.dataset}, {noise:.0%} {noise_type} noise, model {config.model.name}, "
-            "data/noise/search seed 0; the SS(cgf) sampler of Table 1's search; ranks at the "
+            "data/noise/search seed 0; the SS(cgf) sampler of Table 1's late-protocol search; "
+            "ranks at the "
             f"shared start (E_s = {config.search.shared_epochs}).",
             "",
             f"![Figure 1]({_relative(out / 'figure1.png')})",

@@ -3,7 +3,8 @@
 Run: .venv/bin/python experiments/transfer.py [--jobs 2] [--seeds 1 2 3] [--width 32]
 
 MNIST-5k, 40% symmetric noise, the demo's 20-epoch recipe. Source network: the small CNN
-(width 16); its SS(cgf) sampler is Table 1's search for this setting (the same cached job).
+(width 16); its SS(cgf) sampler is Table 1's late-protocol search for this setting (the same
+cached job; ``experiments/table1.py --protocol late``).
 Target network: the same CNN twice as wide (``--width``, 4x the convolution parameters). The
 target is trained from scratch with seeds 1, 2, 3 under (a) uniform sampling, (b) the sampler
 transferred from the source network (only its 10 numbers move; its features come from the
@@ -146,7 +147,8 @@ def main() -> None:
     command = ("python experiments/transfer.py " + " ".join(sys.argv[1:])).strip()
     lines = [
         f"Command: `{command}`. Date: {datetime.date.today().isoformat()}. {args.dataset}, "
-        f"{noise:.0%} {noise_type} noise; source: CNN width 16 (Table 1's SS(cgf) search); "
+        f"{noise:.0%} {noise_type} noise; source: CNN width 16 (Table 1's late-protocol SS(cgf) "
+        "search); "
         f"target: CNN width {args.width}; seeds {args.seeds}; test Top-1 (%), mean ± std.",
         "",
         "| target trained with | last epoch | at best val | search (s) on | one training (s) |",

@@ -200,10 +200,16 @@ def search_job(
     dataset: str, noise_type: str, noise: float, transform: str, score_on: str, trials: int
 ) -> dict[str, Any]:
     """Runs (or resumes) one search; returns the found sampler and the search cost."""
-    from swift_sampler.search.driver import run_search
-
     config = make_config(dataset, noise_type, noise, transform, trials)
     run_dir = RESULTS / NAME / "search" / f"{dataset}-{noise_type}{noise}-{transform}-{score_on}"
+    return _run_search(config, run_dir, score_on)
+
+
+def _run_search(config: Any, run_dir: Path, score_on: str) -> dict[str, Any]:
+    """Runs (or resumes) the search of ``config`` in ``run_dir``, scored on ``score_on``; the
+    found sampler, its validation score and slot, and the search cost."""
+    from swift_sampler.search.driver import run_search
+
     result = run_search(
         config,
         run_dir,
@@ -526,25 +532,11 @@ def early_search_job(
     score_on: str,
 ) -> dict[str, Any]:
     """One search of the early protocol with ``transform``, scored on ``score_on``."""
-    from swift_sampler.search.driver import run_search
-
     config = _early_config(dataset, noise_type, noise, fraction, trials, select_seed, transform)
-    s = config.search
-    name = f"{dataset}-{noise_type}{noise}-es{s.shared_epochs}-t{trials}-{transform}-{score_on}"
-    run_dir = RESULTS / NAME / "search" / name
-    result = run_search(
-        config,
-        run_dir,
-        resume=(run_dir / "config.toml").exists(),
-        experiment=_experiment(config, score_on),
-    )
-    return {
-        "spec": result.spec.to_dict(),
-        "best_val": result.best_score,
-        "best_slot": result.best_slot,
-        "shared_epochs": s.shared_epochs,
-        "cost": result.cost,
-    }
+    shared = config.search.shared_epochs
+    name = f"{dataset}-{noise_type}{noise}-es{shared}-t{trials}-{transform}-{score_on}"
+    found = _run_search(config, RESULTS / NAME / "search" / name, score_on)
+    return found | {"shared_epochs": shared}
 
 
 def early_train_job(

@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_draw.py [--n 10000000] [--big 100000000] [--repeats 3]
      .venv/bin/python benchmarks/bench_draw.py --fallback-only [--fallback-n 50000 1000000]
+     .venv/bin/python benchmarks/bench_draw.py --stratified-only [--stratified-n 50000 10000000]
 
 Measures, in one process and one run:
 1. iterating a sampler over 1e7 indices drawn with replacement from 1e7 probabilities:
@@ -15,6 +16,9 @@ Measures, in one process and one run:
    installation without a C compiler runs), side by side on the same weights: the table build,
    n draws from it, and both together (``draw_indices``, what a sampler's first epoch costs).
    Both give the same indices; the script checks that too.
+5. a stratified draw (``sampler.draw = "stratified"``: systematic resampling) against the i.i.d.
+   alias draw, side by side on the same weights: n indices from n instances, per epoch as a
+   sampler pays it (the alias table built anew, as after every ``update``).
 """
 
 from __future__ import annotations
@@ -49,13 +53,38 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fallback-n", type=int, nargs="+", default=[50_000, 1_000_000])
     parser.add_argument("--fallback-only", action="store_true", help="run part 4 only")
+    parser.add_argument("--stratified-n", type=int, nargs="+", default=[50_000, 10_000_000])
+    parser.add_argument("--stratified-only", action="store_true", help="run part 5 only")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.stratified_only:
+        for n in args.stratified_n:
+            compare_stratified(n, args.repeats)
+        return
     if not args.fallback_only:
         compare_with_torch(args.n, args.repeats)  # its arrays are freed before the big run
         big_draw(args.big)
     for n in args.fallback_n:
         compare_fallback(n, args.repeats)
+    if not args.fallback_only:
+        for n in args.stratified_n:
+            compare_stratified(n, args.repeats)
+
+
+def compare_stratified(n: int, repeats: int) -> None:
+    """Part 5: a stratified epoch against an i.i.d. one (table built, then drawn)."""
+    weights = np.random.default_rng(2).random(n)
+    print(f"# stratified against i.i.d. draws: {n:.0e} indices from {n:.0e} probabilities")
+    rows = {}
+    for _ in range(repeats):  # interleaved, so a busy moment hits both
+        for name, stratified in (("iid (alias table)", False), ("stratified", True)):
+            start = time.perf_counter()
+            draw_indices(weights, n, seed=0, stratified=stratified)
+            rows.setdefault(name, []).append(time.perf_counter() - start)
+    for name, times in rows.items():
+        print(f"{name:20s} median {statistics.median(times):8.4f} s")
+    ratio = statistics.median(rows["stratified"]) / statistics.median(rows["iid (alias table)"])
+    print(f"stratified / iid: {ratio:.1f}x")
 
 
 def compare_with_torch(n: int, repeats: int) -> None:

@@ -61,21 +61,22 @@ def make_config(
     startup: int | None = None,
     increments: str = "clipped",
     loss_segments: int | None = None,
+    draw: str = "iid",
 ) -> Any:
     """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail.
 
     The Part B ablations vary one of the other arguments each (experiments/lipschitz_early.py,
     feature_history.py, gp_startup.py, increments.py, segments.py): ``sampler.lipschitz``,
     ``sampler.history``, ``search.startup_trials`` (None: Table 1's), ``sampler.increments``,
-    and ``loss_segments`` (None: the features loss and Er with S = 4; n: the loss alone with
-    S = n, so n = 9 keeps M (S + 1) = 10 parameters).
+    ``loss_segments`` (None: the features loss and Er with S = 4; n: the loss alone with
+    S = n, so n = 9 keeps M (S + 1) = 10 parameters) and ``sampler.draw`` (experiments/draw.py).
     """
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))
-    sharp = _suffix(lipschitz, history, startup, increments, loss_segments)
+    sharp = _suffix(lipschitz, history, startup, increments, loss_segments, draw)
     sampler = dataclasses.replace(
-        config.sampler, lipschitz=lipschitz, history=history, increments=increments
+        config.sampler, lipschitz=lipschitz, history=history, increments=increments, draw=draw
     )
     if loss_segments is not None:
         sampler = dataclasses.replace(sampler, features=("loss",), segments=loss_segments)
@@ -108,6 +109,7 @@ def search_job(
     startup: int | None = None,
     increments: str = "clipped",
     loss_segments: int | None = None,
+    draw: str = "iid",
 ) -> dict[str, Any]:
     """Runs (or resumes) one search (under results/``experiment``/search/); returns the found
     sampler, its score and the cost."""
@@ -119,6 +121,7 @@ def search_job(
         "startup": startup,
         "increments": increments,
         "loss_segments": loss_segments,
+        "draw": draw,
     }
     config = make_config(dataset, noise_type, noise, fraction, trials, select_seed, **variant)
     s = config.search
@@ -145,7 +148,14 @@ def search_dir(
     """The run directory of :func:`search_job`'s search of ``config``."""
     sampler = config.sampler
     loss_segments = sampler.segments if tuple(sampler.features) == ("loss",) else None
-    sharp = _suffix(sampler.lipschitz, sampler.history, startup, sampler.increments, loss_segments)
+    sharp = _suffix(
+        sampler.lipschitz,
+        sampler.history,
+        startup,
+        sampler.increments,
+        loss_segments,
+        sampler.draw,
+    )
     name = f"{dataset}-{noise_type}{noise}-es{config.search.shared_epochs}-t{trials}{sharp}"
     return RESULTS / experiment / "search" / name
 
@@ -164,6 +174,7 @@ def train_job(
     startup: int | None = None,
     increments: str = "clipped",
     loss_segments: int | None = None,
+    draw: str = "iid",
 ) -> dict[str, Any]:
     """Final training with the found sampler from E_s on (the regime its search scored;
     ``startup`` only names the search, a training does not read it; ``spec`` carries its own
@@ -183,6 +194,7 @@ def train_job(
         history=history,
         increments=increments,
         loss_segments=loss_segments,
+        draw=draw,
     )
     return train_with_sampler(config, spec, seed=seed)
 
@@ -193,6 +205,7 @@ def _suffix(
     startup: int | None = None,
     increments: str = "clipped",
     loss_segments: int | None = None,
+    draw: str = "iid",
 ) -> str:
     """The study's and run directory's mark of a non-default family or start-up count ('' for
     the default)."""
@@ -202,6 +215,7 @@ def _suffix(
         + ("" if startup is None else f"-su{startup}")
         + ("" if increments == "clipped" else f"-{increments}")
         + ("" if loss_segments is None else f"-loss{loss_segments}")
+        + ("" if draw == "iid" else f"-{draw}")
     )
 
 

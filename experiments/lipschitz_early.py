@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "startup": 8,
     "increments": "clipped",
     "loss_segments": None,
+    "draw": "iid",
 }
 """The default protocol's value of each ablated key (``startup``: demo.toml's start-up
 trials, which Table 1 and early_start keep; ``loss_segments``: None is the features loss and
@@ -72,9 +73,11 @@ def search_job(
     startup: int | None = None,
     increments: str = "clipped",
     loss_segments: int | None = None,
+    draw: str = "iid",
 ) -> dict[str, Any]:
     """early_start's search with ``sampler.lipschitz``, ``sampler.history``,
-    ``sampler.increments``, ``search.startup_trials`` and ``loss_segments``, under
+    ``sampler.increments``, ``sampler.draw``, ``search.startup_trials`` and ``loss_segments``,
+    under
     results/``experiment``/ (this experiment's by default)."""
     return early_start.search_job(
         dataset,
@@ -89,6 +92,7 @@ def search_job(
         startup=startup,
         increments=increments,
         loss_segments=loss_segments,
+        draw=draw,
     )
 
 
@@ -96,7 +100,7 @@ def parse_args(doc: str, script: str, key: str, default: Any, rule: str) -> Any:
     """The ablation's command line: ``--<key>`` (the family value tried against the default
     protocol's) and the protocol's options."""
     parser = early_start.protocol_parser(doc, ["mnist5k", "mnist1d"])
-    kind = {"startup": int, "increments": str, "loss_segments": int}.get(key, float)
+    kind = {"startup": int, "increments": str, "loss_segments": int, "draw": str}.get(key, float)
     parser.add_argument(f"--{key.replace('_', '-')}", type=kind, default=default, dest="value")
     args = parser.parse_args()
     early_start.check_protocol(parser, args)
@@ -106,6 +110,7 @@ def parse_args(doc: str, script: str, key: str, default: Any, rule: str) -> Any:
         "startup": lambda v: not 0 <= v <= args.trials - 1 or v == DEFAULTS["startup"],
         "increments": lambda v: v != "scaled",
         "loss_segments": lambda v: v < 1,
+        "draw": lambda v: v != "stratified",
     }[key](args.value)
     if problem:
         flag = key.replace("_", "-")
@@ -118,7 +123,7 @@ def ablate(
     args: Any, *, name: str, key: str, symbol: str, title: str, per_value: bool = False
 ) -> None:
     """Runs the default protocol with ``<key> = args.value`` (``sampler.lipschitz``,
-    ``sampler.history``, ``sampler.increments``, ``search.startup_trials`` or
+    ``sampler.history``, ``sampler.increments``, ``sampler.draw``, ``search.startup_trials`` or
     ``loss_segments``: see ``early_start.make_config``) beside
     early_start's own runs (read from its cache), chooses per setting on validation, writes
     results/``name``/summary.json and the section ``name`` of docs/results.md

@@ -98,7 +98,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 69  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 70  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -276,6 +276,25 @@ def test_feature_history_is_a_sampler_key_the_spec_and_portfolio_see() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"sampler": {"history": 0.5}, "search": {"portfolio": 2, "trials": 5}})
     assert "sampler.history = 0.5 (the portfolio's: 0.0)" in str(err.value)
+
+
+def test_draw_is_a_sampler_key_the_spec_sees() -> None:
+    from swift_sampler.search.setup import template_spec
+
+    config = parse_config({"sampler": {"draw": "stratified"}})
+    assert config.sampler.draw == "stratified"
+    assert template_spec(config).draw == "stratified"
+    assert config.fingerprint() != parse_config({}).fingerprint()
+    assert (
+        parse_config({"sampler": {"draw": "iid"}}).fingerprint() == parse_config({}).fingerprint()
+    )
+    assert parse_config(config.to_dict()) == config
+    # The portfolio's thetas mean the same functions whatever the draw.
+    assert parse_config({"sampler": {"draw": "stratified"}, "search": {"preset": "swift"}})
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"draw": "poisson", "lipschitz": 0}})
+    assert "2 problems" in str(err.value)
+    assert "sampler.draw: must be one of ['iid', 'stratified'], got 'poisson'" in str(err.value)
 
 
 def test_knot_increments_are_a_sampler_key_the_spec_and_portfolio_see() -> None:

@@ -469,3 +469,109 @@ def test_fallback_is_not_used_without_replacement(
         got = draw_indices(p, 500, replacement=False, seed=3)
     np.testing.assert_array_equal(got, expected)
     assert not caplog.records  # exponential keys in NumPy: no alias table, nothing slower
+
+
+# ---- stratified draws (systematic resampling) ------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7, 2**40])
+def test_stratified_uniform_draw_is_a_permutation(seed: int) -> None:
+    # At uniform weights and k = n every instance is drawn exactly once: a shuffle.
+    for n in (1, 5, 999, 4096):
+        full = draw_global(np.ones(n), n, seed=seed, epoch=3, stratified=True)
+        np.testing.assert_array_equal(np.sort(full), np.arange(n))
+    # ...and a shuffle, not the identity.
+    assert not np.array_equal(
+        draw_global(np.ones(50), 50, seed=seed, stratified=True), np.arange(50)
+    )
+
+
+@pytest.mark.parametrize(("n", "k"), [(10, 10), (300, 1000), (300, 77), (1000, 5000)])
+def test_stratified_counts_are_the_expected_counts_rounded(n: int, k: int) -> None:
+    rng = np.random.default_rng(n + k)
+    p = rng.random(n) ** 3
+    p[rng.random(n) < 0.2] = 0.0
+    p[-3:] = 0.0  # trailing zeros: the last edge is shared, never past it
+    expected = k * p / p.sum()
+    for seed in range(10):
+        counts = np.bincount(draw_global(p, k, seed=seed, stratified=True), minlength=n)
+        assert counts.sum() == k
+        assert np.all(counts >= np.floor(expected)) and np.all(counts <= np.ceil(expected))
+        assert counts[p == 0].sum() == 0
+
+
+def test_stratified_draw_is_unbiased_and_less_spread_than_iid() -> None:
+    p = SKEWED.repeat(20)
+    k, reps = 200, 3000
+    strat = np.array(
+        [
+            np.bincount(draw_global(p, k, seed=s, stratified=True), minlength=p.size)
+            for s in range(reps)
+        ]
+    )
+    iid = np.array([np.bincount(draw_global(p, k, seed=s), minlength=p.size) for s in range(reps)])
+    expected = k * p / p.sum()
+    # The mean count per instance is k p_i (within 4 standard errors of a Bernoulli spread).
+    se = np.sqrt(0.25 / reps)
+    assert np.all(np.abs(strat.mean(axis=0) - expected) < 4 * se + 1e-12)
+    # Its spread is at most a rounding's (variance <= 1/4); i.i.d. counts have k p_i (1 - p_i).
+    assert strat.var(axis=0).max() <= 0.25 + 0.05
+    heavy = expected > 1
+    assert np.all(iid.var(axis=0)[heavy] > 2 * strat.var(axis=0)[heavy])
+
+
+def test_stratified_draw_is_a_function_of_seed_and_epoch() -> None:
+    p = SKEWED
+    a = draw_global(p, 40, seed=3, epoch=2, stratified=True)
+    torch.manual_seed(0)  # the global generators play no part
+    np.testing.assert_array_equal(a, draw_global(p, 40, seed=3, epoch=2, stratified=True))
+    assert not np.array_equal(a, draw_global(p, 40, seed=3, epoch=3, stratified=True))
+    assert not np.array_equal(a, draw_global(p, 40, seed=4, epoch=2, stratified=True))
+    assert draw_global(p, 0, stratified=True).shape == (0,)
+    # Stripes of the stratified draw partition it as the i.i.d. draw's do.
+    stripes = [
+        draw_indices(p, 40, seed=3, epoch=2, num_replicas=3, rank=r, stratified=True)
+        for r in range(3)
+    ]
+    merged = np.empty(14 * 3, dtype=np.int64)
+    for r, s in enumerate(stripes):
+        merged[r::3] = s
+    np.testing.assert_array_equal(merged[:40], a)
+
+
+def test_stratified_needs_replacement_and_a_bool() -> None:
+    with pytest.raises(InputDataError, match="a stratified draw is with replacement"):
+        draw_global(np.ones(3), 2, replacement=False, stratified=True)
+    with pytest.raises(InputDataError, match="stratified must be a bool, got 'yes'"):
+        draw_global(np.ones(3), 2, stratified="yes")  # type: ignore[arg-type]
+    with pytest.raises(InputDataError, match="a stratified draw is with replacement"):
+        SwiftSampler(np.ones(3), replacement=False, stratified=True)
+    with pytest.raises(InputDataError, match="stratified must be a bool, got 1"):
+        SwiftSampler(np.ones(3), stratified=1)  # type: ignore[arg-type]
+
+
+def test_swift_sampler_draws_stratified_from_a_stratified_spec() -> None:
+    from swift_sampler.family import SamplerSpec
+
+    rng = np.random.default_rng(0)
+    features = {"loss": rng.random(500), "er": rng.random(500), "grad_norm": rng.random(500) + 0.1}
+    theta = [1.0, 0.0, 0.0, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 0.5]  # a cut at high loss
+    spec = SamplerSpec(theta=tuple(theta), draw="stratified")
+    sampler = SwiftSampler.from_spec(spec, features, seed=5)
+    assert sampler.stratified
+    expected = 500 * sampler.probabilities
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        counts = np.bincount(list(sampler), minlength=500)
+        assert np.all(counts >= np.floor(expected)) and np.all(counts <= np.ceil(expected))
+        np.testing.assert_array_equal(
+            sampler.indices(),
+            draw_global(sampler.probabilities, 500, seed=5, epoch=epoch, stratified=True),
+        )
+    iid = SwiftSampler.from_spec(SamplerSpec(theta=tuple(theta)), features, seed=5)
+    assert not iid.stratified
+    # The i.i.d. draw of the same probabilities misses kept instances the stratified one keeps.
+    iid_counts = np.bincount(list(iid), minlength=500)
+    assert np.any((iid_counts == 0) & (expected >= 1))
+    # An explicit argument wins over the spec's draw.
+    assert not SwiftSampler.from_spec(spec, features, stratified=False).stratified

@@ -239,6 +239,20 @@ def test_increments_are_saved_only_when_scaled(tmp_path) -> None:
         SamplerSpec(increments="soft")
 
 
+def test_draw_is_saved_only_when_stratified(tmp_path) -> None:
+    assert "draw" not in SamplerSpec().to_dict()
+    theta = np.random.default_rng(3).random(10)
+    spec = SamplerSpec(draw="stratified", theta=theta)
+    assert spec.to_dict()["draw"] == "stratified"
+    spec.save(tmp_path / "s.json")
+    again = SamplerSpec.load(tmp_path / "s.json")
+    assert again == spec and again.with_theta(theta).draw == "stratified"
+    # The draw does not change the probabilities, only how an epoch is drawn from them.
+    np.testing.assert_array_equal(again.knots(), SamplerSpec(theta=theta).knots())
+    with pytest.raises(SpecError, match=r"draw: must be one of \['iid', 'stratified'\]"):
+        SamplerSpec(draw="poisson")
+
+
 def test_other_schema_version_is_a_clear_error(tmp_path) -> None:
     path = tmp_path / "old.json"
     state = SamplerSpec().to_dict()

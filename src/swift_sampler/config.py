@@ -96,6 +96,8 @@ TransformName = Literal["cdf", "cgf"]
 TRANSFORM_NAMES: tuple[str, ...] = get_args(TransformName)
 IncrementsName = Literal["clipped", "scaled"]
 INCREMENTS: tuple[str, ...] = get_args(IncrementsName)
+DrawName = Literal["iid", "stratified"]
+DRAWS: tuple[str, ...] = get_args(DrawName)
 OuterLoop = Literal["gp", "random", "tpe", "cmaes", "qmc", "rl"]
 OUTER_LOOPS: tuple[str, ...] = get_args(OuterLoop)
 FinetuneSchedule = Literal["compressed", "tail"]
@@ -460,6 +462,12 @@ class SamplerConfig:
             function) or ``scaled`` (the same functions, each step ``(2 theta - 1)`` times
             the smaller of L/S and the room left towards 1 or 0, so no region inside the box
             is flat). An ablation (docs/results.md, "Knot increments without plateaus").
+        draw: How an epoch's N indices are drawn from the probabilities: ``iid`` (default,
+            SPEC 5: N independent draws, so an instance of probability 1/N is missed in
+            about a third of the epochs) or ``stratified`` (systematic resampling: instance i
+            ``floor(N p_i)`` or ``ceil(N p_i)`` times, the same expected counts; at the
+            uniform sampler, a shuffle like the uniform epochs'). An ablation
+            (docs/results.md, "Stratified draws").
     """
 
     features: tuple[FeatureName, ...] = ("loss", "er")
@@ -469,6 +477,7 @@ class SamplerConfig:
     eps: float = 1e-6
     history: float = 0.0
     increments: IncrementsName = "clipped"
+    draw: DrawName = "iid"
 
     @property
     def num_params(self) -> int:
@@ -684,6 +693,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "eps": _FRACTION,
         "history": _UNIT,
         "increments": _Rule("str", choices=INCREMENTS),
+        "draw": _Rule("str", choices=DRAWS),
     },
     "search": {
         "trials": _COUNT,
@@ -733,7 +743,7 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "eval_sequences": 500,
     },
     "model": {"factory": None, "kwargs": {}, **{key: None for key in GPT_KEYS}},
-    "sampler": {"history": 0.0, "increments": "clipped"},
+    "sampler": {"history": 0.0, "increments": "clipped", "draw": "iid"},
     "search": {
         "pruner": "none",
         "min_resource": 1,

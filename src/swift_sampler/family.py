@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from swift_sampler._io import write_text_atomic
 from swift_sampler._validate import as_real, short_repr
-from swift_sampler.config import IncrementsName, check_value
+from swift_sampler.config import DrawName, IncrementsName, check_value
 from swift_sampler.errors import InputDataError, SchemaVersionError, SpecError
 from swift_sampler.features import FEATURE_RANGES
 from swift_sampler.transforms import (
@@ -221,6 +221,9 @@ class SamplerSpec:
             features only (the paper's). ``probabilities`` itself always reads one table.
         increments: how theta becomes knots, ``"clipped"`` (SPEC 4) or ``"scaled"`` (see
             ``theta_to_knots``).
+        draw: how a ``SwiftSampler`` built from this spec draws an epoch, ``"iid"`` or
+            ``"stratified"`` (see the config's ``sampler.draw``); the probabilities are the
+            same either way.
         theta: ``(M (S + 1),)`` parameters in [0, 1]; defaults to the uniform sampler.
         metadata: free-form JSON-serialisable notes (e.g. the validation score of a search).
         schema_version: layout version of the saved file.
@@ -233,6 +236,7 @@ class SamplerSpec:
     eps: float = 1e-6
     history: float = 0.0
     increments: IncrementsName = "clipped"
+    draw: DrawName = "iid"
     theta: tuple[float, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -279,6 +283,7 @@ class SamplerSpec:
             eps=self.eps,
             history=self.history,
             increments=self.increments,
+            draw=self.draw,
             theta=tuple(np.asarray(theta, dtype=np.float64).tolist()),
             metadata=meta,
         )
@@ -389,6 +394,8 @@ class SamplerSpec:
             del state["history"]
         if self.increments == "clipped":
             del state["increments"]
+        if self.draw == "iid":
+            del state["draw"]
         return state
 
     @classmethod
@@ -455,6 +462,7 @@ _CONFIG_KEYS = {
     "eps": "eps",
     "history": "history",
     "increments": "increments",
+    "draw": "draw",
 }
 """Spec field -> key of the config's ``[sampler]`` section whose rule checks it."""
 

@@ -81,6 +81,10 @@ class SwiftSampler(Sampler[int]):
             initialised, else 1.
         rank: this rank; taken from ``torch.distributed`` when it is initialised, else 0.
         drop_last: with several ranks, drop the tail of the global draw instead of padding it.
+        stratified: with replacement, draw each instance ``floor(k p_i)`` or ``ceil(k p_i)``
+            times per pass (``k = num_samples``; systematic resampling, the i.i.d. draw's
+            expected counts without its spread; ``swift_sampler.draw``). ``from_spec`` takes
+            it from ``spec.draw`` unless given.
 
     Integer arguments may be any integer-like value (``np.int64(3)``), not a bool.
 
@@ -101,6 +105,7 @@ class SwiftSampler(Sampler[int]):
         num_replicas: int | None = None,
         rank: int | None = None,
         drop_last: bool = False,
+        stratified: bool = False,
     ) -> None:
         if isinstance(weights, torch.Tensor):
             weights = weights.detach().cpu().numpy()
@@ -121,6 +126,10 @@ class SwiftSampler(Sampler[int]):
         seed = 0 if seed is None else check_int(seed, "seed", low=0)
         if not isinstance(drop_last, bool | np.bool_):
             raise InputDataError(f"drop_last must be a bool, got {drop_last!r}")
+        if not isinstance(stratified, bool | np.bool_):
+            raise InputDataError(f"stratified must be a bool, got {stratified!r}")
+        if stratified and not replacement:
+            raise InputDataError("a stratified draw is with replacement: pass replacement=True")
         if not replacement and num_samples > np.count_nonzero(p):
             raise InputDataError(
                 f"num_samples = {num_samples} exceeds the {np.count_nonzero(p)} instances with "
@@ -132,6 +141,7 @@ class SwiftSampler(Sampler[int]):
         self.generator = generator
         self.seed = seed
         self.drop_last = bool(drop_last)
+        self.stratified = bool(stratified)
         self.epoch = 0
         self.spec: SamplerSpec | None = None
         self._probabilities = p
@@ -158,9 +168,11 @@ class SwiftSampler(Sampler[int]):
                 column name to ``(n,)`` values.
             num_samples: see the class.
             replacement: see the class.
-            **kwargs: ``generator``, ``seed``, ``num_replicas``, ``rank``, ``drop_last``.
+            **kwargs: ``generator``, ``seed``, ``num_replicas``, ``rank``, ``drop_last``,
+                ``stratified`` (default: ``spec.draw == "stratified"`` with replacement).
         """
         table = _table(spec, features) if spec.history else features
+        kwargs.setdefault("stratified", bool(replacement) and spec.draw == "stratified")
         sampler = cls(spec.probabilities(table), num_samples, replacement, **kwargs)
         sampler.spec = spec
         if spec.history:
@@ -324,7 +336,11 @@ class SwiftSampler(Sampler[int]):
         return seed, epoch
 
     def _draw(self, seed: int, epoch: int) -> np.ndarray:
-        if self.replacement:
+        if self.replacement and self.stratified:
+            full = draw_global(
+                self._probabilities, self.num_samples, seed=seed, epoch=epoch, stratified=True
+            )
+        elif self.replacement:
             if self._alias is None:
                 self._alias = AliasTable(self._probabilities)
             full = self._alias.draw(self.num_samples, seed=seed, epoch=epoch)

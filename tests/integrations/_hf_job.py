@@ -61,7 +61,7 @@ def tiny_bert() -> Any:
     return BertForSequenceClassification(config)
 
 
-def spec(history: float = 0.0) -> Any:
+def spec(history: float = 0.0, draw: str = "iid") -> Any:
     from swift_sampler import SamplerSpec
 
     # Favour low loss strongly: the probabilities must move when the features do.
@@ -70,12 +70,21 @@ def spec(history: float = 0.0) -> Any:
         transform="cdf",
         theta=(1.0, 0.2, 0.2, 0.2, 0.2, 1.0, 0.5, 0.5, 0.5, 0.5),
         history=history,
+        draw=draw,
     )
 
 
-def main(out: Path, *, start_epoch: int = 0, history: float = 0.0, resume: bool = False) -> None:
+def main(
+    out: Path,
+    *,
+    start_epoch: int = 0,
+    history: float = 0.0,
+    resume: bool = False,
+    draw: str = "iid",
+) -> None:
     """One train() (``resume``: saving every epoch, then a second train() of one more epoch
-    resumed from the last checkpoint); writes what rank r saw to ``out/rank{r}.json``."""
+    resumed from the last checkpoint; ``draw``: the spec's); writes what rank r saw to
+    ``out/rank{r}.json``."""
     from transformers import TrainerCallback, TrainingArguments
 
     from swift_sampler.integrations.transformers import SwiftTrainer
@@ -117,7 +126,7 @@ def main(out: Path, *, start_epoch: int = 0, history: float = 0.0, resume: bool 
         model=tiny_bert(),
         args=args,
         train_dataset=TokenDataset(),
-        sampler_spec=spec(history),
+        sampler_spec=spec(history, draw),
         sampler_start_epoch=start_epoch,
     )
     trainer.add_callback(Streams())

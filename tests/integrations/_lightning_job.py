@@ -64,15 +64,16 @@ def fit(
     history: float = 0.0,
     checkpoints: Path | None = None,
     every_n_train_steps: int | None = None,
+    draw: str = "iid",
 ) -> dict[str, Any]:
     """One fit of ``epochs`` epochs (resumed from ``ckpt_path``, saved to ``save`` after it,
     ``workers`` DataLoader workers); returns what the process saw (see the module
     docstring). ``restore_after_setup``: a one-device strategy that loads the checkpoint after
     ``on_fit_start``, as FSDP and DeepSpeed do. ``again``: then a second fit from scratch with
     the same callback and loader, a new module and trainer; ``record["again"]`` is its
-    record. ``history``: the spec's feature history. ``checkpoints``: a ``ModelCheckpoint``
-    saves every epoch's end there during the fit (``every_n_train_steps``: every so many steps
-    instead, mid-epoch too)."""
+    record. ``history``, ``draw``: the spec's feature history and draw. ``checkpoints``: a
+    ``ModelCheckpoint`` saves every epoch's end there during the fit (``every_n_train_steps``:
+    every so many steps instead, mid-epoch too)."""
     import lightning.pytorch as pl
     from lightning.pytorch.strategies import SingleDeviceStrategy
 
@@ -109,6 +110,7 @@ def fit(
             one = SwiftSampler(
                 sampler.probabilities,
                 replacement=sampler.replacement,
+                stratified=sampler.replacement and sampler.stratified,
                 seed=0,
                 num_replicas=1,
                 rank=0,
@@ -126,7 +128,7 @@ def fit(
             return True
 
     theta = (1.0, 0.2, 0.2, 0.2, 0.2, 1.0, 0.5, 0.5, 0.5, 0.5)
-    spec = SamplerSpec(transform="cdf", theta=theta, history=history)
+    spec = SamplerSpec(transform="cdf", theta=theta, history=history, draw=draw)
     train = dataset()
     swift = SwiftSamplerCallback(spec, train, batch_size=16, start_epoch=start_epoch)
     loader = DataLoader(train, batch_size=BATCH, sampler=swift.sampler, num_workers=workers)

@@ -83,6 +83,19 @@ def test_callback_two_processes_stripe_one_stream(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_callback_draws_a_stratified_spec_stratified() -> None:
+    _lightning_job.quiet_lightning()
+    record = _lightning_job.fit(1, draw="stratified", start_epoch=1)
+    assert record["seen"] == record["stream"]
+    assert sorted(record["seen"][0]) == list(range(_lightning_job.N))  # the uniform shuffle
+    for seen, p in zip(record["seen"][1:], record["probabilities"][1:], strict=True):
+        counts = np.bincount(seen, minlength=_lightning_job.N)
+        expected = _lightning_job.N * np.array(p)
+        assert np.all(counts >= np.floor(expected)) and np.all(counts <= np.ceil(expected))
+        assert np.any(counts == 0) and np.any(counts >= 2)  # a sampler's draw, not a shuffle
+
+
+@pytest.mark.slow
 def test_callback_samples_uniformly_before_the_start_epoch() -> None:
     _lightning_job.quiet_lightning()
     record = _lightning_job.fit(1, start_epoch=2)

@@ -57,6 +57,18 @@ def test_swift_trainer_one_process(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_swift_trainer_draws_a_stratified_spec_stratified(tmp_path: Path) -> None:
+    _hf_job.main(tmp_path, draw="stratified")
+    record = json.loads((tmp_path / "rank0.json").read_text())
+    assert record["seen"] == record["stream"]
+    for seen, p in zip(record["seen"], record["probabilities"], strict=True):
+        counts = np.bincount(seen, minlength=_hf_job.N)
+        expected = _hf_job.N * np.array(p)
+        assert np.all(counts >= np.floor(expected)) and np.all(counts <= np.ceil(expected))
+    assert any(np.any(np.bincount(seen, minlength=_hf_job.N) != 1) for seen in record["seen"])
+
+
+@pytest.mark.slow
 def test_a_resumed_train_with_feature_history_says_the_average_starts_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -99,3 +99,34 @@ def test_a_changed_shared_checkpoint_is_refused_with_how_to_recover(
         inner.load_shared_start(shared.path, shared.sha256)
     assert "restore the original shared.pt" in str(info.value)
     assert "--fresh" in str(info.value) and "new run directory" in str(info.value)
+
+
+def test_a_stratified_spec_is_drawn_stratified_on_every_path(digits, tmp_path) -> None:
+    # The first epoch (the shared start's features), the refreshes and a paused and resumed
+    # candidate all draw each instance floor(N p_i) or ceil(N p_i) times, never i.i.d.
+    trainer = _trainer(digits, epochs=6)
+    drawn: list[tuple[np.ndarray, np.ndarray]] = []
+    real = trainer.train_epoch
+
+    def spy(state, sampler=None, **kwargs):  # records what the real epoch trains on
+        if isinstance(sampler, SwiftSampler):
+            sampler.set_epoch(state.epoch)
+            assert sampler.stratified
+            drawn.append((sampler.indices(), sampler.probabilities.copy()))
+        return real(state, sampler, **kwargs)
+
+    trainer.train_epoch = spy  # type: ignore[method-assign]
+    inner = InnerLoop(trainer, shared_epochs=2, finetune_epochs=4, schedule="tail")
+    inner.train_shared_start(tmp_path / "shared.pt")
+    theta = [1.0, 0.0, 0.0, 0.5, 0.5, 1.0, 0.5, 0.5, 0.5, 0.5]  # drops high losses
+    spec = SamplerSpec(theta=theta, draw="stratified")
+    whole = inner.evaluate(spec)
+    paused = inner.evaluate(spec, stop_at=2)
+    resumed = inner.evaluate(spec, resume_from=paused.paused)
+    assert resumed.score == whole.score
+    assert len(drawn) == 4 + 2 + 2
+    for indices, p in drawn:
+        counts = np.bincount(indices, minlength=p.size)
+        expected = indices.size * p
+        assert np.all(counts >= np.floor(expected)) and np.all(counts <= np.ceil(expected))
+    assert any(np.any(p * p.size < 0.5) for _, p in drawn)  # the cut acted

@@ -224,7 +224,9 @@ class SwiftSamplerCallback(pl.Callback):
             return np.asarray(compute(pl_module, Subset(self.train_dataset, rows)))
 
         features = features_by_rank(local, len(self.train_dataset), len(columns))
-        self.sampler.replacement = True  # the sampler's draws: i.i.d. from its probabilities
+        # The sampler's draws: i.i.d. from its probabilities, or stratified (spec.draw).
+        self.sampler.replacement = True
+        self.sampler.stratified = self.spec.draw == "stratified"
         self.sampler.update(features)
         self.sampler.set_epoch(epoch)
         self._refreshed_epoch = epoch

@@ -234,7 +234,9 @@ class SwiftTrainer(Trainer):
             )
 
         features = features_by_rank(local, len(dataset), len(columns))
-        self.swift_sampler.replacement = True  # the sampler's draws: i.i.d. from its probabilities
+        # The sampler's draws: i.i.d. from its probabilities, or stratified (spec.draw).
+        self.swift_sampler.replacement = True
+        self.swift_sampler.stratified = self.sampler_spec.draw == "stratified"
         self.swift_sampler.update(features)
         self.refreshes += 1
         return features

@@ -348,7 +348,9 @@ class InnerLoop:
             start_step = int(resume_from["steps"])
             # as drawn from: float32 or float64
             probabilities = _array(resume_from["probabilities"])
-            sampler = SwiftSampler(probabilities, seed=self.seed)
+            sampler = SwiftSampler(
+                probabilities, seed=self.seed, stratified=spec.draw == "stratified"
+            )
             sampler.spec = spec
             if spec.history:  # the features' moving average goes on where it paused
                 sampler.restore_history(_array(resume_from["history"]))
@@ -374,7 +376,9 @@ class InnerLoop:
                         # search; only theta's weights are this candidate's own.
                         u = self._first_transformed(spec, first[1])
                         tau = spec.weights(u)
-                        sampler = SwiftSampler(tau / tau.sum(), seed=self.seed)
+                        sampler = SwiftSampler(
+                            tau / tau.sum(), seed=self.seed, stratified=spec.draw == "stratified"
+                        )
                         sampler.spec = spec
                         if spec.history:
                             sampler.restore_history(first[1])

@@ -65,6 +65,7 @@ def template_spec(config: Config) -> SamplerSpec:
         eps=s.eps,
         history=s.history,
         increments=s.increments,
+        draw=s.draw,
     )
 
 

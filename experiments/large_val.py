@@ -46,10 +46,13 @@ ORDER = (*(m for m in table1.SAME_INFORMATION if m != "ss_cdf"), "oracle")
 """Table 1's methods with SS's information (SS(cdf) left out), then the oracle."""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(doc: str, script: str, add: Any) -> tuple[argparse.Namespace, str]:
+    """The options of a comparison built on ``same_information_rows`` (``--jobs``, ``--seeds``,
+    ``--select-seed``, ``--trials``, ``--fraction``, ``--no-docs``) and those ``add(parser)``
+    adds; returns the arguments and the command as the docs write it."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--settings", nargs="+", default=["sym40"], choices=list(table1.SETTINGS))
+    add(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="reported")
     parser.add_argument("--select-seed", type=int, default=0)
     parser.add_argument("--trials", type=int, default=20, help="SS(cgf)'s GP trials")
@@ -58,108 +61,38 @@ def main() -> None:
     args = parser.parse_args()
     if args.select_seed in args.seeds:
         parser.error(f"--select-seed {args.select_seed} is one of --seeds: report other seeds")
-    command = ("python experiments/large_val.py " + " ".join(sys.argv[1:])).strip()
+    return args, (f"python experiments/{script} " + " ".join(sys.argv[1:])).strip()
+
+
+def main() -> None:
+    args, command = parse_args(
+        __doc__,
+        "large_val.py",
+        lambda parser: parser.add_argument(
+            "--settings", nargs="+", default=["sym40"], choices=list(table1.SETTINGS)
+        ),
+    )
     select, seeds = args.select_seed, list(args.seeds)
-    # Table 1's jobs take its trial count only as part of their cache key (its SS searches).
-    t1_trials = 40
-
-    def ss_kwargs(setting: str) -> dict[str, Any]:
-        noise_type, noise = table1.SETTINGS[setting]
-        return {
-            "dataset": DATASET,
-            "noise_type": noise_type,
-            "noise": noise,
-            "fraction": args.fraction,
-            "trials": args.trials,
-            "select_seed": select,
-        }
-
-    def practical_in(setting: str) -> list[str]:
-        return table1._practical_in(table1.SETTINGS[setting][1])
-
-    first: list[Job] = []
-    searches = {}
-    for setting in args.settings:
-        searches[setting] = Job(
-            early_start.NAME,
-            f"search-{DATASET}-{setting}",
-            early_start.search_job,
-            ss_kwargs(setting),
-        )
-        first.append(searches[setting])
-        first += [
-            table1.train(DATASET, setting, m, s, t1_trials, None) for m in UNTUNED for s in seeds
-        ]
-        first += [
-            table1.practical(DATASET, setting, name, select, t1_trials, r)
-            for name in practical_in(setting)
-            for r in table1.RATE_GRID
-        ]
-    done = run_jobs(first, processes=args.jobs)
-
-    chosen: dict[tuple[str, str, str], float] = {}
-    second: list[Job] = []
-    ss_trains: dict[tuple[str, int], Job] = {}
-    for setting in args.settings:
-        for name in practical_in(setting):
-            best = table1._choose(
-                {
-                    r: done[table1._practical_key(DATASET, setting, name, select, r)]
-                    for r in table1.RATE_GRID
-                }
-            )
-            chosen[(DATASET, setting, name)] = best
-            second += [table1.practical(DATASET, setting, name, s, t1_trials, best) for s in seeds]
-        spec = done[searches[setting].key]["spec"]
-        for s in seeds:
-            ss_trains[setting, s] = Job(
-                early_start.NAME,
-                f"train-{DATASET}-{setting}-s{s}",
-                early_start.train_job,
-                ss_kwargs(setting) | {"seed": s, "spec": spec},
-            )
-    done.update(run_jobs([*second, *ss_trains.values()], processes=args.jobs))
-
+    rows = same_information_rows(
+        DATASET,
+        args.settings,
+        select=select,
+        seeds=seeds,
+        fraction=args.fraction,
+        trials=args.trials,
+        jobs=args.jobs,
+    )
     small_rows = _read(RESULTS / "table1" / "summary.json", [])
     small_ss = _read(RESULTS / "early_start" / "summary.json", {"rows": []})["rows"]
-    rows = []
-    for setting in args.settings:
-        noise_type, noise = table1.SETTINGS[setting]
-        for method in ORDER:
-            if method in table1.PRACTICAL and method not in practical_in(setting):
-                continue
-            if method == "ss_cgf":
-                runs = [done[ss_trains[setting, s].key] for s in seeds]
-                search = done[searches[setting].key]
-                extra = {
-                    "best_val": search["best_val"],
-                    "search_trainings": search["cost"]["total_epochs"]
-                    / search["cost"]["full_training_epochs"],
-                }
-            else:
-                runs = table1._runs(DATASET, setting, method, seeds, done, chosen)
-                extra = {"chosen": chosen.get((DATASET, setting, method))}
-            at_val = [100 * r["test_at_best_val"] for r in runs]
-            last = at_val if method == "uniform_es" else [100 * r["last"] for r in runs]
-            small = _small(small_rows, small_ss, setting, noise_type, noise, method)
-            rows.append(
-                {
-                    "dataset": DATASET,
-                    "setting": setting,
-                    "noise_type": noise_type,
-                    "noise": noise,
-                    "method": method,
-                    "privileged": table1.PRIVILEGED.get(method, "none"),
-                    "seeds": seeds,
-                    "select_seed": select,
-                    "last_mean": mean_std(last)[0],
-                    "last_std": mean_std(last)[1],
-                    "at_best_val_mean": mean_std(at_val)[0],
-                    "at_best_val_std": mean_std(at_val)[1],
-                    "small": small,
-                    **extra,
-                }
-            )
+    for row in rows:
+        row["small"] = _small(
+            small_rows,
+            small_ss,
+            row["setting"],
+            row["noise_type"],
+            row["noise"],
+            row["method"],
+        )
     write_json(RESULTS / NAME / "summary.json", {"seeds": seeds, "rows": rows})
 
     def pair(mean: float | None, std: float | None = None) -> str:
@@ -203,6 +136,130 @@ def main() -> None:
             NAME,
             "## A larger, less coarse MNIST-1D (Part B hypothesis)\n\n" + text,
         )
+
+
+def same_information_rows(
+    dataset: str,
+    settings: list[str],
+    *,
+    select: int,
+    seeds: list[int],
+    fraction: float,
+    trials: int,
+    jobs: int,
+    drop_start: bool = False,
+) -> list[dict[str, Any]]:
+    """Every method with SS's information and the oracle on ``dataset`` (a key of
+    ``table1.DATASETS``) in each setting: Table 1's jobs for the baselines (their knobs chosen
+    on ``select``), early_start's for SS(cgf) (E_s = ``fraction``, ``trials`` GP trials), test
+    Top-1 on ``seeds``; one summary row per method, in ``ORDER``. ``drop_start``: drop-r% also
+    chooses to start at E_s on validation (Table 1's early protocol); without it, rates only.
+    """
+    # Table 1's jobs take its trial count only as part of their cache key (its SS searches).
+    t1_trials = table1.BASELINE_TRIALS
+
+    def ss_kwargs(setting: str) -> dict[str, Any]:
+        noise_type, noise = table1.SETTINGS[setting]
+        return {
+            "dataset": dataset,
+            "noise_type": noise_type,
+            "noise": noise,
+            "fraction": fraction,
+            "trials": trials,
+            "select_seed": select,
+        }
+
+    def practical_in(setting: str) -> list[str]:
+        return table1._practical_in(table1.SETTINGS[setting][1])
+
+    def grid(name: str) -> list[tuple[float, float | None]]:
+        starts: list[float | None] = [None]
+        if drop_start and name == "drop_r_val":
+            starts.append(fraction)
+        return [(r, st) for st in starts for r in table1.RATE_GRID]
+
+    first: list[Job] = []
+    searches = {}
+    for setting in settings:
+        searches[setting] = Job(
+            early_start.NAME,
+            f"search-{dataset}-{setting}",
+            early_start.search_job,
+            ss_kwargs(setting),
+        )
+        first.append(searches[setting])
+        first += [
+            table1.train(dataset, setting, m, s, t1_trials, None) for m in UNTUNED for s in seeds
+        ]
+        first += [
+            table1.practical(dataset, setting, name, select, t1_trials, r, st)
+            for name in practical_in(setting)
+            for r, st in grid(name)
+        ]
+    done = run_jobs(first, processes=jobs)
+
+    chosen: dict[tuple[str, str, str], Any] = {}
+    second: list[Job] = []
+    ss_trains: dict[tuple[str, int], Job] = {}
+    for setting in settings:
+        for name in practical_in(setting):
+            runs = {
+                (r, st): done[table1._practical_key(dataset, setting, name, select, r, st)]
+                for r, st in grid(name)
+            }
+            best = table1._choose_practical(runs)
+            # A bare rate where only rates were tried (the cache keys and files of before).
+            chosen[(dataset, setting, name)] = best if drop_start else best[0]
+            second += [
+                table1.practical(dataset, setting, name, s, t1_trials, *best) for s in seeds
+            ]
+        spec = done[searches[setting].key]["spec"]
+        for s in seeds:
+            ss_trains[setting, s] = Job(
+                early_start.NAME,
+                f"train-{dataset}-{setting}-s{s}",
+                early_start.train_job,
+                ss_kwargs(setting) | {"seed": s, "spec": spec},
+            )
+    done.update(run_jobs([*second, *ss_trains.values()], processes=jobs))
+
+    rows = []
+    for setting in settings:
+        noise_type, noise = table1.SETTINGS[setting]
+        for method in ORDER:
+            if method in table1.PRACTICAL and method not in practical_in(setting):
+                continue
+            if method == "ss_cgf":
+                runs = [done[ss_trains[setting, s].key] for s in seeds]
+                search = done[searches[setting].key]
+                extra = {
+                    "best_val": search["best_val"],
+                    "search_trainings": search["cost"]["total_epochs"]
+                    / search["cost"]["full_training_epochs"],
+                }
+            else:
+                runs = table1._runs(dataset, setting, method, seeds, done, chosen)
+                extra = {"chosen": chosen.get((dataset, setting, method))}
+            at_val = [100 * r["test_at_best_val"] for r in runs]
+            last = at_val if method == "uniform_es" else [100 * r["last"] for r in runs]
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "setting": setting,
+                    "noise_type": noise_type,
+                    "noise": noise,
+                    "method": method,
+                    "privileged": table1.PRIVILEGED.get(method, "none"),
+                    "seeds": seeds,
+                    "select_seed": select,
+                    "last_mean": mean_std(last)[0],
+                    "last_std": mean_std(last)[1],
+                    "at_best_val_mean": mean_std(at_val)[0],
+                    "at_best_val_std": mean_std(at_val)[1],
+                    **extra,
+                }
+            )
+    return rows
 
 
 def _read(path: Path, default: Any) -> Any:

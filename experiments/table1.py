@@ -75,6 +75,16 @@ DATASETS: dict[str, dict[str, Any]] = {
             "cache_dir": str(ROOT / ".cache" / "mnist1d"),  # generated once (5 s), not per job
         },
     },
+    # experiments/outside.py (not in the default grid): networks and data draws that no table
+    # or default was chosen on. An MLP instead of the tables' CNN / conv1d, data seed 1 (other
+    # splits and other flips) instead of 0; digits is in no table at all.
+    "mnist5k-mlp": {"model": "mlp", "epochs": 20, "data": {"name": "mnist5k", "seed": 1}},
+    "mnist1d-mlp": {"model": "mlp", "epochs": 60, "data": {"name": "mnist1d", "seed": 1}},
+    "digits-mlp": {
+        "model": "mlp",
+        "epochs": 30,
+        "data": {"name": "digits", "seed": 1, "val_fraction": 0.2},
+    },
 }
 SETTINGS = {
     "sym0": ("symmetric", 0.0),

@@ -106,3 +106,32 @@ def test_runs_read_a_chosen_rate_with_or_without_its_start(table1: Any) -> None:
     assert table1._chosen_text([0.2, None]) == " (r=0.2)"
     assert table1._chosen_text((0.3, 0.4)) == " (r=0.3, from 0.4)"
     assert table1._chosen_text(0.1) == " (r=0.1)"
+
+
+def test_outside_verdict_names_every_same_information_method_above_ss(
+    table1: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sys.modules.pop("outside", None)
+    sys.modules.pop("large_val", None)
+    import outside
+
+    def row(method: str, last: float, at_val: float) -> dict[str, Any]:
+        privileged = table1.PRIVILEGED.get(method, "none")
+        return {
+            "method": method,
+            "privileged": privileged,
+            "last_mean": last,
+            "at_best_val_mean": at_val,
+        }
+
+    rows = [
+        row("uniform", 80.0, 85.0),
+        row("coteaching_val", 90.04, 91.0),  # level with SS at the table's 0.1 point
+        row("drop_r_val", 89.0, 92.3),
+        row("ss_cgf", 90.0, 92.0),
+        row("oracle", 95.0, 95.0),  # privileged: a reference, never a miss
+    ]
+    assert outside.verdict(rows, "last_mean") == (True, [])
+    assert outside.verdict(rows, "at_best_val_mean") == (False, ["drop-r% (r on val) 92.3"])
+    rows[1]["last_mean"] = 90.06
+    assert outside.verdict(rows, "last_mean") == (False, ["Co-teaching (r on val) 90.1"])

@@ -148,12 +148,14 @@ def same_information_rows(
     trials: int,
     jobs: int,
     drop_start: bool = False,
+    lipschitz: float = 2.0,
 ) -> list[dict[str, Any]]:
     """Every method with SS's information and the oracle on ``dataset`` (a key of
     ``table1.DATASETS``) in each setting: Table 1's jobs for the baselines (their knobs chosen
     on ``select``), early_start's for SS(cgf) (E_s = ``fraction``, ``trials`` GP trials), test
     Top-1 on ``seeds``; one summary row per method, in ``ORDER``. ``drop_start``: drop-r% also
     chooses to start at E_s on validation (Table 1's early protocol); without it, rates only.
+    ``lipschitz``: SS's bound L (experiments/lipschitz_early.py's searches where not 2).
     """
     # Table 1's jobs take its trial count only as part of their cache key (its SS searches).
     t1_trials = table1.BASELINE_TRIALS
@@ -167,6 +169,8 @@ def same_information_rows(
             "fraction": fraction,
             "trials": trials,
             "select_seed": select,
+            # L only where not the default, so the default's cache keys stay those of before.
+            **({} if lipschitz == 2.0 else {"lipschitz": lipschitz}),
         }
 
     def practical_in(setting: str) -> list[str]:

@@ -25,7 +25,7 @@ the default protocol (experiments/early_start.py's jobs). Every choice on the se
 test Top-1 on the reported seeds, at the last epoch and at the best-validation epoch. Nothing
 here changes a default: it says whether the defaults hold where they were not chosen. Writes
 results/outside/summary.json and the section ``outside`` of docs/results.md (with another
-``--fraction``: results/outside/summary-f<fraction>.json, no section).
+``--fraction`` or ``--lipschitz``: results/outside/summary-f<fraction>-L<L>.json, no section).
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ def main() -> None:
     args, command = large_val.parse_args(
         __doc__,
         "outside.py",
-        lambda parser: parser.add_argument(
-            "--runs", type=_run, nargs="+", default=[_run(r) for r in RUNS]
+        lambda parser: (
+            parser.add_argument("--runs", type=_run, nargs="+", default=[_run(r) for r in RUNS]),
+            parser.add_argument("--lipschitz", type=float, default=2.0, help="SS's bound L"),
         ),
     )
     seeds = list(args.seeds)
@@ -90,6 +91,7 @@ def main() -> None:
             trials=args.trials,
             jobs=args.jobs,
             drop_start=True,
+            lipschitz=args.lipschitz,
         )
     status = {}
     for dataset, setting in args.runs:
@@ -99,18 +101,21 @@ def main() -> None:
             for column in ("last_mean", "at_best_val_mean")
         }
     # Another E_s than the default's is a diagnosis beside the default's files, not over them.
-    tag = "" if args.fraction == 0.4 else f"-f{args.fraction:g}"
+    tag = ("" if args.fraction == 0.4 else f"-f{args.fraction:g}") + (
+        "" if args.lipschitz == 2.0 else f"-L{args.lipschitz:g}"
+    )
     write_json(
         RESULTS / NAME / f"summary{tag}.json", {"seeds": seeds, "rows": rows, "status": status}
     )
 
+    sharp = "" if args.lipschitz == 2.0 else f", L = {args.lipschitz:g}"
     date = datetime.date.today().isoformat()
     lines = [
         f"Command: `{command}`. Date: {date}. Settings in no table (an MLP, data seed 1; "
         "digits with 20% of its images for validation and 20% for test); methods as in Table "
         f"1, every choice on seed {args.select_seed} (validation only); SS(cgf) is the default "
         f"protocol (E_s = {args.fraction:g} of the schedule, the exact tail, {args.trials} GP "
-        f"trials); test Top-1 (%) on seeds {seeds}, mean ± std, last epoch / at the "
+        f"trials{sharp}); test Top-1 (%) on seeds {seeds}, mean ± std, last epoch / at the "
         "best-validation epoch. 'chosen': the rate picked on validation (drop-r%: and its "
         "start). 'SS at or above': whether SS(cgf) is at or above every method with its "
         "information in that column.",

@@ -15,7 +15,8 @@ Three regimes:
   of the instances. Instance i is drawn ``floor(k p_i)`` or ``ceil(k p_i)`` times, ``k p_i`` on
   average (the i.i.d. draw's expectation, without its Poisson-like spread), in a random order;
   with uniform weights and ``k = n`` the draw is a permutation, i.e. a plain shuffle.
-  O(n log k); 16 bytes of work per instance.
+  O(n + k log n) (a permutation of the n instances, k binary searches); about 24 bytes of
+  work per instance and 16 per drawn index.
 
 Every draw is a pure function of ``(probabilities, num_samples, seed, epoch)``: the random
 stream comes from ``numpy.random.SeedSequence([seed, epoch])`` and never touches numpy's or

@@ -155,7 +155,8 @@ def same_information_rows(
     on ``select``), early_start's for SS(cgf) (E_s = ``fraction``, ``trials`` GP trials), test
     Top-1 on ``seeds``; one summary row per method, in ``ORDER``. ``drop_start``: drop-r% also
     chooses to start at E_s on validation (Table 1's early protocol); without it, rates only.
-    ``lipschitz``: SS's bound L (experiments/lipschitz_early.py's searches where not 2).
+    ``lipschitz``: SS's bound L (where not 2, early_start's jobs with that bound, cached under
+    results/early_start/ as the default's are).
     """
     # Table 1's jobs take its trial count only as part of their cache key (its SS searches).
     t1_trials = table1.BASELINE_TRIALS

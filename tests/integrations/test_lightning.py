@@ -95,6 +95,23 @@ def test_callback_draws_a_stratified_spec_stratified() -> None:
         assert np.any(counts == 0) and np.any(counts >= 2)  # a sampler's draw, not a shuffle
 
 
+def test_a_new_fit_draws_its_uniform_epochs_as_a_fresh_callback_does() -> None:
+    # After a fit that drew a stratified spec, the next fit's uniform epochs (longer than the
+    # dataset here, so with replacement) are i.i.d. again, as with a new callback.
+    from swift_sampler import SamplerSpec
+    from swift_sampler.integrations.lightning import SwiftSamplerCallback
+
+    spec = SamplerSpec(transform="cdf", draw="stratified")
+    train = _lightning_job.dataset()
+    used = SwiftSamplerCallback(spec, train, num_samples=2 * _lightning_job.N, start_epoch=3)
+    used.sampler.stratified = True  # as the last refresh of an earlier fit left it
+    used._begin(None, None, 0)  # the next fit's first epoch, before the start epoch
+    fresh = SwiftSamplerCallback(spec, train, num_samples=2 * _lightning_job.N, start_epoch=3)
+    fresh._begin(None, None, 0)
+    assert not used.sampler.stratified
+    np.testing.assert_array_equal(used.sampler.indices(), fresh.sampler.indices())
+
+
 @pytest.mark.slow
 def test_callback_samples_uniformly_before_the_start_epoch() -> None:
     _lightning_job.quiet_lightning()

@@ -186,6 +186,7 @@ class SwiftSamplerCallback(pl.Callback):
         start epoch on, else uniform (also after an earlier fit left learned probabilities)."""
         self._refreshed_epoch = None
         self.sampler.replacement = self._uniform_replacement
+        self.sampler.stratified = False  # uniform epochs: a shuffle, or i.i.d. when longer
         self.sampler.set_weights(uniform(len(self.train_dataset)))  # drops any old average
         history, self._resume_history = self._resume_history, None
         if history is not None and self.spec.history:

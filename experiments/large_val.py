@@ -178,10 +178,7 @@ def same_information_rows(
         return table1._practical_in(table1.SETTINGS[setting][1])
 
     def grid(name: str) -> list[tuple[float, float | None]]:
-        starts: list[float | None] = [None]
-        if drop_start and name == "drop_r_val":
-            starts.append(fraction)
-        return [(r, st) for st in starts for r in table1.RATE_GRID]
+        return table1.practical_grid(name, fraction if drop_start else None)
 
     first: list[Job] = []
     searches = {}

@@ -366,7 +366,7 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
         for name in _practical_in(noise):
             first += [
                 practical(dataset, setting, name, select, trials, r, st)
-                for r, st in practical_grid(args, name)
+                for r, st in practical_grid(name, early_start_of(args))
             ]
         done.update(run_jobs(first, processes=args.jobs))
         # Phase 2: the chosen values and the found samplers on the reported seeds.
@@ -376,7 +376,7 @@ def run(args: argparse.Namespace, on_pair: Any = None) -> dict[str, Any]:
             chosen[(dataset, setting, method)] = best
             second += [train(dataset, setting, method, s, trials, best) for s in args.seeds]
         for name in _practical_in(noise):
-            grid = practical_grid(args, name)
+            grid = practical_grid(name, early_start_of(args))
             runs = {v: done[_practical_key(dataset, setting, name, select, *v)] for v in grid}
             r, st = _choose_practical(runs)
             chosen[(dataset, setting, name)] = (r, st)
@@ -405,14 +405,21 @@ def _practical_in(noise: float) -> list[str]:
     return list(PRACTICAL) if noise > 0 else []
 
 
-def practical_grid(args: argparse.Namespace, name: str) -> list[tuple[float, float | None]]:
+def practical_grid(name: str, early: float | None) -> list[tuple[float, float | None]]:
     """The ``(rate, start)`` values a practical variant's selection runs try: every rate of
-    ``RATE_GRID``; drop-r% also from the early protocol's E_s (``start`` None: its default 3/4),
-    so that it may act as early as SS does."""
+    ``RATE_GRID``; drop-r% also from ``early`` (SS's E_s under the early protocol, see
+    :func:`early_start_of`; ``start`` None: its default 3/4), so that it may act as early as SS
+    does."""
     starts: list[float | None] = [None]
-    if name == "drop_r_val" and args.protocol == "early":
-        starts.append(args.fraction)
+    if name == "drop_r_val" and early is not None:
+        starts.append(early)
     return [(r, st) for st in starts for r in RATE_GRID]
+
+
+def early_start_of(args: argparse.Namespace) -> float | None:
+    """SS's E_s as a share of the schedule under the early protocol (None under the late one,
+    where drop-r% keeps its default start)."""
+    return args.fraction if args.protocol == "early" else None
 
 
 def _choose_practical(
@@ -645,7 +652,7 @@ def summarise(
             elif method in PRACTICAL:
                 selection = sum(
                     done[_practical_key(dataset, setting, method, select, *v)]["seconds"]
-                    for v in practical_grid(args, method)
+                    for v in practical_grid(method, early_start_of(args))
                 )
             rows.append(
                 {

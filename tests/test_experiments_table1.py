@@ -63,14 +63,12 @@ def test_drop_r_from_the_early_start_is_its_own_job(table1: Any) -> None:
     assert (same.key, same.digest) == (default.key, default.digest)
     assert early.key == "train-mnist5k-sym40-drop_r_val-r0.2-from0.4-s0"
     assert early.digest != default.digest and early.kwargs["start"] == 0.4
-    assert table1.practical_grid(_args("late"), "drop_r_val") == [
+    assert table1.practical_grid("drop_r_val", table1.early_start_of(_args("late"))) == [
         (r, None) for r in table1.RATE_GRID
     ]
-    grid = table1.practical_grid(_args("early"), "drop_r_val")
+    grid = table1.practical_grid("drop_r_val", table1.early_start_of(_args("early")))
     assert grid == [(r, s) for s in (None, 0.4) for r in table1.RATE_GRID]
-    assert table1.practical_grid(_args("early"), "coteaching_val") == [
-        (r, None) for r in table1.RATE_GRID
-    ]
+    assert table1.practical_grid("coteaching_val", 0.4) == [(r, None) for r in table1.RATE_GRID]
 
 
 def test_choose_practical_keeps_the_best_validation_then_the_smaller_rate_then_the_default(

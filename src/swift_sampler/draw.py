@@ -178,7 +178,7 @@ def draw_global(
     if stratified and not replacement:
         raise InputDataError("a stratified draw is with replacement: pass replacement=True")
     if stratified:
-        return draw_stratified(p, num_samples, seed=seed, epoch=epoch)
+        return _draw_stratified(p, num_samples, seed=seed, epoch=epoch)
     if replacement:
         return AliasTable(p).draw(num_samples, seed=seed, epoch=epoch)
     return _draw_without_replacement(p, num_samples, seed=seed, epoch=epoch)
@@ -202,6 +202,11 @@ def draw_stratified(
     p, _ = check_probabilities(probabilities)
     num_samples = check_int(num_samples, "num_samples", low=0)
     seed, epoch = _check_seed_epoch(seed, epoch)
+    return _draw_stratified(p, num_samples, seed=seed, epoch=epoch)
+
+
+def _draw_stratified(p: np.ndarray, num_samples: int, *, seed: int, epoch: int) -> np.ndarray:
+    """``draw_stratified`` on checked arguments (``p`` from ``check_probabilities``)."""
     if num_samples == 0:
         return np.empty(0, dtype=np.int64)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, epoch, 2])))

@@ -21,6 +21,7 @@ from torch.utils.data import Sampler
 from swift_sampler._validate import check_int
 from swift_sampler.draw import (
     AliasTable,
+    _draw_stratified,
     check_probabilities,
     draw_global,
     per_rank_count,
@@ -336,10 +337,8 @@ class SwiftSampler(Sampler[int]):
         return seed, epoch
 
     def _draw(self, seed: int, epoch: int) -> np.ndarray:
-        if self.replacement and self.stratified:
-            full = draw_global(
-                self._probabilities, self.num_samples, seed=seed, epoch=epoch, stratified=True
-            )
+        if self.replacement and self.stratified:  # probabilities checked when they were set
+            full = _draw_stratified(self._probabilities, self.num_samples, seed=seed, epoch=epoch)
         elif self.replacement:
             if self._alias is None:
                 self._alias = AliasTable(self._probabilities)

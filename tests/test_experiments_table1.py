@@ -133,3 +133,45 @@ def test_outside_verdict_names_every_same_information_method_above_ss(
     assert outside.verdict(rows, "at_best_val_mean") == (False, ["drop-r% (r on val) 92.3"])
     rows[1]["last_mean"] = 90.06
     assert outside.verdict(rows, "last_mean") == (False, ["Co-teaching (r on val) 90.1"])
+
+
+def test_oracle_start_switches_where_the_protocol_does_and_reads_only_the_tail(
+    table1: Any,
+) -> None:
+    sys.modules.pop("oracle_start", None)
+    import oracle_start
+
+    # E_s = 0.4 of the schedule: 8 of MNIST-5k's 20 epochs, 24 of MNIST-1D's 60, as the
+    # default protocol's shared start (early_start.make_config) rounds it
+    config = oracle_start.early_start.make_config("mnist1d", "symmetric", 0.4, 0.4, 20, 0)
+    assert config.search.shared_epochs == oracle_start.start_epoch(0.4, 60) == 24
+    assert oracle_start.start_epoch(0.4, 20) == 8
+    assert oracle_start.start_epoch(0.2, 60) == 12
+    assert oracle_start.start_epoch(0.0, 60) == 0
+    # the mass on flipped labels is averaged from E_s on: the uniform epochs before it (at the
+    # noise rate) do not count
+    runs = [
+        {"noisy_share": [0.4] * 8 + [0.1] * 12},
+        {"noisy_share": [0.4] * 8 + [0.2] * 12},
+    ]
+    assert oracle_start._tail_share(runs, 0.4) == pytest.approx(15.0)
+
+
+def test_oracle_start_measures_of_a_sampler_against_the_flipped_labels(table1: Any) -> None:
+    sys.modules.pop("oracle_start", None)
+    import numpy as np
+    import oracle_start
+
+    mask = np.array([True, True, False, False, False, False])
+    # the AUC: the chance a flipped label scores above a clean one, ties half
+    assert oracle_start.flipped_auc([9.0, 8.0, 1.0, 2.0, 3.0, 4.0], mask) == 1.0
+    assert oracle_start.flipped_auc([0.0, 0.5, 1.0, 2.0, 3.0, 4.0], mask) == 0.0
+    assert oracle_start.flipped_auc(np.ones(6), mask) == 0.5
+    # of the 8 (flipped, clean) pairs 4 won, 1 tied: 3 beats 0, 2, 1; 1 beats 0, ties 1
+    assert oracle_start.flipped_auc([3.0, 1.0, 0.0, 2.0, 1.0, 5.0], mask) == 4.5 / 8
+    # the spread over clean instances ignores the flipped ones and is 1 when the clean are
+    # equally likely, 1/2 when half of them are dropped
+    assert oracle_start.clean_spread([0.9, 0.0, 0.025, 0.025, 0.025, 0.025], mask) == (
+        pytest.approx(1.0)
+    )
+    assert oracle_start.clean_spread([0.0, 0.0, 0.5, 0.5, 0.0, 0.0], mask) == pytest.approx(0.5)

@@ -62,6 +62,7 @@ def make_config(
     increments: str = "clipped",
     loss_segments: int | None = None,
     draw: str = "iid",
+    combine: str = "product",
 ) -> Any:
     """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail.
 
@@ -69,14 +70,20 @@ def make_config(
     feature_history.py, gp_startup.py, increments.py, segments.py): ``sampler.lipschitz``,
     ``sampler.history``, ``search.startup_trials`` (None: Table 1's), ``sampler.increments``,
     ``loss_segments`` (None: the features loss and Er with S = 4; n: the loss alone with
-    S = n, so n = 9 keeps M (S + 1) = 10 parameters) and ``sampler.draw`` (experiments/draw.py).
+    S = n, so n = 9 keeps M (S + 1) = 10 parameters), ``sampler.draw`` (experiments/stratified.py)
+    and ``sampler.combine`` (experiments/combine.py).
     """
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))
-    sharp = _suffix(lipschitz, history, startup, increments, loss_segments, draw)
+    sharp = _suffix(lipschitz, history, startup, increments, loss_segments, draw, combine)
     sampler = dataclasses.replace(
-        config.sampler, lipschitz=lipschitz, history=history, increments=increments, draw=draw
+        config.sampler,
+        lipschitz=lipschitz,
+        history=history,
+        increments=increments,
+        draw=draw,
+        combine=combine,
     )
     if loss_segments is not None:
         sampler = dataclasses.replace(sampler, features=("loss",), segments=loss_segments)
@@ -110,6 +117,7 @@ def search_job(
     increments: str = "clipped",
     loss_segments: int | None = None,
     draw: str = "iid",
+    combine: str = "product",
 ) -> dict[str, Any]:
     """Runs (or resumes) one search (under results/``experiment``/search/); returns the found
     sampler, its score and the cost."""
@@ -122,6 +130,7 @@ def search_job(
         "increments": increments,
         "loss_segments": loss_segments,
         "draw": draw,
+        "combine": combine,
     }
     config = make_config(dataset, noise_type, noise, fraction, trials, select_seed, **variant)
     s = config.search
@@ -155,6 +164,7 @@ def search_dir(
         sampler.increments,
         loss_segments,
         sampler.draw,
+        sampler.combine,
     )
     name = f"{dataset}-{noise_type}{noise}-es{config.search.shared_epochs}-t{trials}{sharp}"
     return RESULTS / experiment / "search" / name
@@ -175,6 +185,7 @@ def train_job(
     increments: str = "clipped",
     loss_segments: int | None = None,
     draw: str = "iid",
+    combine: str = "product",
 ) -> dict[str, Any]:
     """Final training with the found sampler from E_s on (the regime its search scored;
     ``startup`` only names the search, a training does not read it; ``spec`` carries its own
@@ -195,6 +206,7 @@ def train_job(
         increments=increments,
         loss_segments=loss_segments,
         draw=draw,
+        combine=combine,
     )
     return train_with_sampler(config, spec, seed=seed)
 
@@ -206,6 +218,7 @@ def _suffix(
     increments: str = "clipped",
     loss_segments: int | None = None,
     draw: str = "iid",
+    combine: str = "product",
 ) -> str:
     """The study's and run directory's mark of a non-default family or start-up count ('' for
     the default)."""
@@ -216,6 +229,7 @@ def _suffix(
         + ("" if increments == "clipped" else f"-{increments}")
         + ("" if loss_segments is None else f"-loss{loss_segments}")
         + ("" if draw == "iid" else f"-{draw}")
+        + ("" if combine == "product" else f"-{combine}")
     )
 
 

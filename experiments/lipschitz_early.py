@@ -42,10 +42,15 @@ DEFAULTS: dict[str, Any] = {
     "increments": "clipped",
     "loss_segments": None,
     "draw": "iid",
+    "combine": "product",
 }
 """The default protocol's value of each ablated key (``startup``: demo.toml's start-up
 trials, which Table 1 and early_start keep; ``loss_segments``: None is the features loss and
 Er with S = 4, see ``early_start.make_config``)."""
+
+
+TEXT_KEYS = ("increments", "draw", "combine")
+"""Ablated keys whose values are words, not numbers."""
 
 
 def _number(value: Any) -> str:
@@ -74,10 +79,11 @@ def search_job(
     increments: str = "clipped",
     loss_segments: int | None = None,
     draw: str = "iid",
+    combine: str = "product",
 ) -> dict[str, Any]:
     """early_start's search with ``sampler.lipschitz``, ``sampler.history``,
-    ``sampler.increments``, ``sampler.draw``, ``search.startup_trials`` and ``loss_segments``,
-    under
+    ``sampler.increments``, ``sampler.draw``, ``sampler.combine``, ``search.startup_trials`` and
+    ``loss_segments``, under
     results/``experiment``/ (this experiment's by default)."""
     return early_start.search_job(
         dataset,
@@ -93,6 +99,7 @@ def search_job(
         increments=increments,
         loss_segments=loss_segments,
         draw=draw,
+        combine=combine,
     )
 
 
@@ -100,7 +107,7 @@ def parse_args(doc: str, script: str, key: str, default: Any, rule: str) -> Any:
     """The ablation's command line: ``--<key>`` (the family value tried against the default
     protocol's) and the protocol's options."""
     parser = early_start.protocol_parser(doc, ["mnist5k", "mnist1d"])
-    kind = {"startup": int, "increments": str, "loss_segments": int, "draw": str}.get(key, float)
+    kind = {"startup": int, "loss_segments": int}.get(key, str if key in TEXT_KEYS else float)
     parser.add_argument(f"--{key.replace('_', '-')}", type=kind, default=default, dest="value")
     args = parser.parse_args()
     early_start.check_protocol(parser, args)
@@ -111,6 +118,7 @@ def parse_args(doc: str, script: str, key: str, default: Any, rule: str) -> Any:
         "increments": lambda v: v != "scaled",
         "loss_segments": lambda v: v < 1,
         "draw": lambda v: v != "stratified",
+        "combine": lambda v: v != "noisy_or",
     }[key](args.value)
     if problem:
         flag = key.replace("_", "-")
@@ -123,7 +131,8 @@ def ablate(
     args: Any, *, name: str, key: str, symbol: str, title: str, per_value: bool = False
 ) -> None:
     """Runs the default protocol with ``<key> = args.value`` (``sampler.lipschitz``,
-    ``sampler.history``, ``sampler.increments``, ``sampler.draw``, ``search.startup_trials`` or
+    ``sampler.history``, ``sampler.increments``, ``sampler.draw``, ``sampler.combine``,
+    ``search.startup_trials`` or
     ``loss_segments``: see ``early_start.make_config``) beside
     early_start's own runs (read from its cache), chooses per setting on validation, writes
     results/``name``/summary.json and the section ``name`` of docs/results.md

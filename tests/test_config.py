@@ -98,7 +98,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 70  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 71  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -904,3 +904,23 @@ def test_fingerprints_of_existing_configs_never_change() -> None:
     assert load_config(root / "digits-tiny.toml").fingerprint() == (
         "abab4d67b818b35789617215f287874cee37f3197a23218c178d0bee0296ce8b"
     )
+
+
+def test_combine_is_a_sampler_key_the_spec_result_and_portfolio_see() -> None:
+    from swift_sampler.search.setup import template_spec
+
+    config = parse_config({"sampler": {"combine": "noisy_or"}})
+    assert config.sampler.combine == "noisy_or"
+    assert template_spec(config).combine == "noisy_or"
+    assert config.fingerprint() != parse_config({}).fingerprint()
+    default = parse_config({"sampler": {"combine": "product"}})
+    assert default.fingerprint() == parse_config({}).fingerprint()  # stored studies resume
+    assert parse_config(config.to_dict()) == config
+    # The portfolio's thetas were found with the product: with noisy-or they are other samplers.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"combine": "noisy_or"}, "search": {"preset": "swift"}})
+    assert 'sampler.combine = "noisy_or" (the portfolio\'s: "product")' in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"combine": "and", "segments": 0}})
+    assert "2 problems" in str(err.value)
+    assert "sampler.combine: must be one of ['product', 'noisy_or'], got 'and'" in str(err.value)

@@ -394,3 +394,43 @@ def test_spec_fields_are_checked_in_the_constructor_too() -> None:
     assert spec.lipschitz == 2.5 and type(spec.lipschitz) is float
     assert spec.theta == (0.5,) * 8
     assert SamplerSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_noisy_or_drops_the_corner_the_product_cannot(tmp_path) -> None:
+    # loss: h falls from 1 to 0 over the upper half; Er: h rises from 0 to 1 over the lower
+    # half (L = 2, S = 4: a fall of 1 takes two segments)
+    knots = np.array([[1.0, 1.0, 1.0, 0.5, 0.0], [0.0, 0.5, 1.0, 1.0, 1.0]])
+    theta = knots_to_theta(knots)
+    u = np.array(
+        [
+            [1.0, 0.0],  # high loss, low Er: a flipped label
+            [1.0, 1.0],  # high loss, high Er: a hard clean instance
+            [0.0, 0.0],  # low loss, low Er: an easy, confident clean instance
+            [0.0, 1.0],  # low loss, high Er
+            [0.75, 0.25],  # halfway on both
+        ]
+    )
+    product = SamplerSpec(theta=theta).weights(u)
+    noisy_or = SamplerSpec(theta=theta, combine="noisy_or").weights(u)
+    floor = 1e-6
+    # the product zeroes both bands: the hard clean and the easy instance go with the corner
+    np.testing.assert_allclose(product[:4], [0.0, 0.0, 0.0, 1.0], atol=floor)
+    # the noisy-or zeroes the corner alone
+    np.testing.assert_allclose(noisy_or[:4], [0.0, 1.0, 1.0, 1.0], atol=floor)
+    assert product[4] == pytest.approx(0.25) and noisy_or[4] == pytest.approx(0.75)
+    # the uniform theta is uniform either way; one h at the constant 1 makes noisy-or uniform
+    assert SamplerSpec(combine="noisy_or").is_uniform
+    keep_all = knots_to_theta(np.array([[1.0] * 5, [0.0, 0.5, 1.0, 1.0, 1.0]]))
+    spec = SamplerSpec(theta=keep_all, combine="noisy_or")
+    assert spec.is_uniform and not SamplerSpec(theta=keep_all).is_uniform
+    np.testing.assert_array_equal(spec.weights(u), np.ones(len(u)))
+    # saved only when it is not the product, and read back
+    assert "combine" not in SamplerSpec().to_dict()
+    other = SamplerSpec(theta=theta, combine="noisy_or")
+    other.save(tmp_path / "s.json")
+    again = SamplerSpec.load(tmp_path / "s.json")
+    assert again == other and again.with_theta(theta).combine == "noisy_or"
+    with pytest.raises(SpecError, match=r"combine: must be one of \['product', 'noisy_or'\]"):
+        SamplerSpec(combine="and")
+    with pytest.raises(SpecError, match="combine must be 'product' or 'noisy_or'"):
+        family_weights(knots, u, combine="or")

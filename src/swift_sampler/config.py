@@ -98,6 +98,8 @@ IncrementsName = Literal["clipped", "scaled"]
 INCREMENTS: tuple[str, ...] = get_args(IncrementsName)
 DrawName = Literal["iid", "stratified"]
 DRAWS: tuple[str, ...] = get_args(DrawName)
+CombineName = Literal["product", "noisy_or"]
+COMBINES: tuple[str, ...] = get_args(CombineName)
 OuterLoop = Literal["gp", "random", "tpe", "cmaes", "qmc", "rl"]
 OUTER_LOOPS: tuple[str, ...] = get_args(OuterLoop)
 FinetuneSchedule = Literal["compressed", "tail"]
@@ -468,6 +470,12 @@ class SamplerConfig:
             ``floor(N p_i)`` or ``ceil(N p_i)`` times, the same expected counts; at the
             uniform sampler, a shuffle like the uniform epochs'). An ablation
             (docs/results.md, "Stratified draws").
+        combine: How the features' functions make one weight: ``product`` (default, SPEC 4:
+            ``prod_m h_m``, 0 wherever any ``h_m`` is 0, so a zero drops a whole band of one
+            feature) or ``noisy_or`` (``1 - prod_m (1 - h_m)``, 0 only where every ``h_m`` is
+            0, so it can drop a corner such as high loss AND low Er and keep high loss with
+            high Er). The same theta and the same uniform sampler. An ablation
+            (docs/results.md, "Combining the features").
     """
 
     features: tuple[FeatureName, ...] = ("loss", "er")
@@ -478,6 +486,7 @@ class SamplerConfig:
     history: float = 0.0
     increments: IncrementsName = "clipped"
     draw: DrawName = "iid"
+    combine: CombineName = "product"
 
     @property
     def num_params(self) -> int:
@@ -694,6 +703,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "history": _UNIT,
         "increments": _Rule("str", choices=INCREMENTS),
         "draw": _Rule("str", choices=DRAWS),
+        "combine": _Rule("str", choices=COMBINES),
     },
     "search": {
         "trials": _COUNT,
@@ -743,7 +753,7 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "eval_sequences": 500,
     },
     "model": {"factory": None, "kwargs": {}, **{key: None for key in GPT_KEYS}},
-    "sampler": {"history": 0.0, "increments": "clipped", "draw": "iid"},
+    "sampler": {"history": 0.0, "increments": "clipped", "draw": "iid", "combine": "product"},
     "search": {
         "pruner": "none",
         "min_resource": 1,

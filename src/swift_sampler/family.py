@@ -15,6 +15,12 @@ is the uniform sampler. The clip makes whole regions of the box one function (fr
 ``d = 2 theta_{s+1} - 1``, ``a_{s+1} = a_s + d min(L / S, r)`` where ``r`` is the room left
 (``1 - a_s`` for ``d > 0``, ``a_s`` otherwise), so a knot moves whenever its entry does, except
 where a knot already sits at 0 or 1 (on faces of the box, such as the uniform sampler's).
+
+``combine="noisy_or"`` replaces the product by ``1 - prod_m (1 - h_m(u_{m,i}))``: the product is
+0 wherever any ``h_m`` is 0, so with loss and Er it can drop "high loss" or "low Er" bands but
+not their corner alone (an instance with high loss and high Er, a hard clean one, goes with the
+band); the noisy-or is 0 only where every ``h_m`` is 0, which is that corner, and is 1 wherever
+any ``h_m`` is 1. Same theta, same uniform sampler; with one feature the two are the same.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import numpy.typing as npt
 
 from swift_sampler._io import write_text_atomic
 from swift_sampler._validate import as_real, short_repr
-from swift_sampler.config import DrawName, IncrementsName, check_value
+from swift_sampler.config import CombineName, DrawName, IncrementsName, check_value
 from swift_sampler.errors import InputDataError, SchemaVersionError, SpecError
 from swift_sampler.features import FEATURE_RANGES
 from swift_sampler.transforms import (
@@ -180,27 +186,39 @@ def _check_parameterisation(lipschitz: float, increments: str) -> None:
             raise SpecError(f"{key}: {problem}")
 
 
-def family_weights(knots: np.ndarray, u: np.ndarray, *, eps: float = 1e-6) -> np.ndarray:
-    """Unnormalised weights ``tau = max(prod_m h_m(u_m), eps * mean(prod))``.
+def family_weights(
+    knots: np.ndarray, u: np.ndarray, *, eps: float = 1e-6, combine: CombineName = "product"
+) -> np.ndarray:
+    """Unnormalised weights ``tau = max(c, eps * mean(c))`` of the combined functions ``c``.
 
     Args:
         knots: ``(M, S + 1)`` knot values.
         u: ``(n, M)`` transformed features in [0, 1].
-        eps: floor relative to the mean product. If every product is 0, all weights are
+        eps: floor relative to the mean of ``c``. If every ``c`` is 0, all weights are
             equal (the uniform sampler) rather than undefined.
+        combine: ``"product"``, ``c = prod_m h_m(u_m)`` (SPEC 4), or ``"noisy_or"``,
+            ``c = 1 - prod_m (1 - h_m(u_m))`` (0 only where every ``h_m`` is 0).
 
     Returns:
         ``(n,)`` float64 weights, all > 0.
     """
+    if combine not in ("product", "noisy_or"):
+        raise SpecError(f"combine must be 'product' or 'noisy_or', got {short_repr(combine)}")
     num_features, num_knots = knots.shape
     grid = np.linspace(0.0, 1.0, num_knots)
-    product = np.interp(u[:, 0], grid, knots[0])
-    for m in range(1, num_features):
-        product *= np.interp(u[:, m], grid, knots[m])
-    mean = float(product.mean())
+    if combine == "product":
+        combined = np.interp(u[:, 0], grid, knots[0])
+        for m in range(1, num_features):
+            combined *= np.interp(u[:, m], grid, knots[m])
+    else:
+        miss = 1.0 - np.interp(u[:, 0], grid, knots[0])
+        for m in range(1, num_features):
+            miss *= 1.0 - np.interp(u[:, m], grid, knots[m])
+        combined = np.subtract(1.0, miss, out=miss)
+    mean = float(combined.mean())
     if mean <= 0.0:
-        return np.ones_like(product)
-    return np.maximum(product, eps * mean, out=product)
+        return np.ones_like(combined)
+    return np.maximum(combined, eps * mean, out=combined)
 
 
 @dataclass(frozen=True)
@@ -224,6 +242,8 @@ class SamplerSpec:
         draw: how a ``SwiftSampler`` built from this spec draws an epoch, ``"iid"`` or
             ``"stratified"`` (see the config's ``sampler.draw``); the probabilities are the
             same either way.
+        combine: how the ``h_m`` make one weight, ``"product"`` (SPEC 4) or ``"noisy_or"``
+            (see ``family_weights``).
         theta: ``(M (S + 1),)`` parameters in [0, 1]; defaults to the uniform sampler.
         metadata: free-form JSON-serialisable notes (e.g. the validation score of a search).
         schema_version: layout version of the saved file.
@@ -237,6 +257,7 @@ class SamplerSpec:
     history: float = 0.0
     increments: IncrementsName = "clipped"
     draw: DrawName = "iid"
+    combine: CombineName = "product"
     theta: tuple[float, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -268,8 +289,12 @@ class SamplerSpec:
 
     @property
     def is_uniform(self) -> bool:
-        """Whether every ``h_m`` is the same constant (the sampler is exactly uniform)."""
+        """Whether every ``h_m`` is a constant (the sampler is exactly uniform); with
+        ``combine="noisy_or"`` also when one ``h_m`` is the constant 1 (then every weight is
+        1, whatever the others)."""
         knots = self.knots()
+        if self.combine == "noisy_or" and bool(np.any(np.all(knots == 1.0, axis=1))):
+            return True
         return bool(np.all(knots.min(axis=1) == knots.max(axis=1)))
 
     def with_theta(self, theta: npt.ArrayLike, **metadata: Any) -> SamplerSpec:
@@ -284,6 +309,7 @@ class SamplerSpec:
             history=self.history,
             increments=self.increments,
             draw=self.draw,
+            combine=self.combine,
             theta=tuple(np.asarray(theta, dtype=np.float64).tolist()),
             metadata=meta,
         )
@@ -368,7 +394,7 @@ class SamplerSpec:
             raise InputDataError(
                 f"transformed features must have shape (n, {len(self.features)}), got {u.shape}"
             )
-        return family_weights(self.knots(), u, eps=self.eps)
+        return family_weights(self.knots(), u, eps=self.eps, combine=self.combine)
 
     def probabilities(self, features: np.ndarray | Mapping[str, npt.ArrayLike]) -> np.ndarray:
         """Sampling probabilities of every instance from a fresh feature table.
@@ -396,6 +422,8 @@ class SamplerSpec:
             del state["increments"]
         if self.draw == "iid":
             del state["draw"]
+        if self.combine == "product":
+            del state["combine"]
         return state
 
     @classmethod
@@ -463,6 +491,7 @@ _CONFIG_KEYS = {
     "history": "history",
     "increments": "increments",
     "draw": "draw",
+    "combine": "combine",
 }
 """Spec field -> key of the config's ``[sampler]`` section whose rule checks it."""
 

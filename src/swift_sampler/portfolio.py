@@ -29,6 +29,7 @@ FAMILY: dict[str, object] = {
     "eps": 1e-6,
     "history": 0.0,
     "increments": "clipped",
+    "combine": "product",
 }
 """The sampler family the thetas were found in (the ``[sampler]`` defaults)."""
 

@@ -181,6 +181,30 @@ def test_a_search_with_scaled_increments_finds_and_trains_a_scaled_sampler(
 
 
 @pytest.mark.slow
+def test_a_noisy_or_search_finds_trains_and_saves_a_noisy_or_sampler(tmp_path: Path) -> None:
+    import optuna
+
+    config = tmp_path / "noisy_or.toml"
+    config.write_text(
+        TINY.format(trials=3, outer="gp", finetune=2, extra="").replace(
+            'transform = "cgf"', 'transform = "cgf"\ncombine = "noisy_or"'
+        )
+    )
+    run_dir = tmp_path / "run"
+    assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
+    assert json.loads((run_dir / "sampler.json").read_text())["combine"] == "noisy_or"
+    assert SamplerSpec.load(run_dir / "sampler.json").combine == "noisy_or"
+    assert json.loads((run_dir / "result.json").read_text())["combine"] == "noisy_or"
+    study = optuna.load_study(study_name="swift-sampler", storage=f"sqlite:///{run_dir}/study.db")
+    assert "weight is 1 - prod(1 - h)" in study.user_attrs["param_help"]
+    assert 'combine = "noisy_or"' in (run_dir / "config.toml").read_text()
+    sampler = str(run_dir / "sampler.json")
+    assert main(["--threads", "1", "train", str(config), "--sampler", sampler]) == 0
+    final = json.loads((run_dir / "final.json").read_text())
+    assert final["sampler"]["combine"] == "noisy_or"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "pruner", ["none", "successive_halving", "hyperband", "swift", "synchronous_halving"]
 )

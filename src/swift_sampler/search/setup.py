@@ -66,6 +66,7 @@ def template_spec(config: Config) -> SamplerSpec:
         history=s.history,
         increments=s.increments,
         draw=s.draw,
+        combine=s.combine,
     )
 
 

@@ -183,7 +183,13 @@ def record_param_names(study: optuna.Study, config: Config) -> list[str]:
         f"theta_NN_<feature>_at_0: h(0) of that feature's sampling function, in [0, 1]; "
         f"theta_NN_<feature>_slope_<a>_<b>: its slope on [a, b] of the feature's "
         f"{config.sampler.transform} value: h rises by {rise}; NN is the index in "
-        "result.json's theta",
+        "result.json's theta"
+        + (
+            "; an instance's weight is 1 - prod(1 - h) over the features (0 only where every "
+            "h is 0)"
+            if spec.combine == "noisy_or"
+            else ""
+        ),
     )
     study.set_user_attr(PARAM_NAMES_ATTR, names)
     return names
@@ -509,6 +515,7 @@ def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> 
         "features": list(config.sampler.features),
         # Only when it is not the default, so a clipped search's result.json is as before.
         **({"increments": "scaled"} if config.sampler.increments == "scaled" else {}),
+        **({"combine": "noisy_or"} if config.sampler.combine == "noisy_or" else {}),
         "best": {
             "slot": result.best_slot,
             "theta": list(result.best_theta),

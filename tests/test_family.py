@@ -432,5 +432,40 @@ def test_noisy_or_drops_the_corner_the_product_cannot(tmp_path) -> None:
     assert again == other and again.with_theta(theta).combine == "noisy_or"
     with pytest.raises(SpecError, match=r"combine: must be one of \['product', 'noisy_or'\]"):
         SamplerSpec(combine="and")
-    with pytest.raises(SpecError, match="combine must be 'product' or 'noisy_or'"):
+    with pytest.raises(SpecError, match=r"combine: must be one of \['product', 'noisy_or'\]"):
         family_weights(knots, u, combine="or")
+    # with one feature the two are the same function
+    one = knots_to_theta(knots[:1])
+    np.testing.assert_array_equal(
+        SamplerSpec(features=("loss",), theta=one).weights(u[:, :1]),
+        SamplerSpec(features=("loss",), theta=one, combine="noisy_or").weights(u[:, :1]),
+    )
+    # every h at 0: no weight is left, and both fall back to uniform, which is_uniform says
+    zero = knots_to_theta(np.zeros((2, 5)))
+    for combine in ("product", "noisy_or"):
+        zeros = SamplerSpec(theta=zero, combine=combine)
+        np.testing.assert_array_equal(zeros.weights(u), np.ones(len(u)))
+        assert zeros.is_uniform
+    # one h at the constant 0 zeroes every product: uniform too
+    half = knots_to_theta(np.array([[0.0] * 5, [0.0, 0.5, 1.0, 1.0, 1.0]]))
+    assert SamplerSpec(theta=half).is_uniform
+    np.testing.assert_array_equal(SamplerSpec(theta=half).weights(u), np.ones(len(u)))
+
+
+def test_swift_sampler_draws_the_noisy_or_of_its_spec_after_updates() -> None:
+    from swift_sampler.sampler import SwiftSampler
+
+    rng = np.random.default_rng(4)
+    theta = [1.0, 0.5, 0.5, 0.0, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5]
+    spec = SamplerSpec(theta=theta, combine="noisy_or")
+    tables = [
+        np.column_stack([rng.exponential(size=200), rng.random(200), rng.random(200)])
+        for _ in range(2)
+    ]
+    sampler = SwiftSampler.from_spec(spec, tables[0], seed=0)
+    for i, table in enumerate(tables):
+        if i:
+            sampler.update(table)
+        np.testing.assert_allclose(sampler.probabilities, spec.probabilities(table), rtol=1e-12)
+        product = SamplerSpec(theta=theta).probabilities(table)
+        assert not np.allclose(sampler.probabilities, product)

@@ -202,8 +202,9 @@ def family_weights(
     Returns:
         ``(n,)`` float64 weights, all > 0.
     """
-    if combine not in ("product", "noisy_or"):
-        raise SpecError(f"combine must be 'product' or 'noisy_or', got {short_repr(combine)}")
+    _, problem = check_value("sampler", "combine", combine)
+    if problem is not None:
+        raise SpecError(f"combine: {problem}")
     num_features, num_knots = knots.shape
     grid = np.linspace(0.0, 1.0, num_knots)
     if combine == "product":
@@ -289,11 +290,12 @@ class SamplerSpec:
 
     @property
     def is_uniform(self) -> bool:
-        """Whether every ``h_m`` is a constant (the sampler is exactly uniform); with
-        ``combine="noisy_or"`` also when one ``h_m`` is the constant 1 (then every weight is
-        1, whatever the others)."""
+        """Whether the sampler is exactly uniform: every ``h_m`` is a constant, or one ``h_m``
+        is the constant that decides every weight alone (0 for the product: every weight is
+        0, which falls back to uniform; 1 for the noisy-or: every weight is 1)."""
         knots = self.knots()
-        if self.combine == "noisy_or" and bool(np.any(np.all(knots == 1.0, axis=1))):
+        decisive = 0.0 if self.combine == "product" else 1.0
+        if bool(np.any(np.all(knots == decisive, axis=1))):
             return True
         return bool(np.all(knots.min(axis=1) == knots.max(axis=1)))
 

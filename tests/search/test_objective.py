@@ -101,6 +101,33 @@ def test_a_changed_shared_checkpoint_is_refused_with_how_to_recover(
     assert "--fresh" in str(info.value) and "new run directory" in str(info.value)
 
 
+def test_a_noisy_or_spec_draws_its_own_weights_on_every_path(digits, tmp_path) -> None:
+    # The first epoch (the shared start's cached features) and every refresh draw from the
+    # noisy-or of the current features, not from their product.
+    trainer = _trainer(digits, epochs=5)
+    theta = [1.0, 0.5, 0.5, 0.0, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5]  # high loss AND low Er -> 0
+    spec = SamplerSpec(theta=theta, combine="noisy_or")
+    product = SamplerSpec(theta=theta)
+    seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    real = trainer.train_epoch
+
+    def spy(state, sampler=None, **kwargs):  # the features the epoch's sampler was built on
+        if isinstance(sampler, SwiftSampler):
+            features = trainer.features(state, spec.columns)
+            expected = (spec.probabilities(features), product.probabilities(features))
+            seen.append((sampler.probabilities.copy(), *expected))
+        return real(state, sampler, **kwargs)
+
+    trainer.train_epoch = spy  # type: ignore[method-assign]
+    inner = InnerLoop(trainer, shared_epochs=2, finetune_epochs=3, schedule="tail")
+    inner.train_shared_start(tmp_path / "shared.pt")
+    inner.evaluate(spec)
+    assert len(seen) == 3
+    for drawn, noisy_or, prod in seen:
+        np.testing.assert_allclose(drawn, noisy_or, rtol=1e-12)
+        assert not np.allclose(drawn, prod)
+
+
 def test_a_stratified_spec_is_drawn_stratified_on_every_path(digits, tmp_path) -> None:
     # The first epoch (the shared start's features), the refreshes and a paused and resumed
     # candidate all draw each instance floor(N p_i) or ceil(N p_i) times, never i.i.d.

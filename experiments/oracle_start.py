@@ -17,6 +17,11 @@ costs, which this calibration separates:
   E_s. Beside it, the share of the sampler's probability mass on flipped labels over the tail
   (``noisy_share`` of its final trainings; uniform is the noise rate, the oracle 0).
 
+The selection's cost is then split in two by retraining SS with the flipped labels' share of
+each epoch's probabilities set to 0 (privileged, like the oracles): what the flipped labels SS
+keeps cost, and what is left against the oracle from E_s, which weighs every clean instance
+equally (SS weighs them by its features).
+
 ``--starts`` also runs the oracle from other shares of the schedule (0.2: where the E_s = 0.2
 ablation acted), to say how much an earlier switch could give at most. Each oracle is trained
 on the reported seeds with the data, noise and recipe of Table 1 (data seed 0). It reads the
@@ -95,14 +100,23 @@ def flipped_auc(scores: Any, noise_mask: Any) -> float:
 
 
 def ss_retrain_job(
-    dataset: str, noise_type: str, noise: float, seed: int, spec: dict[str, Any]
+    dataset: str,
+    noise_type: str,
+    noise: float,
+    seed: int,
+    spec: dict[str, Any],
+    drop_flipped: bool = False,
 ) -> dict[str, Any]:
     """early_start's final training of SS(cgf) (``spec``, seed ``seed``), retrained with
     search.final.train_arm's loop to record, at every epoch from E_s on, what the sampler does
     to the flipped labels: their share of its probability, :func:`clean_spread`, and how well
     the loss (high), Er (low) and the sampler's probability (low) pick them out
-    (:func:`flipped_auc`)."""
+    (:func:`flipped_auc`). With ``drop_flipped`` (privileged: reads the noise mask) every epoch
+    draws from the sampler's probabilities with the flipped labels' set to 0: SS's weighing of
+    the clean instances without the flipped labels it keeps."""
     import time
+
+    import numpy as np
 
     from swift_sampler.family import SamplerSpec
     from swift_sampler.sampler import SwiftSampler
@@ -128,6 +142,9 @@ def ss_retrain_job(
             else:
                 sampler.update(features)
             p = sampler.probabilities
+            if drop_flipped:
+                sampler.set_weights(np.where(mask, 0.0, p))
+                p = sampler.probabilities
             curves["noisy_share"].append(float(p[mask].sum() / p.sum()))
             curves["clean_spread"].append(clean_spread(p, mask))
             curves["auc_loss"].append(flipped_auc(features[:, columns.index("loss")], mask))
@@ -204,15 +221,15 @@ def main() -> None:
         pairs, lambda d, s: early_start.protocol_kwargs(args, d, s), args.seeds
     )
 
-    def retrain(dataset: str, setting: str, seed: int) -> Job:
+    def retrain(dataset: str, setting: str, seed: int, drop_flipped: bool = False) -> Job:
         noise_type, noise = table1.SETTINGS[setting]
         spec = searches[(dataset, setting)]["spec"]
         kw = {"dataset": dataset, "noise_type": noise_type, "noise": noise, "seed": seed}
-        return Job(
-            NAME, f"ss-retrain-{dataset}-{setting}-s{seed}", ss_retrain_job, kw | {"spec": spec}
-        )
+        key = f"ss-retrain-{dataset}-{setting}-s{seed}" + ("-noflip" if drop_flipped else "")
+        extra = {"drop_flipped": True} if drop_flipped else {}  # earlier jobs keep their keys
+        return Job(NAME, key, ss_retrain_job, kw | {"spec": spec} | extra)
 
-    jobs += [retrain(d, s, seed) for d, s in pairs for seed in args.seeds]
+    jobs += [retrain(d, s, n, z) for d, s in pairs for n in args.seeds for z in (False, True)]
     done = run_jobs(jobs, processes=args.jobs)
     table1_path = RESULTS / "table1" / "summary.json"
     table1_rows = json.loads(table1_path.read_text())
@@ -222,6 +239,7 @@ def main() -> None:
         noise_type, noise = table1.SETTINGS[setting]
         ss_runs = [trains[((dataset, setting), s)] for s in args.seeds]
         retrained = [done[retrain(dataset, setting, s).key] for s in args.seeds]
+        unflipped = [done[retrain(dataset, setting, s, True).key] for s in args.seeds]
         oracles = {
             f: early_start.arm([done[job(dataset, setting, f, s).key] for s in args.seeds])
             for f in args.starts
@@ -249,6 +267,7 @@ def main() -> None:
                         for r in retrained
                     )
                 },
+                "ss_flipped_zeroed": early_start.arm(unflipped),
                 "uniform": _table1_row(table1_rows, dataset, setting, "uniform"),
                 "privileged": "noise_mask (the oracles)",
             }
@@ -321,6 +340,26 @@ def markdown(rows: list[dict[str, Any]], args: Any, command: str) -> str:
             f"{_pair(again)} | {again['noisy_share_tail']:.1f} of {100 * r['noise']:.0f} | "
             f"{again['clean_spread_tail']:.0f} | {again['auc_loss_tail']:.0f} / "
             f"{again['auc_er_tail']:.0f} / {again['auc_p_tail']:.0f} |"
+        )
+    lines += [
+        "",
+        "The selection's cost split in two (privileged, a diagnosis): SS's retrained runs again, "
+        "each epoch drawing from the sampler's probabilities with the flipped labels' set to 0 "
+        "(\\*: reads the noise mask). 'kept flipped labels': what the flipped labels SS keeps "
+        "cost (zeroed − retrained); 'weighing of the clean': what is left against the oracle "
+        f"from {protocol}, which weighs every clean instance equally (oracle − zeroed). Test "
+        "Top-1 (%), last / at the best-validation epoch.",
+        "",
+        f"| dataset | setting | oracle from {protocol} | SS, flipped labels zeroed \\* | SS "
+        "retrained | kept flipped labels | weighing of the clean |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        zeroed, again = r["ss_flipped_zeroed"], r["ss_retrained"]
+        from_protocol = r["oracle_from"][protocol]
+        lines.append(
+            f"| {r['dataset']} | {r['setting']} | {_pair(from_protocol)} | {_pair(zeroed)} | "
+            f"{_pair(again)} | {_diff(zeroed, again)} | {_diff(from_protocol, zeroed)} |"
         )
     return "\n".join(lines)
 

@@ -107,81 +107,50 @@ def ss_retrain_job(
     spec: dict[str, Any],
     drop_flipped: bool = False,
 ) -> dict[str, Any]:
-    """early_start's final training of SS(cgf) (``spec``, seed ``seed``), retrained with
-    search.final.train_arm's loop to record, at every epoch from E_s on, what the sampler does
-    to the flipped labels: their share of its probability, :func:`clean_spread`, and how well
-    the loss (high), Er (low) and the sampler's probability (low) pick them out
-    (:func:`flipped_auc`). With ``drop_flipped`` (privileged: reads the noise mask) every epoch
-    draws from the sampler's probabilities with the flipped labels' set to 0: SS's weighing of
-    the clean instances without the flipped labels it keeps."""
-    import time
-
+    """early_start's final training of SS(cgf) (``spec``, seed ``seed``), retrained by
+    search.final.train_arm to record, at every epoch from E_s on, what the sampler does to the
+    flipped labels: their share of its probability, :func:`clean_spread`, and how well the loss
+    (high), Er (low) and the sampler's probability (low) pick them out (:func:`flipped_auc`).
+    With ``drop_flipped`` (privileged: reads the noise mask) every epoch draws from the
+    sampler's probabilities with the flipped labels' set to 0: SS's weighing of the clean
+    instances without the flipped labels it keeps."""
     import numpy as np
 
     from swift_sampler.family import SamplerSpec
-    from swift_sampler.sampler import SwiftSampler
+    from swift_sampler.search.final import train_arm
     from swift_sampler.search.setup import build_experiment
 
     config = early_start.make_config(dataset, noise_type, noise, PROTOCOL_FRACTION, 20, 0)
     experiment = build_experiment(config)
     mask = experiment.noise_mask
-    trainer, sampler_spec = experiment.trainer.with_seed(seed), SamplerSpec.from_dict(spec)
+    sampler_spec = SamplerSpec.from_dict(spec)
     columns = list(sampler_spec.columns)  # the features and, for cgf, the gradient norm
     if "loss" not in columns or "er" not in columns:
         raise ValueError(f"expected the default features loss and Er, got {columns}")
-    state = trainer.new_state(seed)
-    sampler: SwiftSampler | None = None
-    names = ("test_top1", "val_top1", "noisy_share", "clean_spread", "auc_loss", "auc_er", "auc_p")
-    curves: dict[str, list[float]] = {k: [] for k in names}
-    start = time.perf_counter()
-    for epoch in range(trainer.total_epochs):
-        if epoch >= config.search.shared_epochs:
-            features = trainer.features(state, sampler_spec.columns)
-            if sampler is None:
-                sampler = SwiftSampler.from_spec(sampler_spec, features, seed=seed)
-            else:
-                sampler.update(features)
-            p = sampler.probabilities
-            if drop_flipped:
-                sampler.set_weights(np.where(mask, 0.0, p))
-                p = sampler.probabilities
-            curves["noisy_share"].append(float(p[mask].sum() / p.sum()))
-            curves["clean_spread"].append(clean_spread(p, mask))
-            curves["auc_loss"].append(flipped_auc(features[:, columns.index("loss")], mask))
-            curves["auc_er"].append(flipped_auc(-features[:, columns.index("er")], mask))
-            curves["auc_p"].append(flipped_auc(-p, mask))
-        trainer.train_epoch(state, sampler)
-        curves["test_top1"].append(trainer.score(state, "test"))
-        curves["val_top1"].append(trainer.score(state, "val"))
-    best = int(max(range(len(curves["val_top1"])), key=curves["val_top1"].__getitem__))
-    return curves | {
-        "seed": seed,
-        "last": curves["test_top1"][-1],
-        "test_at_best_val": curves["test_top1"][best],
-        "seconds": time.perf_counter() - start,
+    curves: dict[str, list[float]] = {
+        k: [] for k in ("clean_spread", "auc_loss", "auc_er", "auc_p")
     }
 
+    def observe(epoch: int, sampler: Any, features: Any) -> None:
+        if drop_flipped:
+            sampler.set_weights(np.where(mask, 0.0, sampler.probabilities))
+        p = sampler.probabilities
+        curves["clean_spread"].append(clean_spread(p, mask))
+        curves["auc_loss"].append(flipped_auc(features[:, columns.index("loss")], mask))
+        curves["auc_er"].append(flipped_auc(-features[:, columns.index("er")], mask))
+        curves["auc_p"].append(flipped_auc(-p, mask))
 
-def _tail_share(runs: list[dict[str, Any]], fraction: float) -> float:
-    """Mean share of the sampler's mass on flipped labels over the epochs from E_s on (%)."""
-    shares = []
-    for run in runs:
-        values = run["noisy_share"]
-        shares += values[start_epoch(fraction, len(values)) :]
-    return 100 * mean_std(shares)[0]
-
-
-def _table1_row(rows: list[dict[str, Any]], dataset: str, setting: str, method: str) -> Any:
-    noise_type, noise = table1.SETTINGS[setting]
-    for r in rows:
-        if (r["dataset"], r["noise_type"], r["noise"], r["method"]) == (
-            dataset,
-            noise_type,
-            noise,
-            method,
-        ):
-            return r
-    return None
+    shared = config.search.shared_epochs
+    run = train_arm(
+        experiment.trainer,
+        sampler_spec,
+        seed=seed,
+        shared_epochs=shared,
+        noise_mask=mask,
+        on_sampler=observe,
+    ).summary()
+    run["noisy_share"] = run["noisy_share"][shared:]  # the sampler's epochs, as the others
+    return run | curves
 
 
 def _pair(row: Any) -> str:
@@ -245,6 +214,10 @@ def main() -> None:
             for f in args.starts
         }
         same_info = early_start.same_information(table1_rows, dataset, noise_type, noise)
+        oracle_0, uniform = (
+            table1._row(table1_rows, dataset, (noise_type, noise), method)
+            for method in ("oracle", "uniform")
+        )
         rows.append(
             {
                 "dataset": dataset,
@@ -252,10 +225,9 @@ def main() -> None:
                 "noise_type": noise_type,
                 "noise": noise,
                 "seeds": args.seeds,
-                "oracle_from_0": _table1_row(table1_rows, dataset, setting, "oracle"),
+                "oracle_from_0": oracle_0,
                 "oracle_from": {f"{f:g}": oracles[f] for f in args.starts},
                 "ss_cgf": early_start.arm(ss_runs),
-                "ss_noisy_share_tail": _tail_share(ss_runs, PROTOCOL_FRACTION),
                 "ss_retrained": early_start.arm(retrained)
                 | {
                     f"{k}_tail": 100 * mean_std(v for r in retrained for v in r[k])[0]
@@ -268,7 +240,7 @@ def main() -> None:
                     )
                 },
                 "ss_flipped_zeroed": early_start.arm(unflipped),
-                "uniform": _table1_row(table1_rows, dataset, setting, "uniform"),
+                "uniform": uniform,
                 "privileged": "noise_mask (the oracles)",
             }
             | early_start.best_same_information(same_info)

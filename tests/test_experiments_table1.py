@@ -135,7 +135,7 @@ def test_outside_verdict_names_every_same_information_method_above_ss(
     assert outside.verdict(rows, "last_mean") == (False, ["Co-teaching (r on val) 90.1"])
 
 
-def test_oracle_start_switches_where_the_protocol_does_and_reads_only_the_tail(
+def test_oracle_start_switches_where_the_protocol_does(
     table1: Any,
 ) -> None:
     sys.modules.pop("oracle_start", None)
@@ -148,13 +148,6 @@ def test_oracle_start_switches_where_the_protocol_does_and_reads_only_the_tail(
     assert oracle_start.start_epoch(0.4, 20) == 8
     assert oracle_start.start_epoch(0.2, 60) == 12
     assert oracle_start.start_epoch(0.0, 60) == 0
-    # the mass on flipped labels is averaged from E_s on: the uniform epochs before it (at the
-    # noise rate) do not count
-    runs = [
-        {"noisy_share": [0.4] * 8 + [0.1] * 12},
-        {"noisy_share": [0.4] * 8 + [0.2] * 12},
-    ]
-    assert oracle_start._tail_share(runs, 0.4) == pytest.approx(15.0)
 
 
 def test_oracle_start_measures_of_a_sampler_against_the_flipped_labels(table1: Any) -> None:

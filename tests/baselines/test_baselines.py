@@ -165,6 +165,29 @@ def test_train_arm_trains_every_baseline(noisy: ClassificationData, name: str) -
     assert again.test_top1 == run.test_top1 and again.train_loss == run.train_loss
 
 
+def test_train_arm_calls_on_sampler_before_each_sampler_epoch(noisy: ClassificationData) -> None:
+    # The hook sees every refresh and what it sets is what the epoch draws (and records).
+    from swift_sampler.family import SamplerSpec
+
+    mask = noisy.train_noise_mask
+    seen: list[int] = []
+
+    def zero_flipped(epoch: int, sampler: Any, features: np.ndarray) -> None:
+        seen.append(epoch)
+        assert features.shape == (mask.size, 3)  # loss, Er and cgf's gradient norm
+        sampler.set_weights(np.where(mask, 0.0, sampler.probabilities))
+
+    spec = SamplerSpec(theta=[1.0, 0.5, 0.5, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5])
+    base = _base(noisy)
+    run = train_arm(base, spec, seed=1, shared_epochs=1, noise_mask=mask, on_sampler=zero_flipped)
+    assert seen == [1, 2]
+    assert run.noisy_share[0] == pytest.approx(NOISE, abs=0.01)  # the uniform epoch
+    assert run.noisy_share[1:] == [0.0, 0.0]
+    plain = train_arm(base, spec, seed=1, shared_epochs=1, noise_mask=mask)
+    assert all(share > 0.05 for share in plain.noisy_share[1:])
+    assert plain.test_top1[0] == run.test_top1[0] and plain.test_top1[1:] != run.test_top1[1:]
+
+
 @pytest.mark.parametrize("name", list(BASELINES))
 def test_state_dict_round_trips_through_torch_save(noisy: ClassificationData, name: str) -> None:
     trainer = _build(name, noisy, _base(noisy))

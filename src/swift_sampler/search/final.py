@@ -80,6 +80,7 @@ def train_arm(
     shared_epochs: int,
     noise_mask: np.ndarray | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    on_sampler: Callable[[int, SwiftSampler, np.ndarray], None] | None = None,
 ) -> ArmRun:
     """Trains one arm from scratch for the full schedule.
 
@@ -90,6 +91,9 @@ def train_arm(
         shared_epochs: uniform epochs before the sampler takes over (``E_s``).
         noise_mask: ``(n,)`` injected-noise mask, to record the probability mass on it.
         on_epoch: progress callback.
+        on_sampler: ``(epoch, sampler, features)`` after each refresh of the sampler, before
+            the epoch draws from it (a diagnosis may read it, or replace its weights with
+            ``set_weights``; the recorded mass on the noise is that of what it draws).
     """
     trainer = trainer.with_seed(seed)
     run = ArmRun(arm="uniform" if spec is None else "swift", seed=seed)
@@ -104,6 +108,8 @@ def train_arm(
                 sampler = SwiftSampler.from_spec(spec, features, seed=seed)
             else:
                 sampler.update(features)
+            if on_sampler is not None:
+                on_sampler(epoch, sampler, features)
             if noise_mask is not None:
                 p = sampler.probabilities
                 share = float(p[noise_mask].sum() / p.sum())

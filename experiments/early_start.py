@@ -63,6 +63,7 @@ def make_config(
     loss_segments: int | None = None,
     draw: str = "iid",
     combine: str = "product",
+    refresh: str = "every_epoch",
 ) -> Any:
     """Table 1's config with E_s = ``fraction`` of the schedule and the exact remaining tail.
 
@@ -71,12 +72,13 @@ def make_config(
     ``sampler.history``, ``search.startup_trials`` (None: Table 1's), ``sampler.increments``,
     ``loss_segments`` (None: the features loss and Er with S = 4; n: the loss alone with
     S = n, so n = 9 keeps M (S + 1) = 10 parameters), ``sampler.draw`` (experiments/stratified.py)
-    and ``sampler.combine`` (experiments/combine.py).
+    ``sampler.combine`` (experiments/combine.py) and ``sampler.refresh``
+    (experiments/refresh.py).
     """
     config = table1.make_config(dataset, noise_type, noise, "cgf", trials)
     epochs = config.train.epochs
     shared = max(1, round(fraction * epochs))
-    sharp = _suffix(lipschitz, history, startup, increments, loss_segments, draw, combine)
+    sharp = _suffix(lipschitz, history, startup, increments, loss_segments, draw, combine, refresh)
     sampler = dataclasses.replace(
         config.sampler,
         lipschitz=lipschitz,
@@ -84,6 +86,7 @@ def make_config(
         increments=increments,
         draw=draw,
         combine=combine,
+        refresh=refresh,
     )
     if loss_segments is not None:
         sampler = dataclasses.replace(sampler, features=("loss",), segments=loss_segments)
@@ -118,6 +121,7 @@ def search_job(
     loss_segments: int | None = None,
     draw: str = "iid",
     combine: str = "product",
+    refresh: str = "every_epoch",
 ) -> dict[str, Any]:
     """Runs (or resumes) one search (under results/``experiment``/search/); returns the found
     sampler, its score and the cost."""
@@ -131,6 +135,7 @@ def search_job(
         "loss_segments": loss_segments,
         "draw": draw,
         "combine": combine,
+        "refresh": refresh,
     }
     config = make_config(dataset, noise_type, noise, fraction, trials, select_seed, **variant)
     s = config.search
@@ -165,6 +170,7 @@ def search_dir(
         loss_segments,
         sampler.draw,
         sampler.combine,
+        sampler.refresh,
     )
     name = f"{dataset}-{noise_type}{noise}-es{config.search.shared_epochs}-t{trials}{sharp}"
     return RESULTS / experiment / "search" / name
@@ -186,6 +192,7 @@ def train_job(
     loss_segments: int | None = None,
     draw: str = "iid",
     combine: str = "product",
+    refresh: str = "every_epoch",
 ) -> dict[str, Any]:
     """Final training with the found sampler from E_s on (the regime its search scored;
     ``startup`` only names the search, a training does not read it; ``spec`` carries its own
@@ -207,6 +214,7 @@ def train_job(
         loss_segments=loss_segments,
         draw=draw,
         combine=combine,
+        refresh=refresh,
     )
     return train_with_sampler(config, spec, seed=seed)
 
@@ -219,6 +227,7 @@ def _suffix(
     loss_segments: int | None = None,
     draw: str = "iid",
     combine: str = "product",
+    refresh: str = "every_epoch",
 ) -> str:
     """The study's and run directory's mark of a non-default family or start-up count ('' for
     the default)."""
@@ -230,6 +239,7 @@ def _suffix(
         + ("" if loss_segments is None else f"-loss{loss_segments}")
         + ("" if draw == "iid" else f"-{draw}")
         + ("" if combine == "product" else f"-{combine}")
+        + ("" if refresh == "every_epoch" else f"-refresh-{refresh}")
     )
 
 

@@ -43,13 +43,14 @@ DEFAULTS: dict[str, Any] = {
     "loss_segments": None,
     "draw": "iid",
     "combine": "product",
+    "refresh": "every_epoch",
 }
 """The default protocol's value of each ablated key (``startup``: demo.toml's start-up
 trials, which Table 1 and early_start keep; ``loss_segments``: None is the features loss and
 Er with S = 4, see ``early_start.make_config``)."""
 
 
-TEXT_KEYS = ("increments", "draw", "combine")
+TEXT_KEYS = ("increments", "draw", "combine", "refresh")
 """Ablated keys whose values are words, not numbers."""
 
 
@@ -80,10 +81,11 @@ def search_job(
     loss_segments: int | None = None,
     draw: str = "iid",
     combine: str = "product",
+    refresh: str = "every_epoch",
 ) -> dict[str, Any]:
     """early_start's search with ``sampler.lipschitz``, ``sampler.history``,
-    ``sampler.increments``, ``sampler.draw``, ``sampler.combine``, ``search.startup_trials`` and
-    ``loss_segments``, under
+    ``sampler.increments``, ``sampler.draw``, ``sampler.combine``, ``sampler.refresh``,
+    ``search.startup_trials`` and ``loss_segments``, under
     results/``experiment``/ (this experiment's by default)."""
     return early_start.search_job(
         dataset,
@@ -100,6 +102,7 @@ def search_job(
         loss_segments=loss_segments,
         draw=draw,
         combine=combine,
+        refresh=refresh,
     )
 
 
@@ -119,6 +122,7 @@ def parse_args(doc: str, script: str, key: str, default: Any, rule: str) -> Any:
         "loss_segments": lambda v: v < 1,
         "draw": lambda v: v != "stratified",
         "combine": lambda v: v != "noisy_or",
+        "refresh": lambda v: v != "once",
     }[key](args.value)
     if problem:
         flag = key.replace("_", "-")
@@ -127,12 +131,19 @@ def parse_args(doc: str, script: str, key: str, default: Any, rule: str) -> Any:
     return args
 
 
+def _last_share(runs: list[dict[str, Any]]) -> float | None:
+    """Mean over the runs of the sampler's probability on the flipped labels at the last
+    epoch; None where a run recorded none (no injected noise)."""
+    shares = [run["noisy_share"][-1] for run in runs if run.get("noisy_share")]
+    return sum(shares) / len(shares) if shares and len(shares) == len(runs) else None
+
+
 def ablate(
     args: Any, *, name: str, key: str, symbol: str, title: str, per_value: bool = False
 ) -> None:
     """Runs the default protocol with ``<key> = args.value`` (``sampler.lipschitz``,
     ``sampler.history``, ``sampler.increments``, ``sampler.draw``, ``sampler.combine``,
-    ``search.startup_trials`` or
+    ``sampler.refresh``, ``search.startup_trials`` or
     ``loss_segments``: see ``early_start.make_config``) beside
     early_start's own runs (read from its cache), chooses per setting on validation, writes
     results/``name``/summary.json and the section ``name`` of docs/results.md
@@ -198,6 +209,12 @@ def ablate(
                 **early_start.best_same_information(same_info),
                 "search_trainings_variant": new["cost"]["total_epochs"]
                 / new["cost"]["full_training_epochs"],
+                # The sampler's probability on the flipped labels at the last epoch (mean over
+                # the seeds; the noise mask is read only for this measure).
+                "flipped_share_last_default": _last_share([old_trains[p, s] for s in args.seeds]),
+                "flipped_share_last_variant": _last_share(
+                    [done[trains[p, s].key] for s in args.seeds]
+                ),
             }
         )
     by_dataset = {

@@ -98,7 +98,7 @@ def test_to_dict_is_plain_json_and_parses_back(make: Any) -> None:
     data = config.to_dict()
     assert json.loads(json.dumps(data)) == data  # plain types only: lists, not tuples
     assert data["data"]["test_fraction"] == config.data.test_fraction
-    assert sum(len(section) for section in data.values()) == 71  # every field, defaults too
+    assert sum(len(section) for section in data.values()) == 72  # every field, defaults too
     assert parse_config(data) == config
 
 
@@ -926,3 +926,27 @@ def test_combine_is_a_sampler_key_the_spec_result_and_portfolio_see() -> None:
         parse_config({"sampler": {"combine": "and", "segments": 0}})
     assert "2 problems" in str(err.value)
     assert "sampler.combine: must be one of ['product', 'noisy_or'], got 'and'" in str(err.value)
+
+
+def test_refresh_is_a_sampler_key_the_spec_result_and_portfolio_see() -> None:
+    from swift_sampler.search.setup import template_spec
+
+    config = parse_config({"sampler": {"refresh": "once"}})
+    assert config.sampler.refresh == "once"
+    assert template_spec(config).refresh == "once"
+    assert template_spec(config).to_dict()["refresh"] == "once"
+    assert "refresh" not in template_spec(parse_config({})).to_dict()  # old files unchanged
+    assert config.fingerprint() != parse_config({}).fingerprint()
+    default = parse_config({"sampler": {"refresh": "every_epoch"}})
+    assert default.fingerprint() == parse_config({}).fingerprint()
+    assert parse_config(config.to_dict()) == config
+    # The portfolio's thetas were found refreshing every epoch: refreshed once they are others.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"refresh": "once"}, "search": {"preset": "swift"}})
+    assert 'sampler.refresh = "once" (the portfolio\'s: "every_epoch")' in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"refresh": "never", "segments": 0}})
+    assert "2 problems" in str(err.value)
+    assert "sampler.refresh: must be one of ['every_epoch', 'once'], got 'never'" in str(
+        err.value
+    )

@@ -100,6 +100,8 @@ DrawName = Literal["iid", "stratified"]
 DRAWS: tuple[str, ...] = get_args(DrawName)
 CombineName = Literal["product", "noisy_or"]
 COMBINES: tuple[str, ...] = get_args(CombineName)
+RefreshName = Literal["every_epoch", "once"]
+REFRESHES: tuple[str, ...] = get_args(RefreshName)
 OuterLoop = Literal["gp", "random", "tpe", "cmaes", "qmc", "rl"]
 OUTER_LOOPS: tuple[str, ...] = get_args(OuterLoop)
 FinetuneSchedule = Literal["compressed", "tail"]
@@ -476,6 +478,14 @@ class SamplerConfig:
             0, so it can drop a corner such as high loss AND low Er and keep high loss with
             high Er). The same theta and the same uniform sampler. An ablation
             (docs/results.md, "Combining the features").
+        refresh: When the features under the sampler are recomputed: ``every_epoch``
+            (default, SPEC 7: before every epoch from E_s on, from the network being trained)
+            or ``once`` (only at the switch, E_s: the probabilities of the first epoch under
+            the sampler are kept for the whole tail, so an instance the sampler keeps cannot
+            gain weight by being memorised). The search's fine-tunes, the final training and
+            the Lightning and transformers callbacks all follow it; with ``once``,
+            ``search.refresh_every`` has nothing left to thin. An ablation (docs/results.md,
+            "Features frozen at the switch").
     """
 
     features: tuple[FeatureName, ...] = ("loss", "er")
@@ -487,6 +497,7 @@ class SamplerConfig:
     increments: IncrementsName = "clipped"
     draw: DrawName = "iid"
     combine: CombineName = "product"
+    refresh: RefreshName = "every_epoch"
 
     @property
     def num_params(self) -> int:
@@ -704,6 +715,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "increments": _Rule("str", choices=INCREMENTS),
         "draw": _Rule("str", choices=DRAWS),
         "combine": _Rule("str", choices=COMBINES),
+        "refresh": _Rule("str", choices=REFRESHES),
     },
     "search": {
         "trials": _COUNT,
@@ -753,7 +765,13 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
         "eval_sequences": 500,
     },
     "model": {"factory": None, "kwargs": {}, **{key: None for key in GPT_KEYS}},
-    "sampler": {"history": 0.0, "increments": "clipped", "draw": "iid", "combine": "product"},
+    "sampler": {
+        "history": 0.0,
+        "increments": "clipped",
+        "draw": "iid",
+        "combine": "product",
+        "refresh": "every_epoch",
+    },
     "search": {
         "pruner": "none",
         "min_resource": 1,

@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from swift_sampler._io import write_text_atomic
 from swift_sampler._validate import as_real, short_repr
-from swift_sampler.config import CombineName, DrawName, IncrementsName, check_value
+from swift_sampler.config import CombineName, DrawName, IncrementsName, RefreshName, check_value
 from swift_sampler.errors import InputDataError, SchemaVersionError, SpecError
 from swift_sampler.features import FEATURE_RANGES
 from swift_sampler.transforms import (
@@ -245,6 +245,10 @@ class SamplerSpec:
             same either way.
         combine: how the ``h_m`` make one weight, ``"product"`` (SPEC 4) or ``"noisy_or"``
             (see ``family_weights``).
+        refresh: when a training loop recomputes the features under this sampler,
+            ``"every_epoch"`` (SPEC 7) or ``"once"`` (at the switch only; see the config's
+            ``sampler.refresh``). The loops read it; ``probabilities`` and
+            ``SwiftSampler.update`` do what they are asked either way.
         theta: ``(M (S + 1),)`` parameters in [0, 1]; defaults to the uniform sampler.
         metadata: free-form JSON-serialisable notes (e.g. the validation score of a search).
         schema_version: layout version of the saved file.
@@ -259,6 +263,7 @@ class SamplerSpec:
     increments: IncrementsName = "clipped"
     draw: DrawName = "iid"
     combine: CombineName = "product"
+    refresh: RefreshName = "every_epoch"
     theta: tuple[float, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
@@ -312,6 +317,7 @@ class SamplerSpec:
             increments=self.increments,
             draw=self.draw,
             combine=self.combine,
+            refresh=self.refresh,
             theta=tuple(np.asarray(theta, dtype=np.float64).tolist()),
             metadata=meta,
         )
@@ -426,6 +432,8 @@ class SamplerSpec:
             del state["draw"]
         if self.combine == "product":
             del state["combine"]
+        if self.refresh == "every_epoch":
+            del state["refresh"]
         return state
 
     @classmethod
@@ -494,6 +502,7 @@ _CONFIG_KEYS = {
     "increments": "increments",
     "draw": "draw",
     "combine": "combine",
+    "refresh": "refresh",
 }
 """Spec field -> key of the config's ``[sampler]`` section whose rule checks it."""
 

@@ -30,6 +30,7 @@ FAMILY: dict[str, object] = {
     "history": 0.0,
     "increments": "clipped",
     "combine": "product",
+    "refresh": "every_epoch",
 }
 """The sampler family the thetas were found in (the ``[sampler]`` defaults)."""
 

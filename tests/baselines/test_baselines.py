@@ -188,6 +188,30 @@ def test_train_arm_calls_on_sampler_before_each_sampler_epoch(noisy: Classificat
     assert plain.test_top1[0] == run.test_top1[0] and plain.test_top1[1:] != run.test_top1[1:]
 
 
+def test_train_arm_computes_the_features_once_with_refresh_once(noisy: ClassificationData) -> None:
+    # refresh = "once": the features of the switch epoch give every later epoch's draw.
+    from swift_sampler.family import SamplerSpec
+
+    theta = [1.0, 0.5, 0.5, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5]
+    base = _base(noisy)
+    seen: list[tuple[int, np.ndarray]] = []
+
+    def record(epoch: int, sampler: Any, features: np.ndarray) -> None:
+        seen.append((epoch, sampler.probabilities.copy()))
+
+    once = SamplerSpec(theta=theta, refresh="once")
+    mask = noisy.train_noise_mask
+    run = train_arm(base, once, seed=1, shared_epochs=1, noise_mask=mask, on_sampler=record)
+    assert [epoch for epoch, _ in seen] == [1]
+    p = seen[0][1]
+    assert run.noisy_share[1] == run.noisy_share[2] == pytest.approx(p[mask].sum())
+    every = train_arm(base, SamplerSpec(theta=theta), seed=1, shared_epochs=1, noise_mask=mask)
+    # The same first sampler epoch, then the refresh moves the default's mass on the noise.
+    assert every.noisy_share[1] == pytest.approx(run.noisy_share[1])
+    assert every.noisy_share[2] != pytest.approx(run.noisy_share[2])
+    assert every.test_top1[:2] == run.test_top1[:2]
+
+
 @pytest.mark.parametrize("name", list(BASELINES))
 def test_state_dict_round_trips_through_torch_save(noisy: ClassificationData, name: str) -> None:
     trainer = _build(name, noisy, _base(noisy))

@@ -128,6 +128,41 @@ def test_a_noisy_or_spec_draws_its_own_weights_on_every_path(digits, tmp_path) -
         assert not np.allclose(drawn, prod)
 
 
+def test_a_once_refreshed_spec_keeps_the_shared_starts_probabilities(digits, tmp_path) -> None:
+    # refresh = "once": every fine-tune epoch draws from the shared start's features, also
+    # after a pause and resume; the default refreshes, so its later epochs draw otherwise.
+    trainer = _trainer(digits, epochs=6)
+    theta = [1.0, 0.5, 0.5, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5]  # drops the high losses
+    once = SamplerSpec(theta=theta, refresh="once")
+    drawn: list[np.ndarray] = []
+    real = trainer.train_epoch
+
+    def spy(state, sampler=None, **kwargs):
+        if isinstance(sampler, SwiftSampler):
+            drawn.append(sampler.probabilities.copy())
+        return real(state, sampler, **kwargs)
+
+    trainer.train_epoch = spy  # type: ignore[method-assign]
+    inner = InnerLoop(trainer, shared_epochs=2, finetune_epochs=4, schedule="tail")
+    shared = inner.train_shared_start(tmp_path / "shared.pt")
+    first = once.probabilities(trainer.features(inner.shared_state(), once.columns))
+    straight = inner.evaluate(once)
+    assert len(drawn) == 4 and not np.allclose(first, first.mean())
+    for p in drawn:
+        np.testing.assert_array_equal(p, first)
+    drawn.clear()
+    paused = inner.evaluate(once, stop_at=2)
+    resumed = inner.evaluate(once, resume_from=paused.paused)
+    assert resumed.score == straight.score and len(drawn) == 4
+    for p in drawn:
+        np.testing.assert_array_equal(p, first)
+    drawn.clear()
+    inner.evaluate(SamplerSpec(theta=theta))  # every_epoch: epochs 1-3 draw fresh features
+    np.testing.assert_array_equal(drawn[0], first)
+    assert all(not np.array_equal(p, first) for p in drawn[1:])
+    assert shared.path.exists()
+
+
 def test_a_stratified_spec_is_drawn_stratified_on_every_path(digits, tmp_path) -> None:
     # The first epoch (the shared start's features), the refreshes and a paused and resumed
     # candidate all draw each instance floor(N p_i) or ceil(N p_i) times, never i.i.d.

@@ -1,4 +1,5 @@
-"""What the integrations share: the error for a missing extra, and the collective feature pass."""
+"""What the integrations share: the error for a missing extra, the collective feature pass,
+and the check of the sampler specs they can follow."""
 
 from __future__ import annotations
 
@@ -7,9 +8,27 @@ from collections.abc import Callable
 import numpy as np
 
 from swift_sampler import distributed
-from swift_sampler.errors import InputDataError, NonFiniteError
+from swift_sampler.errors import ConfigError, InputDataError, NonFiniteError
+from swift_sampler.family import SamplerSpec
 
-__all__ = ["features_by_rank", "missing_extra", "uniform"]
+__all__ = ["check_refresh", "features_by_rank", "missing_extra", "uniform"]
+
+
+def check_refresh(spec: SamplerSpec, where: str) -> None:
+    """Refuses a spec whose features are computed once (``refresh = "once"``): the callbacks
+    refresh before every epoch, and a resumed fit could not rebuild the probabilities of the
+    switch epoch from a later checkpoint's module.
+
+    Raises:
+        ConfigError: naming the spec's ``refresh`` and what to do.
+    """
+    if spec.refresh != "every_epoch":
+        raise ConfigError(
+            f"{where} refreshes the features before every epoch; this sampler spec has "
+            f"refresh = {spec.refresh!r}, which it does not support: train it with "
+            "swift-sampler's own loop (swift-sampler train), or search a sampler with "
+            "sampler.refresh = 'every_epoch'"
+        )
 
 
 def missing_extra(module: str, package: str, extra: str) -> ImportError:

@@ -45,7 +45,12 @@ from swift_sampler._validate import check_int
 from swift_sampler.errors import ConfigError, InputDataError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.features import extract_features
-from swift_sampler.integrations._common import features_by_rank, missing_extra, uniform
+from swift_sampler.integrations._common import (
+    check_refresh,
+    features_by_rank,
+    missing_extra,
+    uniform,
+)
 from swift_sampler.sampler import SwiftSampler
 
 try:
@@ -101,6 +106,7 @@ class SwiftSamplerCallback(pl.Callback):
             raise InputDataError(
                 f"spec must be a SamplerSpec (SamplerSpec.load(path)), got {type(spec).__name__}"
             )
+        check_refresh(spec, "SwiftSamplerCallback")
         self.spec = spec
         self.train_dataset = train_dataset
         self.batch_size = batch_size

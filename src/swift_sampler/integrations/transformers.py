@@ -41,7 +41,12 @@ from swift_sampler._validate import check_int
 from swift_sampler.errors import ConfigError, InputDataError
 from swift_sampler.family import SamplerSpec
 from swift_sampler.features import compute_features
-from swift_sampler.integrations._common import features_by_rank, missing_extra, uniform
+from swift_sampler.integrations._common import (
+    check_refresh,
+    features_by_rank,
+    missing_extra,
+    uniform,
+)
 from swift_sampler.sampler import SwiftSampler
 from swift_sampler.train.protocol import TrainState, cosine_lr
 
@@ -164,6 +169,7 @@ class SwiftTrainer(Trainer):
                 f"sampler_spec must be a SamplerSpec (SamplerSpec.load(path)), "
                 f"got {type(sampler_spec).__name__}"
             )
+        check_refresh(sampler_spec, "SwiftTrainer")
         self.sampler_spec = sampler_spec
         self.sampler_seed = sampler_seed
         self.sampler_start_epoch = check_int(sampler_start_epoch, "sampler_start_epoch", low=0)

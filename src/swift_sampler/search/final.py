@@ -2,9 +2,9 @@
 
 SPEC section 7: the target network is trained from scratch for the full schedule, uniformly
 for the first ``E_s`` epochs, then under the found sampler with features refreshed every epoch
-(the regime the search scored). The uniform arm uses the same seed, data and schedule. Test
-Top-1 is measured every epoch. Transfer is the same call with another model in the config:
-only the sampler spec moves.
+(the regime the search scored), or computed once at ``E_s`` with ``spec.refresh = "once"``.
+The uniform arm uses the same seed, data and schedule. Test Top-1 is measured every epoch.
+Transfer is the same call with another model in the config: only the sampler spec moves.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def train_arm(
         shared_epochs: uniform epochs before the sampler takes over (``E_s``).
         noise_mask: ``(n,)`` injected-noise mask, to record the probability mass on it.
         on_epoch: progress callback.
-        on_sampler: ``(epoch, sampler, features)`` after each refresh of the sampler, before
+        on_sampler: ``(epoch, sampler, features)`` after each refresh of the sampler (every
+            epoch from ``shared_epochs`` on, or only there with ``spec.refresh = "once"``), before
             the epoch draws from it (a diagnosis may read it, or replace its weights with
             ``set_weights``; the recorded mass on the noise is that of what it draws).
     """
@@ -103,13 +104,14 @@ def train_arm(
     for epoch in range(trainer.total_epochs):
         share = float(noise_mask.mean()) if noise_mask is not None else float("nan")
         if spec is not None and epoch >= shared_epochs:
-            features = trainer.features(state, spec.columns)
-            if sampler is None:
-                sampler = SwiftSampler.from_spec(spec, features, seed=seed)
-            else:
-                sampler.update(features)
-            if on_sampler is not None:
-                on_sampler(epoch, sampler, features)
+            if sampler is None or spec.refresh == "every_epoch":
+                features = trainer.features(state, spec.columns)
+                if sampler is None:
+                    sampler = SwiftSampler.from_spec(spec, features, seed=seed)
+                else:
+                    sampler.update(features)
+                if on_sampler is not None:
+                    on_sampler(epoch, sampler, features)
             if noise_mask is not None:
                 p = sampler.probabilities
                 share = float(p[noise_mask].sum() / p.sum())

@@ -24,7 +24,9 @@ scored, and stopped, after a fraction of its first epoch.
 
 Cheaper feature refresh: with ``refresh_every = k > 1`` the features are recomputed (and the
 transforms refitted) before fine-tune epochs ``0, k, 2k, ...`` only; in between the sampler
-keeps its probabilities and draws a fresh set of indices per epoch.
+keeps its probabilities and draws a fresh set of indices per epoch. With the spec's
+``refresh = "once"`` the features of the shared start are the only ones: the first epoch's
+probabilities are kept for the whole fine-tune (as the final training keeps them).
 
 Work shared between trials: every candidate starts from the same weights, so the features of
 its first fine-tune epoch are the same for all; :meth:`InnerLoop.prepare_shared_features`
@@ -382,7 +384,9 @@ class InnerLoop:
                         sampler.spec = spec
                         if spec.history:
                             sampler.restore_history(first[1])
-                    elif sampler is None or (k == 0 and j % self.refresh_every == 0):
+                    elif sampler is None or (
+                        k == 0 and j % self.refresh_every == 0 and spec.refresh == "every_epoch"
+                    ):
                         features = self.trainer.features(state, spec.columns)
                         if sampler is None:
                             sampler = SwiftSampler.from_spec(spec, features, seed=self.seed)

@@ -67,6 +67,7 @@ def template_spec(config: Config) -> SamplerSpec:
         increments=s.increments,
         draw=s.draw,
         combine=s.combine,
+        refresh=s.refresh,
     )
 
 

@@ -516,6 +516,7 @@ def write_outputs(result: SearchResult, study: optuna.Study, config: Config) -> 
         # Only when it is not the default, so a clipped search's result.json is as before.
         **({"increments": "scaled"} if config.sampler.increments == "scaled" else {}),
         **({"combine": "noisy_or"} if config.sampler.combine == "noisy_or" else {}),
+        **({"refresh": "once"} if config.sampler.refresh == "once" else {}),
         "best": {
             "slot": result.best_slot,
             "theta": list(result.best_theta),

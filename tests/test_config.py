@@ -947,6 +947,4 @@ def test_refresh_is_a_sampler_key_the_spec_result_and_portfolio_see() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"sampler": {"refresh": "never", "segments": 0}})
     assert "2 problems" in str(err.value)
-    assert "sampler.refresh: must be one of ['every_epoch', 'once'], got 'never'" in str(
-        err.value
-    )
+    assert "sampler.refresh: must be one of ['every_epoch', 'once'], got 'never'" in str(err.value)

@@ -469,3 +469,20 @@ def test_swift_sampler_draws_the_noisy_or_of_its_spec_after_updates() -> None:
         np.testing.assert_allclose(sampler.probabilities, spec.probabilities(table), rtol=1e-12)
         product = SamplerSpec(theta=theta).probabilities(table)
         assert not np.allclose(sampler.probabilities, product)
+
+
+def test_refresh_is_saved_only_when_once_and_read_back(tmp_path) -> None:
+    theta = np.linspace(0.1, 0.9, 10)
+    assert "refresh" not in SamplerSpec(theta=theta).to_dict()
+    once = SamplerSpec(theta=theta, refresh="once")
+    once.save(tmp_path / "s.json")
+    assert json.loads((tmp_path / "s.json").read_text())["refresh"] == "once"
+    again = SamplerSpec.load(tmp_path / "s.json")
+    assert again == once and again.with_theta(theta[::-1]).refresh == "once"
+    # the probabilities themselves do not depend on it
+    table = np.random.default_rng(0).random((50, 3))
+    np.testing.assert_array_equal(
+        once.probabilities(table), SamplerSpec(theta=theta).probabilities(table)
+    )
+    with pytest.raises(SpecError, match=r"refresh: must be one of \['every_epoch', 'once'\]"):
+        SamplerSpec(refresh="never")

@@ -132,7 +132,7 @@ def test_bad_arguments_are_refused() -> None:
     import torch
     from torch.utils.data import TensorDataset
 
-    from swift_sampler import InputDataError, SamplerSpec
+    from swift_sampler import ConfigError, InputDataError, SamplerSpec
     from swift_sampler.integrations.lightning import SwiftSamplerCallback
 
     with pytest.raises(InputDataError, match="training dataset is empty"):
@@ -141,6 +141,10 @@ def test_bad_arguments_are_refused() -> None:
         SwiftSamplerCallback(SamplerSpec(), _lightning_job.dataset(), start_epoch=-1)
     with pytest.raises(InputDataError, match="spec must be a SamplerSpec"):
         SwiftSamplerCallback("runs/mine/sampler.json", _lightning_job.dataset())
+    # A spec refreshed once keeps the switch's probabilities, which a resumed fit could not
+    # rebuild: refused, with what to do.
+    with pytest.raises(ConfigError, match=r"refresh = 'once', which it does not support"):
+        SwiftSamplerCallback(SamplerSpec(refresh="once"), _lightning_job.dataset())
 
 
 def test_a_second_fit_with_the_same_callback_starts_uniform_again() -> None:

@@ -43,6 +43,14 @@ def test_missing_transformers_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
         import swift_sampler.integrations.transformers  # noqa: F401
 
 
+def test_swift_trainer_refuses_a_spec_refreshed_once() -> None:
+    from swift_sampler import ConfigError, SamplerSpec
+    from swift_sampler.integrations.transformers import SwiftTrainer
+
+    with pytest.raises(ConfigError, match=r"SwiftTrainer refreshes the features before every"):
+        SwiftTrainer(sampler_spec=SamplerSpec(refresh="once"))
+
+
 @pytest.mark.slow
 def test_swift_trainer_one_process(tmp_path: Path) -> None:
     _hf_job.main(tmp_path)  # in this process: pytest's warnings-as-errors apply

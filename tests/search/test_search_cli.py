@@ -205,6 +205,28 @@ def test_a_noisy_or_search_finds_trains_and_saves_a_noisy_or_sampler(tmp_path: P
 
 
 @pytest.mark.slow
+def test_a_search_refreshed_once_finds_trains_and_saves_its_sampler(tmp_path: Path) -> None:
+    config = tmp_path / "once.toml"
+    config.write_text(
+        TINY.format(trials=3, outer="gp", finetune=2, extra="").replace(
+            'transform = "cgf"', 'transform = "cgf"\nrefresh = "once"'
+        )
+    )
+    run_dir = tmp_path / "run"
+    assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
+    assert SamplerSpec.load(run_dir / "sampler.json").refresh == "once"
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["refresh"] == "once"
+    assert 'refresh = "once"' in (run_dir / "config.toml").read_text()
+    sampler = str(run_dir / "sampler.json")
+    assert main(["--threads", "1", "train", str(config), "--sampler", sampler]) == 0
+    final = json.loads((run_dir / "final.json").read_text())
+    assert final["sampler"]["refresh"] == "once"
+    swift = final["arms"]["swift"]["runs"][0]
+    assert len(swift["test_top1"]) > 0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "pruner", ["none", "successive_halving", "hyperband", "swift", "synchronous_halving"]
 )

@@ -131,7 +131,7 @@ def parse_args(doc: str, script: str, key: str, default: Any, rule: str) -> Any:
     return args
 
 
-def _last_share(runs: list[dict[str, Any]]) -> float | None:
+def last_share(runs: list[dict[str, Any]]) -> float | None:
     """Mean over the runs of the sampler's probability on the flipped labels at the last
     epoch; None where a run recorded none (no injected noise)."""
     shares = [run["noisy_share"][-1] for run in runs if run.get("noisy_share")]
@@ -211,8 +211,8 @@ def ablate(
                 / new["cost"]["full_training_epochs"],
                 # The sampler's probability on the flipped labels at the last epoch (mean over
                 # the seeds; the noise mask is read only for this measure).
-                "flipped_share_last_default": _last_share([old_trains[p, s] for s in args.seeds]),
-                "flipped_share_last_variant": _last_share(
+                "flipped_share_last_default": last_share([old_trains[p, s] for s in args.seeds]),
+                "flipped_share_last_variant": last_share(
                     [done[trains[p, s].key] for s in args.seeds]
                 ),
             }

@@ -948,3 +948,17 @@ def test_refresh_is_a_sampler_key_the_spec_result_and_portfolio_see() -> None:
         parse_config({"sampler": {"refresh": "never", "segments": 0}})
     assert "2 problems" in str(err.value)
     assert "sampler.refresh: must be one of ['every_epoch', 'once'], got 'never'" in str(err.value)
+
+
+def test_refresh_once_refuses_the_keys_that_act_on_refreshes() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {"sampler": {"refresh": "once", "history": 0.5}, "search": {"refresh_every": 3}}
+        )
+    message = str(err.value)
+    assert "2 problems" in message
+    assert "sampler.history: a moving average over refreshes, read only with" in message
+    assert "search.refresh_every: thins the refreshes, read only with" in message
+    # their defaults pass (config.toml writes every key), and every_epoch takes both
+    parse_config({"sampler": {"refresh": "once", "history": 0.0}, "search": {"refresh_every": 1}})
+    parse_config({"sampler": {"history": 0.5}, "search": {"refresh_every": 3}})

@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="train from scratch with a found sampler, and with uniform sampling",
         description="Final training with a sampler file: uniform for search.shared_epochs "
-        "epochs, then the sampler with features refreshed every epoch; test Top-1 (a language "
+        "epochs, then the sampler with features refreshed every epoch (once, at the switch, "
+        "for a sampler with refresh = 'once'); test Top-1 (a language "
         "model: validation and test perplexity) every epoch. "
         "With another [model] in CONFIG this is transfer: only the sampler file moves.",
     )

@@ -482,10 +482,11 @@ class SamplerConfig:
             (default, SPEC 7: before every epoch from E_s on, from the network being trained)
             or ``once`` (only at the switch, E_s: the probabilities of the first epoch under
             the sampler are kept for the whole tail, so an instance the sampler keeps cannot
-            gain weight by being memorised). The search's fine-tunes, the final training and
-            the Lightning and transformers callbacks all follow it; with ``once``,
-            ``search.refresh_every`` has nothing left to thin. An ablation (docs/results.md,
-            "Features frozen at the switch").
+            gain weight by being memorised). The search's fine-tunes and the final training
+            follow it; the Lightning and transformers callbacks refuse ``once``. With ``once``,
+            ``history`` and ``search.refresh_every`` have no refresh to act on and must stay
+            at their defaults. An ablation (docs/results.md, "Features frozen at the
+            switch").
     """
 
     features: tuple[FeatureName, ...] = ("loss", "er")
@@ -1427,6 +1428,23 @@ def _cross_field_problems(values: dict[str, dict[str, Any]], bad: set[str]) -> l
         )
 
     problems += _start_problems(sampler, search, usable)
+    # With the features computed once there is no refresh to average over or to thin out.
+    if usable("sampler.refresh", "sampler.history") and (
+        sampler["refresh"] == "once" and sampler["history"] > 0
+    ):
+        problems.append(
+            f"sampler.history: a moving average over refreshes, read only with "
+            f"sampler.refresh = 'every_epoch' (here 'once'), got {sampler['history']!r}; "
+            "set history = 0.0 or refresh = 'every_epoch'"
+        )
+    if usable("sampler.refresh", "search.refresh_every") and (
+        sampler["refresh"] == "once" and search["refresh_every"] > 1
+    ):
+        problems.append(
+            f"search.refresh_every: thins the refreshes, read only with sampler.refresh = "
+            f"'every_epoch' (here 'once'), got {search['refresh_every']}; set refresh_every = "
+            "1 or refresh = 'every_epoch'"
+        )
 
     if usable("train.epochs") and derived and epochs < 2:
         problems.append(

@@ -157,6 +157,12 @@ def test_a_once_refreshed_spec_keeps_the_shared_starts_probabilities(digits, tmp
     for p in drawn:
         np.testing.assert_array_equal(p, first)
     drawn.clear()
+    # The path every search takes: the shared start's features computed once for all.
+    inner.prepare_shared_features(once.columns, tmp_path / "features.npz", shared.sha256)
+    assert inner.evaluate(once).score == straight.score and len(drawn) == 4
+    for p in drawn:
+        np.testing.assert_array_equal(p, first)
+    drawn.clear()
     inner.evaluate(SamplerSpec(theta=theta))  # every_epoch: epochs 1-3 draw fresh features
     np.testing.assert_array_equal(drawn[0], first)
     assert all(not np.array_equal(p, first) for p in drawn[1:])

@@ -222,8 +222,21 @@ def test_a_search_refreshed_once_finds_trains_and_saves_its_sampler(tmp_path: Pa
     assert main(["--threads", "1", "train", str(config), "--sampler", sampler]) == 0
     final = json.loads((run_dir / "final.json").read_text())
     assert final["sampler"]["refresh"] == "once"
-    swift = final["arms"]["swift"]["runs"][0]
-    assert len(swift["test_top1"]) > 0
+    # A fixed sampler that is not uniform: refreshed once, its mass on the noisy labels stays
+    # what the switch gave it; refreshed every epoch, it moves.
+    shares = {}
+    for refresh in ("once", "every_epoch"):
+        fixed = tmp_path / f"{refresh}.json"
+        theta = [1.0, 0.5, 0.5, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5]  # drops the high losses
+        SamplerSpec(theta=theta, refresh=refresh).save(fixed)
+        out = tmp_path / refresh
+        args = ["--threads", "1", "train", str(config), "--sampler", str(fixed), "--out", str(out)]
+        assert main(args) == 0
+        final = json.loads((out / "final.json").read_text())
+        shares[refresh] = final["arms"]["swift"]["runs"][0]["noisy_share"][2:]  # E_s = 2
+    assert len(shares["once"]) == 4 and len(set(shares["once"])) == 1
+    assert shares["once"][0] == pytest.approx(shares["every_epoch"][0])
+    assert len(set(shares["every_epoch"])) > 1
 
 
 @pytest.mark.slow

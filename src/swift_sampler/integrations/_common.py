@@ -26,8 +26,9 @@ def check_refresh(spec: SamplerSpec, where: str) -> None:
         raise ConfigError(
             f"{where} refreshes the features before every epoch; this sampler spec has "
             f"refresh = {spec.refresh!r}, which it does not support: train it with "
-            "swift-sampler's own loop (swift-sampler train), or search a sampler with "
-            "sampler.refresh = 'every_epoch'"
+            "swift-sampler's own loop (swift-sampler train, or "
+            "swift_sampler.search.final_training with your trainer or HFTrainerAdapter), or "
+            "search a sampler with sampler.refresh = 'every_epoch'"
         )
 
 

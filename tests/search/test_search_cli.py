@@ -580,6 +580,85 @@ def test_kill_between_enqueue_and_ask_resumes_to_the_same_result(tmp_path: Path)
     assert states.count("COMPLETE") == 4 and "WAITING" not in states
 
 
+# A search process that SIGKILLs itself when it is about to write config.toml: the moment
+# after the study was created and before config.toml exists, which no exception handler sees.
+_KILLED_AT_CONFIG = """
+import os, signal, sys
+from pathlib import Path
+import swift_sampler.search.driver as driver
+from swift_sampler.config import load_config
+
+def write_text(path, text):
+    if Path(path).name == "config.toml":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+driver.write_text = write_text
+driver.run_search(load_config(sys.argv[1]), Path(sys.argv[2]))
+"""
+
+
+def test_a_search_killed_between_its_study_and_config_toml_starts_afresh(tmp_path: Path) -> None:
+    """A search SIGKILLed right after creating its study, before config.toml: the run
+    directory held a study, so a rerun said "pass --resume", and had no config.toml, so there
+    was nothing to resume from (an experiment script that resumes when config.toml exists was
+    stuck). A study with no trial is cleared and the search runs as if never started."""
+    from swift_sampler.config import load_config
+    from swift_sampler.search.driver import run_search
+
+    config_path = _config(tmp_path, trials=3, outer="random")
+    config = load_config(config_path)
+    straight = run_search(config, tmp_path / "straight")
+
+    run_dir = tmp_path / "killed"
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_CONFIG, str(config_path), str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (run_dir / "study.db").is_file() and not (run_dir / "config.toml").exists()
+
+    again = run_search(config, run_dir)
+    assert [t.theta for t in again.trials] == [t.theta for t in straight.trials]
+    assert [t.score for t in again.trials] == [t.score for t in straight.trials]
+    assert (run_dir / "config.toml").is_file()
+
+
+def test_a_half_made_run_directory_whose_study_has_a_trial_is_refused_not_cleared(
+    tmp_path: Path,
+) -> None:
+    import optuna
+
+    from swift_sampler.config import load_config
+    from swift_sampler.errors import ConfigError
+    from swift_sampler.search.driver import _holds_no_trial, run_search
+
+    config = load_config(_config(tmp_path, trials=3, outer="random"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    db = run_dir / "study.db"
+    study = optuna.create_study(study_name="someone", storage=f"sqlite:///{db}")
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+    with pytest.raises(ConfigError, match="already holds a search; pass --resume"):
+        run_search(config, run_dir)
+    kept = optuna.load_study(study_name="someone", storage=f"sqlite:///{db}")
+    assert [t.value for t in kept.trials] == [0.5]
+    # a file that is not a study is not ours to delete either
+    (tmp_path / "junk.db").write_bytes(b"not a database at all")
+    assert not _holds_no_trial(tmp_path / "junk.db")
+    # Optuna's journal, the storage of several workers: empty, then with a trial
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = tmp_path / "study.journal"
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    study = optuna.create_study(study_name="j", storage=storage)
+    assert _holds_no_trial(journal)
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+    assert not _holds_no_trial(journal)
+
+
 def test_demo_fresh_refuses_a_directory_that_is_not_a_run(tmp_path: Path, capsys) -> None:
     precious = tmp_path / "precious"
     precious.mkdir()

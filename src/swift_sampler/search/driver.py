@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -379,6 +379,8 @@ def run_search(
         )
     if config.search.storage is not None:  # before the data is loaded and the run dir made
         check_storage(url)
+    if not resume:
+        _clear_half_made(paths)
     has_study = paths.holds_search()
     if resume and not has_study:
         raise ConfigError(f"nothing to resume in {paths.root}: it holds no search")
@@ -502,6 +504,63 @@ def run_search(
     return result
 
 
+def _clear_half_made(paths: RunPaths) -> None:
+    """Deletes a study file that a killed creation left in the run directory without
+    config.toml, when it holds no trial.
+
+    The creation below writes the study, then config.toml; an exception between the two is
+    undone there, but a SIGKILL or SIGTERM is not, and leaves a directory that held a search
+    for the resume check ("pass --resume") yet nothing to resume from. An empty study is
+    nothing of value, so a fresh start removes it, under the run directory's lock (a creation
+    in progress in another process holds it: that one is refused, not deleted). A study file
+    with a trial, or one that cannot be read, is left alone and refused as before.
+    """
+    if paths.config.exists():
+        return
+    files = [f for f in (paths.study_db, paths.study_journal) if f.exists()]
+    if not files:
+        return
+    with locked(paths):
+        if paths.config.exists() or not all(_holds_no_trial(f) for f in files):
+            return
+        logger.warning(
+            "%s holds a study with no trial and no config.toml (a search killed while it was "
+            "being created): starting it afresh",
+            paths.root,
+        )
+        for path in _local_study_files(paths):
+            path.unlink(missing_ok=True)
+
+
+def _local_study_files(paths: RunPaths) -> tuple[Path, ...]:
+    """The files of a study kept in the run directory (SQLite or journal, with their side
+    files)."""
+    return (
+        paths.study_db,
+        paths.root / "study.db-journal",
+        paths.study_journal,
+        paths.root / "study.journal.lock",
+    )
+
+
+def _holds_no_trial(path: Path) -> bool:
+    """True when the study file ``path`` (SQLite, or an Optuna journal) holds no trial; False
+    when it holds one or cannot be read as a study."""
+    try:
+        if path.suffix == ".db":
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                try:
+                    (count,) = db.execute("SELECT COUNT(*) FROM trials").fetchone()
+                except sqlite3.OperationalError as err:  # killed before its tables existed
+                    return "no such table" in str(err)
+                return bool(count == 0)
+        storage = journal_storage(f"journal:///{path.resolve()}")
+        studies = storage.get_all_studies()
+        return all(not storage.get_all_trials(s._study_id, deepcopy=False) for s in studies)
+    except Exception:  # unreadable: not ours to delete
+        return False
+
+
 def _undo_creation(
     paths: RunPaths, config: Config, url: str, *, made: list[Path], external: bool
 ) -> None:
@@ -523,14 +582,7 @@ def _undo_creation(
             mine = study.user_attrs.get("fingerprint") == config.fingerprint()
             if mine and not study.get_trials(deepcopy=False):
                 optuna.delete_study(study_name=name, storage=storage)
-    for path in (
-        paths.study_db,
-        paths.root / "study.db-journal",
-        paths.study_journal,
-        paths.root / "study.journal.lock",
-        paths.config,
-        paths.lock,
-    ):
+    for path in (*_local_study_files(paths), paths.config, paths.lock):
         path.unlink(missing_ok=True)
     for directory in made:
         if directory.is_dir() and not any(directory.iterdir()):

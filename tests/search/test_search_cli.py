@@ -626,37 +626,62 @@ def test_a_search_killed_between_its_study_and_config_toml_starts_afresh(tmp_pat
     assert (run_dir / "config.toml").is_file()
 
 
-def test_a_half_made_run_directory_whose_study_has_a_trial_is_refused_not_cleared(
+def test_a_half_made_run_directory_is_cleared_only_when_it_is_this_searchs_empty_study(
     tmp_path: Path,
 ) -> None:
+    """Only an empty study named as this config's, with its fingerprint or none, is what a
+    killed creation of this search leaves; anything else in study.db or study.journal
+    without config.toml is refused ("already holds a search") and kept byte for byte."""
     import optuna
+    from optuna.storages.journal import JournalFileBackend
 
     from swift_sampler.config import load_config
     from swift_sampler.errors import ConfigError
-    from swift_sampler.search.driver import _holds_no_trial, run_search
+    from swift_sampler.search.driver import run_search
 
     config = load_config(_config(tmp_path, trials=3, outer="random"))
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    db = run_dir / "study.db"
-    study = optuna.create_study(study_name="someone", storage=f"sqlite:///{db}")
-    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
-    with pytest.raises(ConfigError, match="already holds a search; pass --resume"):
-        run_search(config, run_dir)
-    kept = optuna.load_study(study_name="someone", storage=f"sqlite:///{db}")
-    assert [t.value for t in kept.trials] == [0.5]
-    # a file that is not a study is not ours to delete either
-    (tmp_path / "junk.db").write_bytes(b"not a database at all")
-    assert not _holds_no_trial(tmp_path / "junk.db")
-    # Optuna's journal, the storage of several workers: empty, then with a trial
-    from optuna.storages.journal import JournalFileBackend
+    name, mine = config.search.study_name, config.fingerprint()
 
-    journal = tmp_path / "study.journal"
-    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
-    study = optuna.create_study(study_name="j", storage=storage)
-    assert _holds_no_trial(journal)
-    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
-    assert not _holds_no_trial(journal)
+    def sqlite_study(run: Path, study_name: str, fingerprint: str, trial: bool) -> None:
+        study = optuna.create_study(study_name=study_name, storage=f"sqlite:///{run}/study.db")
+        study.set_user_attr("fingerprint", fingerprint)
+        if trial:
+            study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+
+    def journal_study(run: Path, study_name: str, fingerprint: str) -> None:
+        backend = JournalFileBackend(str(run / "study.journal"))
+        storage = optuna.storages.JournalStorage(backend)
+        study = optuna.create_study(study_name=study_name, storage=storage)
+        study.set_user_attr("fingerprint", fingerprint)
+
+    refused = {
+        "with a trial": lambda run: sqlite_study(run, name, mine, trial=True),
+        "another study": lambda run: sqlite_study(run, "someone", mine, trial=False),
+        "another config": lambda run: sqlite_study(run, name, "0" * 64, trial=False),
+        "not optuna": lambda run: sqlite3.connect(run / "study.db").execute(
+            "CREATE TABLE thesis (chapter TEXT)"
+        ),
+        "not a database": lambda run: (run / "study.db").write_bytes(b"years of work"),
+        "a journal of another config": lambda run: journal_study(run, name, "0" * 64),
+    }
+    for case, make in refused.items():
+        run = tmp_path / case.replace(" ", "-")
+        run.mkdir()
+        make(run)
+        before = {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()}
+        with pytest.raises(ConfigError, match="already holds a search; pass --resume"):
+            run_search(config, run)
+        after = {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()}
+        assert after == before, case  # not even a lock file
+
+    # this config's empty journal (a killed creation with workers) is cleared: the search runs
+    # on the default SQLite storage, as if never started
+    run = tmp_path / "journal"
+    run.mkdir()
+    journal_study(run, name, mine)
+    result = run_search(config, run)
+    assert len(result.trials) == 3 and not (run / "study.journal").exists()
+    assert (run / "study.db").is_file() and (run / "config.toml").is_file()
 
 
 def test_demo_fresh_refuses_a_directory_that_is_not_a_run(tmp_path: Path, capsys) -> None:

@@ -371,6 +371,8 @@ def run_search(
     if workers > 1 and experiment is not None:
         raise ConfigError("parallel workers build their experiment from the config")
     check_pruning(config, workers=workers, world_size=distributed.world_size())
+    if not resume:  # before the storage is chosen: a half-made journal must not pick it
+        _clear_half_made(paths, config)
     url = storage_url(paths, config, workers=workers)
     if workers > 1 and url.startswith("sqlite"):
         raise ConfigError(
@@ -379,8 +381,6 @@ def run_search(
         )
     if config.search.storage is not None:  # before the data is loaded and the run dir made
         check_storage(url)
-    if not resume:
-        _clear_half_made(paths)
     has_study = paths.holds_search()
     if resume and not has_study:
         raise ConfigError(f"nothing to resume in {paths.root}: it holds no search")
@@ -504,32 +504,96 @@ def run_search(
     return result
 
 
-def _clear_half_made(paths: RunPaths) -> None:
-    """Deletes a study file that a killed creation left in the run directory without
-    config.toml, when it holds no trial.
+def _clear_half_made(paths: RunPaths, config: Config) -> None:
+    """Deletes a study that a killed creation left in the run directory without config.toml.
 
     The creation below writes the study, then config.toml; an exception between the two is
-    undone there, but a SIGKILL or SIGTERM is not, and leaves a directory that held a search
-    for the resume check ("pass --resume") yet nothing to resume from. An empty study is
-    nothing of value, so a fresh start removes it, under the run directory's lock (a creation
-    in progress in another process holds it: that one is refused, not deleted). A study file
-    with a trial, or one that cannot be read, is left alone and refused as before.
+    undone there, but a SIGKILL or SIGTERM is not, and left a directory that held a search for
+    the resume check ("pass --resume") yet nothing to resume from. Such a study is deleted
+    only when it is this config's own and empty (:func:`_abandoned`), under the run
+    directory's lock (a creation in progress in another ``search`` holds it: that one is
+    refused, not deleted); anything else is left alone and refused as before.
     """
     if paths.config.exists():
         return
     files = [f for f in (paths.study_db, paths.study_journal) if f.exists()]
-    if not files:
-        return
+    if not files or not all(_abandoned(f, config) for f in files):
+        return  # before the lock: a directory that is not ours gets no lock file either
     with locked(paths):
-        if paths.config.exists() or not all(_holds_no_trial(f) for f in files):
+        if paths.config.exists() or not all(_abandoned(f, config) for f in files):
             return
         logger.warning(
-            "%s holds a study with no trial and no config.toml (a search killed while it was "
-            "being created): starting it afresh",
+            "%s holds an empty study of this config and no config.toml (a search killed while "
+            "it was being created): starting it afresh",
             paths.root,
         )
         for path in _local_study_files(paths):
             path.unlink(missing_ok=True)
+
+
+_OPTUNA_TABLES = frozenset(
+    {
+        "alembic_version",
+        "studies",
+        "study_directions",
+        "study_system_attributes",
+        "study_user_attributes",
+        "trial_heartbeats",
+        "trial_intermediate_values",
+        "trial_params",
+        "trial_system_attributes",
+        "trial_user_attributes",
+        "trial_values",
+        "trials",
+        "version_info",
+    }
+)
+"""The tables of an Optuna SQLite storage (Optuna 5)."""
+
+
+def _abandoned(path: Path, config: Config) -> bool:
+    """True when the study file ``path`` (SQLite, or an Optuna journal) is an Optuna storage
+    whose studies (none, or some) are all named as ``config``'s, carry its fingerprint or none,
+    and hold no trial: what a killed creation of this search leaves. False for anything else,
+    or a file that cannot be read."""
+    import json
+
+    name, fingerprint = config.search.study_name, config.fingerprint()
+    try:
+        if path.suffix == ".db":
+            # A creation killed mid-commit leaves a hot rollback journal, which a read-only
+            # connection cannot roll back; under the run directory's lock a writable one may.
+            hot = path.with_name(path.name + "-journal").exists()
+            uri = path.resolve().as_uri() + ("" if hot else "?mode=ro")
+            with closing(sqlite3.connect(uri, uri=True)) as db:
+                tables = {
+                    r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+                if not tables <= _OPTUNA_TABLES:  # someone else's database
+                    return False
+                if "trials" in tables and db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]:
+                    return False
+                names = set()
+                if "studies" in tables:
+                    names = {r[0] for r in db.execute("SELECT study_name FROM studies")}
+                prints = set()
+                if "study_user_attributes" in tables:
+                    query = (
+                        "SELECT value_json FROM study_user_attributes WHERE key = 'fingerprint'"
+                    )
+                    prints = {json.loads(r[0]) for r in db.execute(query)}
+        else:
+            storage = journal_storage(f"journal:///{path.resolve()}")
+            studies = storage.get_all_studies()
+            if any(storage.get_all_trials(s._study_id, deepcopy=False) for s in studies):
+                return False
+            names = {s.study_name for s in studies}
+            prints = {
+                s.user_attrs["fingerprint"] for s in studies if "fingerprint" in s.user_attrs
+            }
+    except Exception:  # unreadable: not ours to delete
+        return False
+    return names <= {name} and prints <= {fingerprint}
 
 
 def _local_study_files(paths: RunPaths) -> tuple[Path, ...]:
@@ -541,24 +605,6 @@ def _local_study_files(paths: RunPaths) -> tuple[Path, ...]:
         paths.study_journal,
         paths.root / "study.journal.lock",
     )
-
-
-def _holds_no_trial(path: Path) -> bool:
-    """True when the study file ``path`` (SQLite, or an Optuna journal) holds no trial; False
-    when it holds one or cannot be read as a study."""
-    try:
-        if path.suffix == ".db":
-            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-                try:
-                    (count,) = db.execute("SELECT COUNT(*) FROM trials").fetchone()
-                except sqlite3.OperationalError as err:  # killed before its tables existed
-                    return "no such table" in str(err)
-                return bool(count == 0)
-        storage = journal_storage(f"journal:///{path.resolve()}")
-        studies = storage.get_all_studies()
-        return all(not storage.get_all_trials(s._study_id, deepcopy=False) for s in studies)
-    except Exception:  # unreadable: not ours to delete
-        return False
 
 
 def _undo_creation(

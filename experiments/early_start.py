@@ -173,7 +173,9 @@ def search_dir(
         sampler.refresh,
     )
     name = f"{dataset}-{noise_type}{noise}-es{config.search.shared_epochs}-t{trials}{sharp}"
-    return RESULTS / experiment / "search" / name
+    # Another search seed gets its own directory (seed 0's names predate the suffix).
+    seed = config.search.seed
+    return RESULTS / experiment / "search" / (name + ("" if seed == 0 else f"-seed{seed}"))
 
 
 def train_job(

@@ -63,7 +63,8 @@ def search_job(
     from swift_sampler.search.driver import run_search
 
     config = make_config(dataset, noise_type, noise, fraction, select_seed)
-    run_dir = RESULTS / NAME / "search" / f"{dataset}-{noise_type}{noise}"
+    seed = "" if select_seed == 0 else f"-seed{select_seed}"  # seed 0's name predates it
+    run_dir = RESULTS / NAME / "search" / f"{dataset}-{noise_type}{noise}{seed}"
     result = run_search(config, run_dir, resume=(run_dir / "config.toml").exists())
     return {
         "spec": result.spec.to_dict(),

@@ -168,3 +168,58 @@ def test_oracle_start_measures_of_a_sampler_against_the_flipped_labels(table1: A
         pytest.approx(1.0)
     )
     assert oracle_start.clean_spread([0.0, 0.0, 0.5, 0.5, 0.0, 0.0], mask) == pytest.approx(0.5)
+
+
+def test_another_search_seed_gets_its_own_directory_and_seed_0_keeps_its_name(
+    table1: Any,
+) -> None:
+    import early_start as es
+
+    # seed 0's directory is the one every committed run was searched in (a rename would make
+    # a resumed search start over); another seed must not share it (the lock would refuse it,
+    # or a resume would mix two searches)
+    zero = es.make_config("mnist5k", "symmetric", 0.4, 0.4, 20, 0)
+    one = es.make_config("mnist5k", "symmetric", 0.4, 0.4, 20, 1)
+    assert es.search_dir(zero, "mnist5k", "symmetric", 0.4, 20).name == (
+        "mnist5k-symmetric0.4-es8-t20"
+    )
+    assert es.search_dir(one, "mnist5k", "symmetric", 0.4, 20).name == (
+        "mnist5k-symmetric0.4-es8-t20-seed1"
+    )
+
+
+def test_search_seeds_final_seeds_and_the_targets_on_the_mean(table1: Any) -> None:
+    sys.modules.pop("search_seeds", None)
+    import search_seeds
+
+    # as in benchmarks/bench_search_cost.py: 1-3 for seed 0, 11-13 for seed 1
+    assert search_seeds.final_seeds([1, 2, 3], 0) == [1, 2, 3]
+    assert search_seeds.final_seeds([1, 2, 3], 2) == [21, 22, 23]
+    # the mean weighs each search seed once, whatever its spread; sd is between seeds
+    pooled = search_seeds.pooled(
+        [{"last": 95.0, "at_best_val": 94.0}, {"last": 93.0, "at_best_val": 94.0}]
+    )
+    assert pooled["last_mean"] == pytest.approx(94.0)
+    assert pooled["at_best_val_sd_search"] == pytest.approx(0.0)
+    row = {
+        "noise": 0.4,
+        "noise_type": "symmetric",
+        "full": pooled,
+        "best_same_info_last": 94.5,
+        "best_same_info_last_method": "drop_r_val",
+        "best_same_info_at_best_val": 93.9,
+        "best_same_info_at_best_val_method": "drop_r_val",
+        "oracle_last": 95.5,
+        "oracle_at_best_val": 96.5,
+    }
+    t = search_seeds.targets(row)
+    assert t["last"] == "missed (94.0 vs drop_r_val 94.5)"
+    assert t["at_best_val"] == "met"
+    assert t["oracle_gap_last"] == "1.5: met"
+    assert t["oracle_gap_at_best_val"] == "2.5: missed"
+    # without noise: at most 0.3 under uniform
+    clean = row | {"noise": 0.0, "uniform_last": 94.3, "uniform_at_best_val": 94.4}
+    t = search_seeds.targets(clean)
+    assert t["last"] == "met"
+    assert t["at_best_val"] == "missed (94.0 vs uniform 94.4)"
+    assert "oracle_gap_last" not in t

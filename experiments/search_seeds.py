@@ -264,7 +264,20 @@ def main() -> None:
                 early_start.train_job,
                 base(*p, s) | {"trials": TRIALS, "seed": f, "spec": done[job.key]["spec"]},
             )
-    second = [j for (arm, *_), j in train_jobs.items() if arm == "full"]
+    # A check of where seed 0's lead comes from: its sampler trained with seed 1's final
+    # seeds (40% symmetric noise): the sampler, or the final seeds it was trained with?
+    cross = {
+        (p, f): Job(
+            NAME,
+            f"train-{p[0]}-{p[1]}-seed0spec-s{f}",
+            early_start.train_job,
+            base(*p, 0) | {"trials": TRIALS, "seed": f, "spec": searches["full", p, 0]["spec"]},
+        )
+        for p in pairs
+        if p[1] == "sym40" and args.search_seeds
+        for f in final_seeds(args.seeds, args.search_seeds[0])
+    }
+    second = [j for (arm, *_), j in train_jobs.items() if arm == "full"] + list(cross.values())
     second += [*rival_jobs.values()] + [j for (arm, *_), j in train_jobs.items() if arm != "full"]
     done.update(run_jobs(second, processes=args.jobs))
     for (arm, p, s, _), job in train_jobs.items():
@@ -320,6 +333,10 @@ def main() -> None:
             measured[name] = {"per_seed": selections, **pooled(selections)}
         row["competitors"] = measured
         row["reference_averaged"] = averaged_reference(same_info, measured)
+        mine = [done[j.key] for (q, _), j in cross.items() if q == p]
+        row["seed0_sampler_on_other_finals"] = (
+            {"final_seeds": [f for (q, f) in cross if q == p]} | per_seed(mine) if mine else None
+        )
         row["targets"] = targets(row)
         rows.append(row)
     write_json(RESULTS / NAME / "summary.json", {"command": command, "rows": rows})
@@ -417,6 +434,15 @@ def report(
             f"{early_start.same_information_cell(r)} | {num(r['uniform_last'])} / "
             f"{num(r['oracle_last'])} | {tt} |"
         )
+    checks = [r for r in rows if r.get("seed0_sampler_on_other_finals")]
+    if checks:
+        lines += ["", "Seed 0's sampler trained with another search seed's final seeds:"]
+        for r in checks:
+            c = r["seed0_sampler_on_other_finals"]
+            lines.append(
+                f"{r['dataset']} {r['setting']}: final seeds {c['final_seeds']}: "
+                f"{pair(c)} (on seeds {seeds}: {pair(r['full']['per_seed'][0])})."
+            )
     measured = [r for r in rows if r.get("competitors")]
     if measured:
         lines += [

@@ -154,3 +154,43 @@ def test_a_pruned_trial_is_done_not_owed_a_requeue(study: optuna.Study) -> None:
     # Its worker dies afterwards: nothing of it is requeued.
     assert _requeue_dead(study, "host:7", options.max_retry) == []
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE, TrialState.PRUNED]
+
+
+def test_a_proposal_that_repeats_a_running_theta_is_replaced(
+    study: optuna.Study, tmp_path: Path
+) -> None:
+    """Two workers proposing at once see neither's claim (a theta is written after its
+    proposal), and a GP given the same history can put both on one point; CI hit it once
+    under load (7 distinct thetas of 8). The race cannot be forced with a real GP, so a
+    stand-in outer loop repeats the theta a running trial holds: the claim must get the Sobol
+    point drawn for its slot instead, and never a theta already taken."""
+    import numpy as np
+
+    from swift_sampler.config import load_config
+    from swift_sampler.search.outer import param_names, sobol_point
+    from swift_sampler.search.workers import REPEAT_SOBOL_OFFSET, _theta_of_claim
+
+    path = tmp_path / "c.toml"
+    path.write_text('[data]\nname = "digits"\n[model]\nname = "mlp"\n[search]\nseed = 3\n')
+    config = load_config(path)
+    dim = 10
+    names = param_names(dim)
+    running = study.ask()
+    running.set_user_attr("slot", 5)
+    held = np.linspace(0.05, 0.95, dim)
+    for name, value in zip(names, held, strict=True):
+        running.suggest_float(name, float(value), float(value))  # fixed: a written claim
+
+    class Repeats:
+        def suggest(self, history, slot, pending):  # type: ignore[no-untyped-def]
+            assert any(np.allclose(p, held) for p in pending)  # it was told, and repeats
+            return held.copy(), {"from": "gp"}
+
+    mine = study.ask()
+    mine.set_user_attr("slot", 6)
+    theta = _theta_of_claim(study, mine, Repeats(), dim, config)
+    assert not np.allclose(theta, held)
+    np.testing.assert_allclose(theta, sobol_point(dim, REPEAT_SOBOL_OFFSET + 64 * 6, 3))
+    stored = study._storage.get_trial(mine._trial_id)
+    np.testing.assert_allclose([stored.params[n] for n in names], theta)
+    assert "from" not in stored.system_attrs  # the repeat's attributes are not kept

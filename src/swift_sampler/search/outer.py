@@ -83,7 +83,9 @@ class OuterLoop(Protocol):
         ...
 
 
-def _sobol_point(dim: int, index: int, seed: int) -> np.ndarray:
+def sobol_point(dim: int, index: int, seed: int) -> np.ndarray:
+    """Point ``index`` of the scrambled Sobol sequence in ``[0, 1]^dim`` of ``seed`` (the
+    start-up points are indices ``slot - 1``)."""
     from scipy.stats import qmc
 
     engine = qmc.Sobol(dim, scramble=True, seed=np.random.default_rng([seed, 7]))
@@ -137,7 +139,7 @@ class OptunaOuterLoop:
         if self.kind == "random":
             return np.random.default_rng([self.seed, slot]).random(self.dim), {}
         if self.kind == "qmc" or slot <= self.startup_trials or not history:
-            return _sobol_point(self.dim, max(slot - 1, 0), self.seed), {}
+            return sobol_point(self.dim, max(slot - 1, 0), self.seed), {}
         return self._ask(history, slot, pending)
 
     def _ask(
@@ -238,7 +240,7 @@ class _ReinforceAdapter:
 
         start = self.startup_trials + 1
         if slot < start or not history:
-            return _sobol_point(self.dim, max(slot - 1, 0), self.seed), {}
+            return sobol_point(self.dim, max(slot - 1, 0), self.seed), {}
         first = history[: start + self.warm]
         best = max(range(len(first)), key=lambda i: first[i].score)  # ties: the earliest
         init = np.clip(first[best].theta, RL_INIT_MARGIN, 1.0 - RL_INIT_MARGIN)

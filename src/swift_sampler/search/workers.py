@@ -50,7 +50,7 @@ import numpy as np
 from swift_sampler.errors import ConfigError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
-from swift_sampler.search.outer import outer_loop_for, startup_count
+from swift_sampler.search.outer import outer_loop_for, sobol_point, startup_count
 from swift_sampler.search.pruning import Pruning
 from swift_sampler.search.study import (
     evaluate_and_tell,
@@ -569,6 +569,11 @@ def _drop(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
 
+REPEAT_SOBOL_OFFSET = 1 << 20
+"""Where the Sobol points that replace a repeated proposal start: far past the start-up
+points (index ``slot - 1``), so a replacement is never one of them."""
+
+
 def _theta_of_claim(
     study: optuna.Study, trial: optuna.Trial, outer: Any, dim: int, config: Config
 ) -> np.ndarray:
@@ -582,6 +587,7 @@ def _theta_of_claim(
     if set(names) <= set(frozen.params) | set(fixed):  # queued with its theta
         return np.array([trial.suggest_float(n, 0.0, 1.0) for n in names])
     slot = _slot(trial)
+    outer_seed = config.search.seed
     finished = _done(study.get_trials(deepcopy=False))
     history = outer_history(sorted(finished, key=lambda t: t.number), dim)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -591,6 +597,20 @@ def _theta_of_claim(
         if t.number != trial.number and set(names) <= set(t.params)
     ]
     theta, attrs = outer.suggest(history, slot, pending)
+    # Two workers proposing at the same moment see neither each other's claim (a theta is
+    # written after its proposal) and, from the same history, a GP can put both on one point
+    # (often a corner of the box). Read what is taken now and replace a repeat by a Sobol
+    # point drawn for this slot: no theta is scored twice.
+    taken = [t.theta for t in history] + pending
+    taken += [
+        theta_of(t, dim)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.number != trial.number and set(names) <= set(t.params)
+    ]
+    redraw = 0
+    while any(np.allclose(theta, other, rtol=0.0, atol=1e-9) for other in taken):
+        theta, attrs = sobol_point(dim, REPEAT_SOBOL_OFFSET + 64 * slot + redraw, outer_seed), {}
+        redraw += 1
     dist = FloatDistribution(0.0, 1.0)
     for key, value in attrs.items():  # before the params: a requeued copy carries both
         study._storage.set_trial_system_attr(trial._trial_id, key, value)

@@ -25,7 +25,8 @@ the default protocol (experiments/early_start.py's jobs). Every choice on the se
 test Top-1 on the reported seeds, at the last epoch and at the best-validation epoch. Nothing
 here changes a default: it says whether the defaults hold where they were not chosen. Writes
 results/outside/summary.json and the section ``outside`` of docs/results.md (with another
-``--fraction`` or ``--lipschitz``: results/outside/summary-f<fraction>-L<L>.json, no section).
+``--fraction``, ``--lipschitz`` or ``--select-seed``: results/outside/summary-f<fraction>-
+L<L>-s<seed>.json, with only the parts that differ from the default, and no section).
 """
 
 from __future__ import annotations
@@ -100,9 +101,12 @@ def main() -> None:
             column: dict(zip(("met", "above"), verdict(mine, column), strict=True))
             for column in ("last_mean", "at_best_val_mean")
         }
-    # Another E_s than the default's is a diagnosis beside the default's files, not over them.
-    tag = ("" if args.fraction == 0.4 else f"-f{args.fraction:g}") + (
-        "" if args.lipschitz == 2.0 else f"-L{args.lipschitz:g}"
+    # Another E_s or L than the default's is a diagnosis beside the default's files, not over
+    # them; so is another selection seed (a replicate of the whole comparison).
+    tag = (
+        ("" if args.fraction == 0.4 else f"-f{args.fraction:g}")
+        + ("" if args.lipschitz == 2.0 else f"-L{args.lipschitz:g}")
+        + ("" if args.select_seed == 0 else f"-s{args.select_seed}")
     )
     write_json(
         RESULTS / NAME / f"summary{tag}.json", {"seeds": seeds, "rows": rows, "status": status}

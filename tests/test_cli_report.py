@@ -165,6 +165,72 @@ def test_report_of_a_sound_run_prints_the_summary_and_both_figures(
         assert (run_dir / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def _curves(swift: list[float], uniform: list[float]) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        for arm, curve in (("swift", swift), ("uniform", uniform)):
+            run = data["arms"][arm]["runs"][0]
+            run["val_top1"] = curve
+            run["best_val_epoch"] = curve.index(max(curve))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("swift", "uniform", "advice"),
+    [
+        # The sampler never beats uniform sampling's best epoch on validation.
+        (
+            [0.4, 0.8, 0.7],
+            [0.4, 0.9, 0.6],
+            "note: on validation the Swift Sampler's best epoch (80.0%) is not above uniform "
+            "sampling's (90.0%): on this evidence uniform training with early stopping is as "
+            "good or better than this sampler",
+        ),
+        # Level at the best epoch (both peak in the uniform epochs they share): no better.
+        (
+            [0.4, 0.9, 0.5],
+            [0.4, 0.9, 0.6],
+            "note: on validation the Swift Sampler's best epoch (90.0%) is not above uniform "
+            "sampling's (90.0%): on this evidence uniform training with early stopping is as "
+            "good or better than this sampler",
+        ),
+        # Above at its best epoch, below at its last: keep its best epoch.
+        (
+            [0.4, 0.95, 0.6],
+            [0.4, 0.9, 0.85],
+            "note: on validation the Swift Sampler's last epoch (60.0%) is below uniform "
+            "sampling's best epoch (90.0%), its own best is above (95.0%): keep its "
+            "best-validation epoch, not its last",
+        ),
+        # Its last epoch is above uniform sampling's best: nothing to add.
+        ([0.4, 0.9, 0.95], [0.4, 0.9, 0.6], None),
+    ],
+)
+def test_the_final_table_shows_validation_and_what_it_says_against_early_stopped_uniform(
+    run_dir: Path,
+    swift: list[float],
+    uniform: list[float],
+    advice: str | None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _edit(run_dir / "final.json", _curves(swift, uniform))
+    code, out, err = _report(run_dir, capsys)
+    assert (code, err) == (EXIT_OK, "")
+    lines = out.splitlines()
+    head = lines.index("Top-1 (one seed; validation labels are as noisy as training labels)")
+    assert lines[head + 1].split() == [
+        *("sampler", "val", "last", "val", "best", "test", "last"),
+        *("test", "at", "best", "val", "seeds"),
+    ]
+    # val last, val best, test last, test at best val (the test columns are final.json's).
+    pct = [f"{100 * v:.1f}%" for v in (uniform[-1], max(uniform))]
+    assert lines[head + 2].split() == ["uniform", *pct, "70.0%", "80.0%", "[1]"]
+    pct = [f"{100 * v:.1f}%" for v in (swift[-1], max(swift))]
+    assert lines[head + 3].split() == ["Swift", "Sampler", *pct, "70.0%", "80.0%", "[1]"]
+    notes = [line for line in lines if line.startswith("note:")]
+    assert notes == ([] if advice is None else [advice])
+
+
 # 1. non-UTF-8 run files --------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import shutil
+import statistics
 import sys
 import time
 import traceback
@@ -99,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train from scratch with a found sampler, and with uniform sampling",
         description="Final training with a sampler file: uniform for search.shared_epochs "
         "epochs, then the sampler with features refreshed every epoch (once, at the switch, "
-        "for a sampler with refresh = 'once'); test Top-1 (a language "
-        "model: validation and test perplexity) every epoch. "
+        "for a sampler with refresh = 'once'); validation and test Top-1 (a language "
+        "model: perplexity) every epoch, with a note when validation prefers uniform sampling "
+        "with early stopping. "
         "With another [model] in CONFIG this is transfer: only the sampler file moves.",
     )
     train.add_argument("config", type=Path, help="TOML configuration")
@@ -160,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the main job: search + final training on MNIST-5k with 40%% label noise",
         # A description is printed as written (only help strings are %-formatted).
         description="Searches a sampler on MNIST-5k with 40% symmetric label noise, trains "
-        "it and uniform sampling from scratch, and prints test Top-1 for both (configs/demo.toml"
-        "). A rerun resumes the run directory and recomputes nothing already finished.",
+        "it and uniform sampling from scratch, and prints validation and test Top-1 for both "
+        "(configs/demo.toml). A rerun resumes the run directory and recomputes nothing "
+        "already finished.",
     )
     demo.add_argument("--run-dir", type=Path, default=Path("runs/demo"))
     demo.add_argument("--fresh", action="store_true", help="delete RUN_DIR first")
@@ -448,8 +451,11 @@ def _print_final(summary: dict[str, Any]) -> None:
     if summary.get("metric") == "perplexity":
         _print_final_perplexity(arms, what)
         return
-    print(f"\ntest Top-1 ({what}; validation labels are as noisy as training labels)")
-    print(f"{'sampler':14s} {'last epoch':>13s} {'at best val':>13s}  seeds")
+    print(f"\nTop-1 ({what}; validation labels are as noisy as training labels)")
+    print(
+        f"{'sampler':14s} {'val last':>13s} {'val best':>13s} {'test last':>13s} "
+        f"{'test at best val':>16s}  seeds"
+    )
 
     def cell(a: dict[str, Any], key: str) -> str:
         text = _pct(a[f"{key}_mean"])
@@ -457,19 +463,57 @@ def _print_final(summary: dict[str, Any]) -> None:
             text += f" ±{100 * a[f'{key}_std']:.1f}"
         return text
 
+    val: dict[str, tuple[float, float]] = {}  # arm: mean validation (last, best) over seeds
     for name, label in (("uniform", "uniform"), ("swift", "Swift Sampler")):
         if name not in arms:
             continue
         a = arms[name]
+        curves = [r.get("val_top1") for r in a.get("runs", [])]
+        cells = ["-", "-"]
+        if curves and all(curves):  # a final.json without the curves shows none
+            last, best = [c[-1] for c in curves], [max(c) for c in curves]
+            cells = [_spread(last), _spread(best)]
+            val[name] = (statistics.fmean(last), statistics.fmean(best))
         print(
-            f"{label:14s} {cell(a, 'last'):>13s} {cell(a, 'test_at_best_val'):>13s}  {a['seeds']}"
+            f"{label:14s} {cells[0]:>13s} {cells[1]:>13s} {cell(a, 'last'):>13s} "
+            f"{cell(a, 'test_at_best_val'):>16s}  {a['seeds']}"
         )
+    for line in _validation_advice(val):
+        print(line)
+
+
+def _validation_advice(val: dict[str, tuple[float, float]]) -> list[str]:
+    """What validation says about keeping the sampler, against uniform sampling with early
+    stopping (which a default search can lose to outside the settings its defaults were chosen
+    on: docs/results.md, "The default protocol outside the tables"). Test is not consulted."""
+    if not {"uniform", "swift"} <= val.keys():
+        return []
+    (_, uniform_best), (swift_last, swift_best) = val["uniform"], val["swift"]
+    if swift_best <= uniform_best:
+        return [
+            f"note: on validation the Swift Sampler's best epoch ({_pct(swift_best)}) is not "
+            f"above uniform sampling's ({_pct(uniform_best)}): on this evidence uniform training "
+            "with early stopping is as good or better than this sampler"
+        ]
+    if swift_last < uniform_best:
+        return [
+            f"note: on validation the Swift Sampler's last epoch ({_pct(swift_last)}) is below "
+            f"uniform sampling's best epoch ({_pct(uniform_best)}), its own best is above "
+            f"({_pct(swift_best)}): keep its best-validation epoch, not its last"
+        ]
+    return []
+
+
+def _spread(values: list[float]) -> str:
+    """Mean (and std over seeds when there are several) of fractions, as percent."""
+    text = _pct(statistics.fmean(values))
+    if len(values) > 1:
+        text += f" ±{100 * statistics.stdev(values):.1f}"
+    return text
 
 
 def _print_final_perplexity(arms: dict[str, Any], what: str) -> None:
     """Validation and test perplexity at the last epoch and at the best-validation epoch."""
-    import statistics
-
     print(f"\nperplexity ({what}; validation and test text is clean)")
     print(
         f"{'sampler':14s} {'val last':>13s} {'val best':>13s} {'test last':>13s} "

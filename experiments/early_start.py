@@ -276,18 +276,23 @@ def setting_pairs(args: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def protocol_kwargs(args: Any, dataset: str, setting: str) -> dict[str, Any]:
-    """The keyword arguments of :func:`search_job` (and of :func:`train_job`, with a seed and
-    a spec) for one cell under ``args``' protocol."""
+def cell_kwargs(dataset: str, setting: str, fraction: float, select_seed: int) -> dict[str, Any]:
+    """The keyword arguments of :func:`search_job` for one cell, without ``trials`` (the swift
+    preset's search takes none; :func:`train_job` adds a seed and a spec)."""
     noise_type, noise = table1.SETTINGS[setting]
     return {
         "dataset": dataset,
         "noise_type": noise_type,
         "noise": noise,
-        "fraction": args.fraction,
-        "trials": args.trials,
-        "select_seed": args.select_seed,
+        "fraction": fraction,
+        "select_seed": select_seed,
     }
+
+
+def protocol_kwargs(args: Any, dataset: str, setting: str) -> dict[str, Any]:
+    """The keyword arguments of :func:`search_job` (and of :func:`train_job`, with a seed and
+    a spec) for one cell under ``args``' protocol."""
+    return cell_kwargs(dataset, setting, args.fraction, args.select_seed) | {"trials": args.trials}
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:

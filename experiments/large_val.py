@@ -162,14 +162,8 @@ def same_information_rows(
     t1_trials = table1.BASELINE_TRIALS
 
     def ss_kwargs(setting: str) -> dict[str, Any]:
-        noise_type, noise = table1.SETTINGS[setting]
-        return {
-            "dataset": dataset,
-            "noise_type": noise_type,
-            "noise": noise,
-            "fraction": fraction,
+        return early_start.cell_kwargs(dataset, setting, fraction, select) | {
             "trials": trials,
-            "select_seed": select,
             # L only where not the default, so the default's cache keys stay those of before.
             **({} if lipschitz == 2.0 else {"lipschitz": lipschitz}),
         }

@@ -67,14 +67,7 @@ def final_seeds(seeds: list[int], search_seed: int) -> list[int]:
 
 def base(dataset: str, setting: str, search_seed: int) -> dict[str, Any]:
     """early_start's search kwargs (without ``trials``) for one cell and search seed."""
-    noise_type, noise = table1.SETTINGS[setting]
-    return {
-        "dataset": dataset,
-        "noise_type": noise_type,
-        "noise": noise,
-        "fraction": FRACTION,
-        "select_seed": search_seed,
-    }
+    return early_start.cell_kwargs(dataset, setting, FRACTION, search_seed)
 
 
 def per_seed(runs: list[dict[str, Any]]) -> dict[str, float]:

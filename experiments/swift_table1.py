@@ -91,14 +91,7 @@ def main() -> None:
     pairs.sort(key=lambda p: (p[1] != "sym40", p))
 
     def base(dataset: str, setting: str) -> dict[str, Any]:
-        noise_type, noise = table1.SETTINGS[setting]
-        return {
-            "dataset": dataset,
-            "noise_type": noise_type,
-            "noise": noise,
-            "fraction": args.fraction,
-            "select_seed": args.select_seed,
-        }
+        return early_start.cell_kwargs(dataset, setting, args.fraction, args.select_seed)
 
     full_searches, full_trains = early_start.cached_runs(
         pairs, lambda *p: base(*p) | {"trials": 20}, args.seeds

@@ -34,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import early_start
+import swift_table1
 import table1
 from _common import RESULTS, ROOT, Job, mean_std, replace_section, run_jobs, write_json
 
@@ -149,6 +150,7 @@ def same_information_rows(
     jobs: int,
     drop_start: bool = False,
     lipschitz: float = 2.0,
+    preset: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every method with SS's information and the oracle on ``dataset`` (a key of
     ``table1.DATASETS``) in each setting: Table 1's jobs for the baselines (their knobs chosen
@@ -156,8 +158,14 @@ def same_information_rows(
     Top-1 on ``seeds``; one summary row per method, in ``ORDER``. ``drop_start``: drop-r% also
     chooses to start at E_s on validation (Table 1's early protocol); without it, rates only.
     ``lipschitz``: SS's bound L (where not 2, early_start's jobs with that bound, cached under
-    results/early_start/ as the default's are).
+    results/early_start/ as the default's are). ``preset = "swift"``: SS(cgf)'s sampler is
+    found by the swift preset instead of the full search (experiments/swift_table1.py's jobs;
+    ``trials`` and ``lipschitz`` then name nothing and must stay at their defaults).
     """
+    if preset not in (None, "swift"):
+        raise ValueError(f"preset: expected None or 'swift', got {preset!r}")
+    if preset and (trials != 20 or lipschitz != 2.0):
+        raise ValueError("preset = 'swift' sets its own trials and keeps L = 2")
     # Table 1's jobs take its trial count only as part of their cache key (its SS searches).
     t1_trials = table1.BASELINE_TRIALS
 
@@ -177,11 +185,20 @@ def same_information_rows(
     first: list[Job] = []
     searches = {}
     for setting in settings:
-        searches[setting] = Job(
-            early_start.NAME,
-            f"search-{dataset}-{setting}",
-            early_start.search_job,
-            ss_kwargs(setting),
+        searches[setting] = (
+            Job(
+                swift_table1.NAME,
+                f"search-{dataset}-{setting}",
+                swift_table1.search_job,
+                early_start.cell_kwargs(dataset, setting, fraction, select),
+            )
+            if preset
+            else Job(
+                early_start.NAME,
+                f"search-{dataset}-{setting}",
+                early_start.search_job,
+                ss_kwargs(setting),
+            )
         )
         first.append(searches[setting])
         first += [
@@ -211,8 +228,9 @@ def same_information_rows(
             ]
         spec = done[searches[setting].key]["spec"]
         for s in seeds:
+            # The preset's trainings are swift_table1's (the same recipe, another sampler).
             ss_trains[setting, s] = Job(
-                early_start.NAME,
+                swift_table1.NAME if preset else early_start.NAME,
                 f"train-{dataset}-{setting}-s{s}",
                 early_start.train_job,
                 ss_kwargs(setting) | {"seed": s, "spec": spec},

@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python experiments/outside.py [--jobs 2] [--runs mnist5k-mlp:sym40 ...]
                                              [--seeds 1 2 3] [--select-seed 0] [--trials 20]
+                                             [--preset swift]
 
 Every default of the library (E_s = 0.4 of the schedule, the exact tail, 20 GP trials, cgf,
 L = 2, S = 4, the features loss and Er) was chosen on validation in Table 1's settings: MNIST-5k
@@ -23,10 +24,13 @@ of MentorNet-PD, Co-teaching and drop-r% with their rate chosen on validation, d
 choosing whether to start at SS's E_s) and the oracle (noise mask, privileged); SS(cgf) with
 the default protocol (experiments/early_start.py's jobs). Every choice on the selection seed,
 test Top-1 on the reported seeds, at the last epoch and at the best-validation epoch. Nothing
-here changes a default: it says whether the defaults hold where they were not chosen. Writes
-results/outside/summary.json and the section ``outside`` of docs/results.md (with another
-``--fraction``, ``--lipschitz`` or ``--select-seed``: results/outside/summary-f<fraction>-
-L<L>-s<seed>.json, with only the parts that differ from the default, and no section).
+here changes a default: it says whether the defaults hold where they were not chosen.
+``--preset swift`` finds SS's sampler with ``search.preset = "swift"`` instead (the README's
+recipe for a cheap search; experiments/swift_table1.py's jobs), everything else the same.
+Writes results/outside/summary.json and the section ``outside`` of docs/results.md (with
+another ``--fraction``, ``--lipschitz``, ``--select-seed`` or ``--preset``:
+results/outside/summary-f<fraction>-L<L>-s<seed>-<preset>.json, with only the parts that
+differ from the default, and no section).
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ def main() -> None:
         lambda parser: (
             parser.add_argument("--runs", type=_run, nargs="+", default=[_run(r) for r in RUNS]),
             parser.add_argument("--lipschitz", type=float, default=2.0, help="SS's bound L"),
+            parser.add_argument(
+                "--preset", choices=["swift"], default=None, help="SS's search: the preset"
+            ),
         ),
     )
     seeds = list(args.seeds)
@@ -93,6 +100,7 @@ def main() -> None:
             jobs=args.jobs,
             drop_start=True,
             lipschitz=args.lipschitz,
+            preset=args.preset,
         )
     status = {}
     for dataset, setting in args.runs:
@@ -107,19 +115,26 @@ def main() -> None:
         ("" if args.fraction == 0.4 else f"-f{args.fraction:g}")
         + ("" if args.lipschitz == 2.0 else f"-L{args.lipschitz:g}")
         + ("" if args.select_seed == 0 else f"-s{args.select_seed}")
+        + ("" if args.preset is None else f"-{args.preset}")
     )
     write_json(
         RESULTS / NAME / f"summary{tag}.json", {"seeds": seeds, "rows": rows, "status": status}
     )
 
     sharp = "" if args.lipschitz == 2.0 else f", L = {args.lipschitz:g}"
+    protocol = (
+        f"the default protocol (E_s = {args.fraction:g} of the schedule, the exact tail, "
+        f"{args.trials} GP trials{sharp})"
+        if args.preset is None
+        else f'the preset "{args.preset}" (E_s = {args.fraction:g} of the schedule, the exact '
+        "tail; experiments/swift_table1.py's jobs)"
+    )
     date = datetime.date.today().isoformat()
     lines = [
         f"Command: `{command}`. Date: {date}. Settings in no table (an MLP, data seed 1; "
         "digits with 20% of its images for validation and 20% for test); methods as in Table "
-        f"1, every choice on seed {args.select_seed} (validation only); SS(cgf) is the default "
-        f"protocol (E_s = {args.fraction:g} of the schedule, the exact tail, {args.trials} GP "
-        f"trials{sharp}); test Top-1 (%) on seeds {seeds}, mean ± std, last epoch / at the "
+        f"1, every choice on seed {args.select_seed} (validation only); SS(cgf) is {protocol}; "
+        f"test Top-1 (%) on seeds {seeds}, mean ± std, last epoch / at the "
         "best-validation epoch. 'chosen': the rate picked on validation (drop-r%: and its "
         "start). 'SS at or above': whether SS(cgf) is at or above every method with its "
         "information in that column.",

@@ -223,3 +223,58 @@ def test_search_seeds_final_seeds_and_the_targets_on_the_mean(table1: Any) -> No
     assert t["last"] == "met"
     assert t["at_best_val"] == "missed (94.0 vs uniform 94.4)"
     assert "oracle_gap_last" not in t
+
+
+def _train_file(root: Path, experiment: str, key: str, kwargs: dict[str, Any], val: float) -> None:
+    import json
+
+    run = {
+        "job": {"function": "train_job", "key": key, "kwargs": kwargs},
+        "val_top1": [val - 0.02, val, val - 0.01],
+        "last": val + 0.3,
+        "test_at_best_val": val + 0.35,
+    }
+    path = root / experiment / "runs" / f"{key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run))
+
+
+def test_preset_vs_full_pairs_only_default_protocol_runs_on_the_same_seeds(
+    table1: Any, tmp_path: Path
+) -> None:
+    sys.modules.pop("preset_vs_full", None)
+    import preset_vs_full as pvf
+
+    base = {"dataset": "mnist5k", "noise_type": "symmetric", "noise": 0.4, "fraction": 0.4}
+    for s in (1, 2, 3):
+        kw = base | {"select_seed": 0, "trials": 20, "seed": s, "spec": {}}
+        _train_file(tmp_path, "early_start", f"train-mnist5k-sym40-s{s}", kw, 0.50)
+        _train_file(tmp_path, "swift_table1", f"train-mnist5k-sym40-s{s}", kw, 0.52)
+        # an ablation's training of the same cell (another L): not the default protocol
+        _train_file(
+            tmp_path, "early_start", f"train-mnist5k-sym40-L8-s{s}", kw | {"lipschitz": 8.0}, 0.9
+        )
+    # search seed 3 of search_seeds (the confirmation), and a cell with only two preset seeds
+    for s in (31, 32, 33):
+        kw = base | {"select_seed": 3, "trials": 20, "seed": s, "spec": {}}
+        _train_file(tmp_path, "search_seeds", f"train-full-mnist5k-sym40-ss3-s{s}", kw, 0.55)
+        _train_file(tmp_path, "search_seeds", f"train-swift-mnist5k-sym40-ss3-s{s}", kw, 0.54)
+    kw = base | {"dataset": "digits-mlp", "select_seed": 1, "trials": 20, "spec": {}}
+    for s in (11, 12, 13):
+        _train_file(tmp_path, "early_start", f"train-digits-s{s}", kw | {"seed": s}, 0.5)
+    for s in (11, 12):
+        _train_file(tmp_path, "swift_table1", f"train-digits-s{s}", kw | {"seed": s}, 0.6)
+
+    rows = pvf.pairs(pvf.collect(tmp_path))
+    assert [(r["dataset"], r["search_seed"], r["fresh"]) for r in rows] == [
+        ("mnist5k", 0, False),
+        ("mnist5k", 3, True),
+    ]
+    seen, fresh = rows
+    assert seen["seeds"] == [1, 2, 3] and fresh["seeds"] == [31, 32, 33]
+    # validation at the best epoch is the curve's max, at the last epoch its last value
+    assert seen["full_val_best"] == pytest.approx(50.0)
+    assert seen["full_val_last"] == pytest.approx(49.0)
+    assert seen["diff_val_best"] == pytest.approx(2.0)  # not the L = 8 ablation's 90
+    assert fresh["diff_test_last"] == pytest.approx(-1.0)
+    assert pvf.pooled([seen, fresh])["val_best"] == pytest.approx(0.5)

@@ -87,6 +87,13 @@ def main() -> None:
             ),
         ),
     )
+    if args.preset and (args.lipschitz != 2.0 or args.trials != 20):
+        print(
+            f"outside.py: error: --preset {args.preset} sets its own trials and keeps L = 2: "
+            "drop --lipschitz and --trials",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     seeds = list(args.seeds)
     rows: list[dict[str, Any]] = []
     for dataset, setting in args.runs:

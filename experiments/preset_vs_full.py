@@ -82,7 +82,7 @@ def collect(results: Path = RESULTS) -> dict[tuple[str, str, int], dict[str, dic
             if set(kwargs) - _PLAIN or kwargs["fraction"] != 0.4 or kwargs["trials"] != 20:
                 continue
             cell = (kwargs["dataset"], _setting(kwargs), kwargs["select_seed"])
-            found[cell][arm][kwargs["seed"]] = _measures(run)
+            _put(found, cell, arm, kwargs["seed"], run, path)
     for path in sorted((results / "search_seeds" / "runs").glob("train-*.json")):
         run = json.loads(path.read_text())
         match = re.fullmatch(r"train-(full|swift)-.+-ss(\d+)-s\d+", run["job"]["key"])
@@ -91,14 +91,35 @@ def collect(results: Path = RESULTS) -> dict[tuple[str, str, int], dict[str, dic
         kwargs = run["job"]["kwargs"]
         arm = "full" if match[1] == "full" else "preset"
         cell = (kwargs["dataset"], _setting(kwargs), int(match[2]))
-        found[cell][arm][kwargs["seed"]] = _measures(run)
+        _put(found, cell, arm, kwargs["seed"], run, path)
     return found
 
 
-def group(dataset: str) -> str:
-    """'outside' for the outside runs' datasets (another network or dataset), else the
-    dataset."""
-    return dataset if dataset in ("mnist5k", "mnist1d") else "outside"
+OUTSIDE = ("mnist5k-mlp", "mnist1d-mlp", "digits-mlp")
+"""experiments/outside.py's datasets (another network or dataset than Table 1's)."""
+
+
+def group(dataset: str) -> str | None:
+    """'outside' for the outside runs' datasets, the dataset for Table 1's, None for any other
+    (large_val's mnist1d-15k, ...: not part of this comparison)."""
+    if dataset in ("mnist5k", "mnist1d"):
+        return dataset
+    return "outside" if dataset in OUTSIDE else None
+
+
+def _put(
+    found: dict[Any, dict[str, dict[int, Any]]],
+    cell: Any,
+    arm: str,
+    seed: int,
+    run: dict[str, Any],
+    path: Path,
+) -> None:
+    """Records one final training; two files for the same training are an error, not a
+    silent overwrite (the comparison would depend on the order files are read in)."""
+    if seed in found[cell][arm]:
+        raise RuntimeError(f"{path}: a second {arm} training of {cell} with final seed {seed}")
+    found[cell][arm][seed] = _measures(run)
 
 
 def pairs(found: dict[tuple[str, str, int], dict[str, dict[int, Any]]]) -> list[dict[str, Any]]:
@@ -106,9 +127,9 @@ def pairs(found: dict[tuple[str, str, int], dict[str, dict[int, Any]]]) -> list[
     rows = []
     for (dataset, setting, search_seed), arms in sorted(found.items()):
         seeds = sorted(set(arms["full"]) & set(arms["preset"]))
-        if len(seeds) < 3:
-            continue
         where = group(dataset)
+        if len(seeds) < 3 or where is None:
+            continue
         row: dict[str, Any] = {
             "group": where,
             "dataset": dataset,

@@ -250,10 +250,12 @@ def test_preset_vs_full_pairs_only_default_protocol_runs_on_the_same_seeds(
         kw = base | {"select_seed": 0, "trials": 20, "seed": s, "spec": {}}
         _train_file(tmp_path, "early_start", f"train-mnist5k-sym40-s{s}", kw, 0.50)
         _train_file(tmp_path, "swift_table1", f"train-mnist5k-sym40-s{s}", kw, 0.52)
-        # an ablation's training of the same cell (another L): not the default protocol
-        _train_file(
-            tmp_path, "early_start", f"train-mnist5k-sym40-L8-s{s}", kw | {"lipschitz": 8.0}, 0.9
-        )
+        # an ablation's training of the same cell (another L; another E_s), named as the
+        # committed cache names them (the default's name, another hash), read after it
+        ablations = ({"lipschitz": 8.0}, {"fraction": 0.2})
+        for k, extra in enumerate(ablations):
+            name = f"train-mnist5k-sym40-s{s}-z{k}"
+            _train_file(tmp_path, "early_start", name, kw | extra, 0.9)
     # search seed 3 of search_seeds (the confirmation), and a cell with only two preset seeds
     for s in (31, 32, 33):
         kw = base | {"select_seed": 3, "trials": 20, "seed": s, "spec": {}}
@@ -264,13 +266,22 @@ def test_preset_vs_full_pairs_only_default_protocol_runs_on_the_same_seeds(
         _train_file(tmp_path, "early_start", f"train-digits-s{s}", kw | {"seed": s}, 0.5)
     for s in (11, 12):
         _train_file(tmp_path, "swift_table1", f"train-digits-s{s}", kw | {"seed": s}, 0.6)
+    # the outside runs' confirmation seed is 2, and a dataset of neither kind is left out
+    for dataset in ("digits-mlp", "mnist1d-15k"):
+        kw = base | {"dataset": dataset, "select_seed": 2, "trials": 20, "spec": {}}
+        for s in (21, 22, 23):
+            for experiment in ("early_start", "swift_table1"):
+                name = f"train-{dataset}-s{s}"
+                _train_file(tmp_path, experiment, name, kw | {"seed": s}, 0.5)
 
     rows = pvf.pairs(pvf.collect(tmp_path))
     assert [(r["dataset"], r["search_seed"], r["fresh"]) for r in rows] == [
+        ("digits-mlp", 2, True),
         ("mnist5k", 0, False),
         ("mnist5k", 3, True),
     ]
-    seen, fresh = rows
+    assert rows[0]["group"] == "outside"
+    seen, fresh = rows[1:]
     assert seen["seeds"] == [1, 2, 3] and fresh["seeds"] == [31, 32, 33]
     # validation at the best epoch is the curve's max, at the last epoch its last value
     assert seen["full_val_best"] == pytest.approx(50.0)
@@ -278,3 +289,8 @@ def test_preset_vs_full_pairs_only_default_protocol_runs_on_the_same_seeds(
     assert seen["diff_val_best"] == pytest.approx(2.0)  # not the L = 8 ablation's 90
     assert fresh["diff_test_last"] == pytest.approx(-1.0)
     assert pvf.pooled([seen, fresh])["val_best"] == pytest.approx(0.5)
+    # two files for the same training: an error, not whichever was read last
+    kw = base | {"select_seed": 0, "trials": 20, "seed": 1, "spec": {}}
+    _train_file(tmp_path, "early_start", "train-mnist5k-sym40-s1-copy", kw, 0.7)
+    with pytest.raises(RuntimeError, match="a second full training"):
+        pvf.collect(tmp_path)

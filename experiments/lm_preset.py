@@ -39,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import lm
+import lm_swift
 from _common import RESULTS, Job, run_jobs, write_json
 
 NAME = "lm_preset"
@@ -48,28 +49,21 @@ TRIALS = 10
 
 
 def make_config(contamination: float, search: str, search_seed: int) -> Any:
-    """lm.py's config (``search = "gp"``) or lm_swift.py's (``"swift"``) with ``search_seed``."""
+    """lm.py's config (``search = "gp"``) or lm_swift.py's (``"swift"``) with ``search_seed``.
+
+    [final] is not run here (the trainings below are lm.train_job's), but the config refuses a
+    final seed equal to the search's: it gets this search's final seeds."""
+    if search == "swift":
+        return lm_swift.make_config(contamination, search_seed, final_seeds(search_seed))
     from swift_sampler.config import parse_config
 
     raw = tomllib.loads((lm.ROOT / "configs" / "lm.toml").read_text())
     raw["data"]["contamination"] = contamination
-    # [final] is not run here (the trainings below are lm.train_job's), but the config refuses
-    # a final seed equal to the search's.
     raw["final"]["seeds"] = final_seeds(search_seed)
-    name = f"lm-c{contamination:g}-{search}-seed{search_seed}"
-    if search == "gp":
-        raw["search"]["trials"] = TRIALS
-        raw["search"]["seed"] = search_seed
-        raw["search"]["study_name"] = name
-    else:
-        # The preset as the whole [search] section (a key set here would win over it).
-        raw["search"] = {
-            "preset": "swift",
-            "seed": search_seed,
-            "shared_fraction": raw["search"]["shared_fraction"],
-            "study_name": name,
-        }
-    return parse_config(raw, source=f"lm {search} contamination {contamination}")
+    raw["search"]["trials"] = TRIALS
+    raw["search"]["seed"] = search_seed
+    raw["search"]["study_name"] = f"lm-c{contamination:g}-gp-seed{search_seed}"
+    return parse_config(raw, source=f"lm gp contamination {contamination}")
 
 
 def search_job(contamination: float, search: str, search_seed: int) -> dict[str, Any]:

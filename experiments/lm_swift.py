@@ -32,25 +32,37 @@ SEEDS = [1, 2, 3]
 SETTINGS = {"c20": 0.2, "c40": 0.4}
 
 
-def _search(contamination: float) -> dict[str, Any]:
+def make_config(
+    contamination: float, search_seed: int = 0, final_seeds: list[int] | None = None
+) -> Any:
+    """configs/lm.toml at ``contamination`` with ``preset = "swift"`` as its whole [search]
+    section (a key set there would win over the preset) and ``search_seed``; ``final_seeds``
+    replaces [final]'s (which must not hold the search's seed)."""
     import tomllib
 
+    from swift_sampler.config import parse_config
+
+    raw = tomllib.loads((lm.ROOT / "configs" / "lm.toml").read_text())
+    raw["data"]["contamination"] = contamination
+    if final_seeds is not None:
+        raw["final"]["seeds"] = final_seeds
+    seed = f"-seed{search_seed}" if search_seed else ""  # seed 0's name predates the others
+    raw["search"] = {
+        "preset": "swift",
+        "seed": search_seed,
+        "shared_fraction": raw["search"]["shared_fraction"],
+        "study_name": f"lm-c{contamination:g}-swift{seed}",
+    }
+    return parse_config(raw, source=f"lm swift contamination {contamination}")
+
+
+def _search(contamination: float) -> dict[str, Any]:
     import torch
 
-    from swift_sampler.config import parse_config
     from swift_sampler.search.driver import run_search
 
     torch.set_num_threads(1)
-    raw = tomllib.loads((lm.ROOT / "configs" / "lm.toml").read_text())
-    raw["data"]["contamination"] = contamination
-    # The preset as the whole [search] section (a key set here would win over it).
-    raw["search"] = {
-        "preset": "swift",
-        "seed": 0,
-        "shared_fraction": raw["search"]["shared_fraction"],
-        "study_name": f"lm-c{contamination:g}-swift",
-    }
-    config = parse_config(raw, source="lm swift")
+    config = make_config(contamination)
     run_dir = OUT / "search" / f"c{contamination:g}"
     result = run_search(config, run_dir, resume=(run_dir / "config.toml").exists())
     return {

@@ -48,6 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import outside
 from _common import RESULTS, ROOT, replace_section, write_json
 
 NAME = "preset_vs_full"
@@ -95,7 +96,7 @@ def collect(results: Path = RESULTS) -> dict[tuple[str, str, int], dict[str, dic
     return found
 
 
-OUTSIDE = ("mnist5k-mlp", "mnist1d-mlp", "digits-mlp")
+OUTSIDE = {run.partition(":")[0] for run in outside.RUNS}
 """experiments/outside.py's datasets (another network or dataset than Table 1's)."""
 
 

@@ -65,15 +65,102 @@ def _changed() -> Config:
 
 def test_empty_config_is_the_defaults() -> None:
     config = parse_config({})
-    assert config == default_config() == Config()
+    assert config == default_config()
     assert config.data.name == "mnist5k" and config.data.noise_rate == 0.4
     assert config.data.test_fraction is None and config.model.width is None
     assert config.train.epochs == 20 and config.train.lr == 0.05
     assert config.sampler.features == ("loss", "er") and config.sampler.transform == "cgf"
     assert config.sampler.num_params == 10
-    assert config.search.trials == 20 and config.search.outer == "gp"
     assert config.search.shared_epochs == 8 and config.search.finetune_epochs == 12
     assert config.final.seeds == (1,) and config.final.uniform is True
+    # A classifier with the default [sampler] and no [search] of its own gets the preset: the
+    # uniform sampler and the four portfolio thetas, screened on a third of the 12-epoch tail.
+    s = config.search
+    assert s.preset == "swift" and (s.trials, s.startup_trials, s.portfolio) == (5, 0, 4)
+    assert (s.pruner, s.min_resource, s.epoch_parts) == ("synchronous_halving", 4, 1)
+    assert (s.finalists, s.refresh_every, s.outer) == (2, 3, "gp")
+    # The dataclasses' own defaults are the full search.
+    full = Config()
+    assert full != config and full.data == config.data and full.sampler == config.sampler
+    assert full.search.preset is None and full.search.trials == 20
+    assert full.search.pruner == "none" and full.search.portfolio == 0
+
+
+_NEUTRAL_SEARCH_KEYS = {
+    "seed": 3,
+    "shared_fraction": 0.25,
+    "shared_epochs": 6,
+    "finetune_epochs": 9,
+    "finetune_schedule": "tail",
+    "storage": "sqlite:///runs/study.db",
+    "study_name": "mine",
+    "start_thetas": [[0.5] * 10],
+}
+"""The [search] keys that keep ``preset = "auto"``'s swift preset, with a value each."""
+
+
+@pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(config_module.SearchConfig)])
+def test_every_search_key_either_keeps_or_turns_off_the_automatic_preset(key: str) -> None:
+    """A key that shapes the search turns it off even at its default value (``trials = 20``
+    asks for 20 trials of the GP); a new key must be put on one side or the other."""
+    if key == "preset":
+        return
+    if key in _NEUTRAL_SEARCH_KEYS:
+        assert key not in config_module.SEARCH_SHAPING_KEYS
+        kept = parse_config({"search": {key: _NEUTRAL_SEARCH_KEYS[key]}}).search
+        assert kept.preset == "swift" and kept.portfolio == 4, key
+        return
+    assert key in config_module.SEARCH_SHAPING_KEYS
+    config = parse_config({"search": {key: getattr(config_module.SearchConfig(), key)}})
+    assert config == Config(), key
+    assert config.search.preset is None and config.search.trials == 20
+
+
+def test_the_automatic_preset_follows_the_evidence() -> None:
+    """``auto`` (or no key) is the preset for a classifier with the default family, the full
+    search for text and for other families; ``swift`` and ``none`` are taken as written."""
+    assert parse_config({"search": {"preset": "auto"}}) == default_config()
+    # Keys that do not shape the search keep it, and the preset follows the schedule.
+    kept = parse_config(
+        {
+            "data": {"name": "digits", "noise_type": "pair"},
+            "model": {"name": "mlp"},
+            "train": {"epochs": 30},
+            "sampler": {"draw": "stratified", "transform": "cgf"},
+            "search": {"seed": 3, "shared_fraction": 0.2, "start_thetas": [[0.5] * 10]},
+        }
+    ).search
+    assert kept.preset == "swift" and kept.trials == 6  # the uniform, 4 portfolio, yours
+    assert (kept.shared_epochs, kept.finetune_epochs, kept.min_resource) == (6, 24, 8)
+    # Other families have no portfolio; text had its own evidence (lm_preset: GP better).
+    for other in ({"lipschitz": 8.0}, {"transform": "cdf"}, {"features": ["loss"]}):
+        assert parse_config({"sampler": other}).search == Config().search, other
+    text = parse_config({"data": {"name": "shakespeare"}, "model": {"name": "gpt"}})
+    assert text.search.preset is None and text.search.trials == 20
+    assert parse_config({"search": {"preset": "none"}}) == Config()
+    # An explicit preset is applied whatever else [search] says; the keys you set win.
+    explicit = parse_config({"search": {"preset": "swift", "trials": 9, "startup_trials": 4}})
+    assert (explicit.search.preset, explicit.search.trials) == ("swift", 9)
+    assert explicit.search.portfolio == 4 and explicit.search.startup_trials == 4
+
+
+def test_a_run_config_written_before_the_automatic_preset_resumes_unchanged() -> None:
+    """config.toml writes every key and leaves a None preset out, so a run directory's
+    config (an empty config of earlier versions: the full search) reads back as it was."""
+    written = Config().to_toml()
+    assert "preset" not in written and "trials = 20" in written
+    again = parse_config(tomllib.loads(written))
+    assert again == Config() and again.fingerprint() == Config().fingerprint()
+    swift = default_config()
+    assert 'preset = "swift"' in swift.to_toml()
+    assert parse_config(tomllib.loads(swift.to_toml())) == swift
+
+
+def test_a_bad_value_beside_the_automatic_preset_is_reported_alone() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"lipschitz": -1.0}})
+    assert "1 problem" in str(err.value) and "sampler.lipschitz: " in str(err.value)
+    assert "preset" not in str(err.value)
 
 
 def test_config_is_frozen_and_stores_tuples() -> None:
@@ -112,7 +199,7 @@ def test_load_config_reads_a_file(tmp_path: Path) -> None:
 
 
 def test_fingerprint_is_sha256_of_canonical_json() -> None:
-    config = default_config()
+    config = Config()  # the full search: every added key at its default
     data = config.to_dict()
     for section, keys in config_module._ADDED_KEYS.items():
         for key in keys:
@@ -237,7 +324,8 @@ def test_the_swift_preset_fills_what_the_config_leaves_unset() -> None:
     unnamed = {k: v for k, v in written.items() if k != "preset"}
     plain = parse_config({"train": {"epochs": 20}, "search": unnamed})
     assert plain != config and plain.fingerprint() != config.fingerprint()
-    assert config.fingerprint() != parse_config({"train": {"epochs": 20}}).fingerprint()
+    full = parse_config({"train": {"epochs": 20}, "search": {"preset": "none"}})
+    assert config.fingerprint() != full.fingerprint()
 
 
 def test_data_samples_sizes_mnist1d_and_nothing_else() -> None:
@@ -323,7 +411,10 @@ def test_a_bad_or_clashing_preset_is_one_clear_problem() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"search": {"preset": "fast"}})
     assert "1 problem" in str(err.value)
-    assert "search.preset: must be one of ['swift'] (or absent), got 'fast'" in str(err.value)
+    assert (
+        "search.preset: must be one of ['auto', 'swift', 'none'] (or absent), got 'fast'"
+        in str(err.value)
+    )
     with pytest.raises(ConfigError) as err:
         parse_config({"sampler": {"lipschitz": 8.0}, "search": {"preset": "swift"}})
     assert "sampler.lipschitz = 8.0 (the portfolio's: 2.0)" in str(err.value)
@@ -893,11 +984,18 @@ def test_the_demo_config_is_the_repository_file_and_valid() -> None:
 def test_fingerprints_of_existing_configs_never_change() -> None:
     """Literal digests, computed by the config module of 2026-11-30 (before the own-data and
     text keys): a run directory made then must still resume. A new key left out of
-    ``_ADDED_KEYS`` at its default changes these and fails here."""
+    ``_ADDED_KEYS`` at its default changes these and fails here. An empty config was then the
+    full search; its run directory's config.toml holds every key, so it reads back as
+    ``Config()`` (an empty config is now the swift preset, another search and digest)."""
     root = Path(__file__).resolve().parents[1] / "configs"
-    assert parse_config({}).fingerprint() == (
+    for full in (Config(), parse_config({"search": {"preset": "none"}})):
+        assert full.fingerprint() == (
+            "df35e7ebb03a6f87e58cf556f2768c285544791e4da3c47a4f15e7814f815326"
+        )
+    assert parse_config(tomllib.loads(Config().to_toml())).fingerprint() == (
         "df35e7ebb03a6f87e58cf556f2768c285544791e4da3c47a4f15e7814f815326"
     )
+    assert parse_config({}).fingerprint() != Config().fingerprint()
     assert load_config(root / "demo.toml").fingerprint() == (
         "55115f869ed8e02adecc9d1fac838bd528c5917cc9e7b9fea19eb386c167f90f"
     )

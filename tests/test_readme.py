@@ -100,11 +100,12 @@ def test_the_command_lines_search_snippets_fit_the_demo_config() -> None:
     assert snippets
     recipes = 0
     for snippet in snippets:
-        # The snippet as the whole [search] section of the demo's config.
+        # The snippet as the whole [search] section of the demo's config: the recipe, and the
+        # reference block's empty [search], which is the preset too (the automatic default).
         config = parse_config({**demo, "search": snippet["search"]})
-        if config.search.portfolio == 4:
-            recipes += 1
-            assert config.search.pruner == "synchronous_halving"
-            assert 3 * config.search.min_resource == config.epochs_split[1]
-            assert len(config.start_thetas) == config.search.trials - 1
+        assert config.search.preset == "swift" and config.search.portfolio == 4
+        assert config.search.pruner == "synchronous_halving"
+        assert 3 * config.search.min_resource == config.epochs_split[1]
+        assert len(config.start_thetas) == config.search.trials - 1
+        recipes += snippet["search"].get("preset") == "swift"
     assert recipes == 1

@@ -239,6 +239,11 @@ def _search(
         f"{config.sampler.transform}, E_s = {config.search.shared_epochs}, "
         f"E_o = {config.search.finetune_epochs}"
         + (f", pruner {config.search.pruner}" if config.search.pruner != "none" else "")
+        + (
+            f", preset {config.search.preset} (search.preset = 'none': the full search)"
+            if config.search.preset is not None
+            else ""
+        )
         + f"; run directory {run_dir}"
         + (f"; {workers} workers x {threads} threads" if workers > 1 else ""),
         flush=True,

@@ -54,6 +54,8 @@ __all__ = [
     "MODEL_NAMES",
     "NOISE_TYPES",
     "OUTER_LOOPS",
+    "PRESETS",
+    "SEARCH_SHAPING_KEYS",
     "SWIFT_PRESET",
     "TEXT_DATASET_NAMES",
     "TOKENIZERS",
@@ -582,7 +584,11 @@ class SearchConfig:
             ``min_resource`` is a third of the fine-tune (in thirds of an epoch,
             ``epoch_parts = 3``, when the fine-tune's epochs do not divide by 3; about a
             third, rounded down, in the steps of an ``epoch_parts`` you set).
-            None (default): no preset.
+            None: no preset, the full search (``preset = "none"`` in TOML). A TOML config
+            that leaves the key out, or sets ``"auto"``, gets ``"swift"`` where the evidence
+            for it holds and None elsewhere (:func:`_resolve_preset`): ``"swift"`` for a
+            classifier with the default ``[sampler]`` family and no key of
+            :data:`SEARCH_SHAPING_KEYS` set; the built config holds the outcome.
 
     Slot 0 is always the uniform sampler; ``portfolio`` and ``start_thetas`` fill the next
     slots (at most ``trials - 1`` in all), then come ``startup_trials`` Sobol points, then
@@ -628,6 +634,23 @@ SWIFT_PRESET: dict[str, Any] = {
 }
 """``search.preset = "swift"``'s keys; ``epoch_parts`` and ``min_resource`` follow the
 fine-tune's length (:func:`_apply_preset`)."""
+
+PRESETS: tuple[str, ...] = ("auto", "swift", "none")
+"""``search.preset``'s values: ``auto`` (the default) resolves to ``swift`` or ``none``."""
+
+SEARCH_SHAPING_KEYS: tuple[str, ...] = (
+    *SWIFT_PRESET,
+    "outer",
+    "min_resource",
+    "epoch_parts",
+    "min_improvement",
+    "bootstrap_count",
+    "keep_uniform",
+)
+"""``[search]`` keys that shape the search itself: with any of them set, ``preset = "auto"``
+is the full search with your keys. The others (``seed``, the protocol's ``shared_fraction``,
+``shared_epochs``, ``finetune_epochs``, ``finetune_schedule``, the storage, the study's name,
+``start_thetas``) work the same under either search."""
 
 
 @dataclass(frozen=True)
@@ -741,7 +764,7 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "keep_uniform": _Rule("bool"),
         "portfolio": _Rule("int", low=0),
         "start_thetas": _Rule("thetas"),
-        "preset": _Rule("str", choices=("swift",), optional=True),
+        "preset": _Rule("str", choices=PRESETS, optional=True),
     },
     "final": {
         "seeds": _Rule("int_list", low=0),
@@ -821,8 +844,9 @@ class Config:
     """A whole run config: one frozen dataclass per TOML section.
 
     Build one with :func:`load_config`, :func:`parse_config` or :func:`default_config`;
-    those check every rule. Change one with ``dataclasses.replace`` and re-check it with
-    ``parse_config(config.to_dict())``.
+    those check every rule and resolve ``search.preset = "auto"`` (``Config()`` itself has
+    the dataclasses' defaults: the full search). Change one with ``dataclasses.replace`` and
+    re-check it with ``parse_config(config.to_dict())``.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -975,8 +999,11 @@ def resolve_epochs(
 
 
 def default_config() -> Config:
-    """The config of an empty TOML file: every key at its default."""
-    return Config()
+    """The config of an empty TOML file: every key at its default, ``search.preset = "auto"``
+    resolved (to the swift preset: MNIST-5k, the CNN and the default family qualify).
+
+    ``Config()`` holds the dataclasses' own defaults instead, the full search."""
+    return parse_config({}, source="<default config>")
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -1075,6 +1102,8 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         ]
     raw_search = data.get("search", {})
     filled: set[str] = set()
+    if isinstance(raw_search, Mapping):
+        values["search"]["preset"] = _resolve_preset(values, raw_search, bad)
     if values["search"]["preset"] is not None and isinstance(raw_search, Mapping):
         filled = _apply_preset(values, raw_search, bad)
     problems += [
@@ -1117,6 +1146,36 @@ def _parse_section(
                 + _did_you_mean(str(key), known)
             )
     return values
+
+
+def _resolve_preset(
+    values: dict[str, dict[str, Any]], raw_search: Mapping[str, Any], bad: set[str]
+) -> str | None:
+    """``search.preset`` as the built config holds it: ``"swift"`` or None (the full search).
+
+    ``"auto"`` (also a config without the key) is ``"swift"`` where the evidence for it holds
+    (docs/results.md, "The swift preset against the full search, on validation"): a
+    classifier (not a text dataset), the default ``[sampler]`` family (the only one the
+    portfolio's thetas were found in) and no key of :data:`SEARCH_SHAPING_KEYS` in
+    ``[search]`` (a config that sets one asks for its own search). Otherwise None.
+    """
+    preset = values["search"]["preset"]
+    if "search.preset" in bad:
+        return None
+    if "preset" in raw_search and preset != "auto":
+        return None if preset == "none" else preset
+    data, sampler = values["data"], values["sampler"]
+    family = [f"sampler.{key}" for key in PORTFOLIO_FAMILY]
+    if bad.intersection(["data.name", "data.factory", *family]):
+        return None  # reported as it is; which search it would be does not matter then
+    if data["name"] in TEXT_DATASET_NAMES and data["factory"] is None:
+        return None
+    ours = {k: tuple(v) if k == "features" else v for k, v in sampler.items()}
+    if any(ours[key] != value for key, value in PORTFOLIO_FAMILY.items()):
+        return None
+    if any(key in raw_search for key in SEARCH_SHAPING_KEYS):
+        return None
+    return "swift"
 
 
 def _apply_preset(

@@ -153,12 +153,20 @@ def test_a_pruner_is_refused_where_it_cannot_work() -> None:
     with pytest.raises(ConfigError) as err:
         check_pruning(swift, world_size=2)
     assert str(err.value).startswith(
-        "search.pruner = 'synchronous_halving' (from search.preset = 'swift') does not run "
-        "under torchrun"
+        "search.pruner = 'synchronous_halving' (from search.preset = 'swift', which a "
+        "classifier with the default [sampler] gets unless [search] says otherwise; "
+        "preset = 'none' runs the full search without a pruner) does not run under torchrun"
     )
-    with pytest.raises(ConfigError, match=r"\(from search.preset = 'swift'\) does not run with"):
+    with pytest.raises(ConfigError, match=r"without a pruner\) does not run with"):
         check_pruning(swift, shared_study=True)
     check_pruning(swift, workers=2)  # synchronous halving with local workers is fine
+    # A config without [search] gets the preset, so torchrun and shared workers refuse it
+    # with the same reason; preset = "none" runs under both.
+    with pytest.raises(ConfigError, match=r"from search.preset = 'swift'.* under torchrun"):
+        check_pruning(parse_config({}), world_size=2)
+    full = parse_config({"search": {"preset": "none"}})
+    check_pruning(full, world_size=2)
+    check_pruning(full, shared_study=True)
 
 
 def _trainer(digits: tuple[np.ndarray, np.ndarray]) -> ClassificationTrainer:

@@ -403,7 +403,8 @@ def test_resume_refuses_a_changed_config_and_a_swapped_checkpoint(tmp_path: Path
     # A changed config is refused.
     changed = _config(tmp_path, trials=3, name="changed")
     assert main(["search", str(changed), "--run-dir", str(run_dir), "--resume"]) == 2
-    assert "another configuration" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "another configuration" in err and ": search.trials 2 -> 3" in err
     # A shared checkpoint that is not the one recorded is refused.
     shared = run_dir / "shared.pt"
     data = bytearray(shared.read_bytes())
@@ -719,3 +720,54 @@ def test_a_shared_start_that_diverges_names_the_learning_rate(tmp_path: Path, ca
         "training diverged, or the model outputs NaN; lower train.lr (now 1e+30) or check the "
         "model (model.factory, if it is yours)"
     ) in err
+
+
+def test_a_config_without_search_keys_of_its_own_runs_the_swift_preset(
+    tmp_path: Path, capsys
+) -> None:
+    """No trials, pruner or portfolio in [search]: the search is the uniform sampler and the
+    four portfolio thetas, screened on a third of the tail, the best two finishing it."""
+    from swift_sampler import portfolio
+
+    text = TINY.format(trials=1, outer="gp", finetune=3, extra="")
+    text = text.replace('trials = 1\nstartup_trials = 2\nouter = "gp"\n', "")
+    assert "trials" not in text and "outer" not in text
+    config = tmp_path / "auto.toml"
+    config.write_text(text)
+    run_dir = tmp_path / "run"
+    assert main(["--threads", "1", "search", str(config), "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "search: 5 trials" in out and "pruner synchronous_halving, preset swift" in out
+    result = json.loads((run_dir / "result.json").read_text())
+    thetas = [tuple(t["theta"]) for t in result["trials"]]
+    assert len(thetas) == 5 and thetas[1:] == list(portfolio.THETAS)
+    assert 'preset = "swift"' in (run_dir / "config.toml").read_text()
+    # The same file with preset = "none" is the full search: --resume refuses it and says
+    # which keys differ.
+    config.write_text(text.replace("[search]\n", '[search]\npreset = "none"\n'))
+    assert main(["search", str(config), "--run-dir", str(run_dir), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "another configuration" in err and "search.trials 5 -> 20" in err
+    assert "search.preset 'swift' -> None" in err
+
+
+def test_a_changed_config_names_its_keys_and_the_automatic_preset() -> None:
+    """What --resume says when a config file without [search] keys, whose run began as the
+    full search (before the preset was the default), now reads as the preset."""
+    from swift_sampler.config import Config, parse_config
+    from swift_sampler.search.driver import _changed_keys
+
+    stored = Config().to_dict()  # an empty config's run directory, made before 2026-12-02
+    message = _changed_keys(stored, parse_config({}))
+    assert message.startswith(": search.trials 20 -> 5, search.startup_trials 8 -> 0, ")
+    # 7 keys differ (trials, startup_trials, pruner, min_resource, refresh_every, portfolio,
+    # preset), 6 are named
+    assert "search.portfolio 0 -> 4 and 1 more (this config" in message
+    assert message.endswith(
+        "(this config reads as the swift preset, the default since 2026-12-02 of a config "
+        "without search keys of its own; set search.preset = 'none' to resume the full search)"
+    )
+    assert _changed_keys(stored, Config()) == ""
+    assert _changed_keys(None, Config()) == ""  # a study that stored no config
+    other = _changed_keys(stored, parse_config({"search": {"trials": 9}}))
+    assert other == ": search.trials 20 -> 9"

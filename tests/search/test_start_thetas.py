@@ -148,7 +148,7 @@ def test_the_swift_preset_runs_from_the_command_line(tmp_path: Path, capsys) -> 
     bad.write_text(path.read_text().replace('preset = "swift"', 'preset = "swfit"'))
     capsys.readouterr()
     assert main(["search", str(bad), "--run-dir", str(tmp_path / "bad")]) == EXIT_BAD_INPUT
-    assert "search.preset: must be one of ['swift'] (or absent), got 'swfit'" in (
+    assert "search.preset: must be one of ['auto', 'swift', 'none'] (or absent), got 'swfit'" in (
         capsys.readouterr().err
     )
     assert not (tmp_path / "bad").exists()

@@ -278,10 +278,38 @@ def open_study(paths: RunPaths, config: Config, *, create: bool, workers: int = 
     elif saved != config.fingerprint():
         raise ConfigError(
             f"the study in {url} was made with another configuration (fingerprint "
-            f"{saved[:12]}..., this config {config.fingerprint()[:12]}...); resume with the "
+            f"{saved[:12]}..., this config {config.fingerprint()[:12]}...)"
+            f"{_changed_keys(study.user_attrs.get('config'), config)}; resume with the "
             "same config or start a new run directory"
         )
     return study
+
+
+def _changed_keys(saved: Any, config: Config) -> str:
+    """``": search.trials 20 -> 5, ..."``: the keys where ``config`` differs from the
+    study's stored config (empty when the study stored none), with a hint when the
+    difference is the swift preset that a config without search keys now gets."""
+    if not isinstance(saved, dict):
+        return ""
+    now = config.to_dict()
+    changed = [
+        f"{name}.{key} {saved[name].get(key)!r} -> {value!r}"
+        for name, section in now.items()
+        if isinstance(saved.get(name), dict)
+        for key, value in section.items()
+        if key in saved[name] and saved[name][key] != value
+    ]
+    if not changed:
+        return ""
+    shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+    hint = ""
+    if saved.get("search", {}).get("preset") is None and config.search.preset == "swift":
+        hint = (
+            " (this config reads as the swift preset, the default since 2026-12-02 of a config "
+            "without search keys of its own; set search.preset = 'none' to resume the full "
+            "search)"
+        )
+    return f": {shown}{hint}"
 
 
 def _fail_stale(study: optuna.Study) -> int:

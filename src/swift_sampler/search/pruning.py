@@ -215,7 +215,11 @@ def check_pruning(
     if pruner == "none":
         return
     named = f"search.pruner = {pruner!r}" + (
-        f" (from search.preset = {config.search.preset!r})" if config.search.preset else ""
+        f" (from search.preset = {config.search.preset!r}, which a classifier with the default "
+        "[sampler] gets unless [search] says otherwise; preset = 'none' runs the full search "
+        "without a pruner)"
+        if config.search.preset
+        else ""
     )
     if world_size > 1:
         raise ConfigError(

@@ -135,6 +135,15 @@ def test_the_automatic_preset_follows_the_evidence() -> None:
     # Other families have no portfolio; text had its own evidence (lm_preset: GP better).
     for other in ({"lipschitz": 8.0}, {"transform": "cdf"}, {"features": ["loss"]}):
         assert parse_config({"sampler": other}).search == Config().search, other
+    # Your own data and networks are classifiers too; None is an absent preset (auto).
+    for own in (
+        {"data": {"name": "arrays", "path": "d.npz"}},
+        {"data": {"factory": "pkg.mod:build"}, "model": {"factory": "pkg.mod:net"}},
+        {"search": {"preset": None}},
+    ):
+        assert parse_config(own).search.preset == "swift", own
+    with pytest.raises(ConfigError, match="search: must be a table"):
+        parse_config({"search": ["trials"]})
     text = parse_config({"data": {"name": "shakespeare"}, "model": {"name": "gpt"}})
     assert text.search.preset is None and text.search.trials == 20
     assert parse_config({"search": {"preset": "none"}}) == Config()
@@ -157,10 +166,37 @@ def test_a_run_config_written_before_the_automatic_preset_resumes_unchanged() ->
 
 
 def test_a_bad_value_beside_the_automatic_preset_is_reported_alone() -> None:
+    # A bad family key leaves the search full: no portfolio problem beside it.
+    own = {"start_thetas": [list(portfolio.THETAS[0])]}
     with pytest.raises(ConfigError) as err:
-        parse_config({"sampler": {"lipschitz": -1.0}})
+        parse_config({"sampler": {"lipschitz": -1.0}, "search": own})
     assert "1 problem" in str(err.value) and "sampler.lipschitz: " in str(err.value)
     assert "preset" not in str(err.value)
+
+
+def test_the_automatic_presets_problems_say_how_to_keep_it() -> None:
+    """Under ``auto`` a key of the preset set alone turns it off, so "set it to override"
+    would be wrong advice: the messages say to write preset = 'swift' beside it."""
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"start_thetas": [list(portfolio.THETAS[0])]}})
+    assert str(err.value).endswith(
+        "leave it out (search.portfolio = 4 from the automatic search.preset = 'swift'; "
+        "setting it in [search] alone asks for the full search instead: write preset = "
+        "'swift' beside it to keep the preset with your value)"
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"finalists": 3}})
+    assert str(err.value).endswith(
+        "set that pruner or leave finalists out ([search] sets search.finalists, so it is the "
+        "full search, not the automatic swift preset; write preset = 'swift' beside it to "
+        "keep the preset with your value)"
+    )
+    # Written out, the preset takes the value.
+    assert parse_config({"search": {"preset": "swift", "finalists": 3}}).search.finalists == 3
+    # A problem of the full search that a config asked for is not blamed on the preset.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"sampler": {"transform": "cdf"}, "search": {"finalists": 3}})
+    assert "automatic" not in str(err.value)
 
 
 def test_config_is_frozen_and_stores_tuples() -> None:
@@ -604,9 +640,10 @@ def test_swift_search_keys_are_checked_together() -> None:
     ],
 )
 def test_a_changed_value_changes_the_fingerprint(section: str, key: str, value: Any) -> None:
-    changed = parse_config({section: {key: value}})
-    assert changed != default_config()
-    assert changed.fingerprint() != default_config().fingerprint()
+    full = {"search": {"preset": "none"}}  # trials would turn the automatic preset off
+    changed = parse_config({**full, section: {**full.get(section, {}), key: value}})
+    assert changed != Config()
+    assert changed.fingerprint() != Config().fingerprint()
 
 
 def test_int_for_float_is_accepted_and_equals_the_float() -> None:

@@ -32,7 +32,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -51,6 +51,7 @@ __all__ = [
     "FILE_DATASET_NAMES",
     "FINETUNE_SCHEDULES",
     "GPT_DEFAULTS",
+    "MISSING",
     "MODEL_NAMES",
     "NOISE_TYPES",
     "OUTER_LOOPS",
@@ -67,11 +68,13 @@ __all__ = [
     "SamplerConfig",
     "SearchConfig",
     "TrainSection",
+    "added_default",
     "check_value",
     "default_config",
     "load_config",
     "parse_config",
     "resolve_epochs",
+    "start_problems",
 ]
 
 DatasetName = Literal["digits", "mnist5k", "mnist1d", "shakespeare", "text"]
@@ -1002,7 +1005,10 @@ def default_config() -> Config:
     """The config of an empty TOML file: every key at its default, ``search.preset = "auto"``
     resolved (to the swift preset: MNIST-5k, the CNN and the default family qualify).
 
-    ``Config()`` holds the dataclasses' own defaults instead, the full search."""
+    ``Config()`` holds the dataclasses' own defaults instead, the full search. A sampler
+    family changed on this config with ``dataclasses.replace`` no longer fits the preset's
+    portfolio: :func:`swift_sampler.search.driver.run_search` refuses it
+    (:func:`start_problems`); re-check a changed config with ``parse_config``."""
     return parse_config({}, source="<default config>")
 
 
@@ -1102,12 +1108,16 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         ]
     raw_search = data.get("search", {})
     filled: set[str] = set()
+    # "auto" (or no preset key): which search it became, and the keys that turned it off.
+    automatic = False
+    off_by: list[str] = []
     if isinstance(raw_search, Mapping):
-        values["search"]["preset"] = _resolve_preset(values, raw_search, bad)
+        values["search"]["preset"], automatic, off_by = _resolve_preset(values, raw_search, bad)
     if values["search"]["preset"] is not None and isinstance(raw_search, Mapping):
         filled = _apply_preset(values, raw_search, bad)
     problems += [
-        _preset_note(p, filled, values["search"]) for p in _cross_field_problems(values, bad)
+        _preset_note(p, filled, values["search"], automatic=automatic, off_by=off_by)
+        for p in _cross_field_problems(values, bad)
     ]
     problems += _own_data_problems(values, bad)
     if problems:
@@ -1150,32 +1160,36 @@ def _parse_section(
 
 def _resolve_preset(
     values: dict[str, dict[str, Any]], raw_search: Mapping[str, Any], bad: set[str]
-) -> str | None:
+) -> tuple[str | None, bool, list[str]]:
     """``search.preset`` as the built config holds it: ``"swift"`` or None (the full search).
 
-    ``"auto"`` (also a config without the key) is ``"swift"`` where the evidence for it holds
-    (docs/results.md, "The swift preset against the full search, on validation"): a
-    classifier (not a text dataset), the default ``[sampler]`` family (the only one the
+    ``"auto"`` (also a config without the key, or with it None) is ``"swift"`` for a
+    classifier (not a text dataset) with the default ``[sampler]`` family (the only one the
     portfolio's thetas were found in) and no key of :data:`SEARCH_SHAPING_KEYS` in
-    ``[search]`` (a config that sets one asks for its own search). Otherwise None.
+    ``[search]`` (a config that sets one asks for its own search); otherwise None. The
+    evidence behind it: docs/results.md, "The swift preset against the full search, on
+    validation".
+
+    Returns:
+        The preset; whether it was ``"auto"``; and when ``auto`` would have been the preset
+        but for the search-shaping keys ``[search]`` sets, those keys (else empty).
     """
     preset = values["search"]["preset"]
     if "search.preset" in bad:
-        return None
-    if "preset" in raw_search and preset != "auto":
-        return None if preset == "none" else preset
+        return None, False, []
+    if preset is not None and preset != "auto":
+        return (None if preset == "none" else preset), False, []
     data, sampler = values["data"], values["sampler"]
     family = [f"sampler.{key}" for key in PORTFOLIO_FAMILY]
     if bad.intersection(["data.name", "data.factory", *family]):
-        return None  # reported as it is; which search it would be does not matter then
+        return None, True, []  # reported as it is; which search it would be does not matter
     if data["name"] in TEXT_DATASET_NAMES and data["factory"] is None:
-        return None
+        return None, True, []
     ours = {k: tuple(v) if k == "features" else v for k, v in sampler.items()}
     if any(ours[key] != value for key, value in PORTFOLIO_FAMILY.items()):
-        return None
-    if any(key in raw_search for key in SEARCH_SHAPING_KEYS):
-        return None
-    return "swift"
+        return None, True, []
+    shaping = [key for key in SEARCH_SHAPING_KEYS if key in raw_search]
+    return (None if shaping else "swift"), True, shaping
 
 
 def _apply_preset(
@@ -1218,17 +1232,62 @@ def _apply_preset(
     return filled | {"min_resource"}
 
 
-def _preset_note(problem: str, filled: set[str], search: Mapping[str, Any]) -> str:
-    """``problem`` with the values it names that ``search.preset`` set, and how to override."""
+def _preset_note(
+    problem: str,
+    filled: set[str],
+    search: Mapping[str, Any],
+    *,
+    automatic: bool = False,
+    off_by: Sequence[str] = (),
+) -> str:
+    """``problem`` with the values it names that ``search.preset`` set, and how to override.
+
+    Under the automatic preset, setting one of its keys turns the preset off, so the advice
+    is to write ``preset = "swift"`` beside it. A problem with a key that only a pruner
+    reads, set where it turned the automatic preset off (``off_by``), says so: the user may
+    have meant to tune the preset."""
     named = sorted(k for k in filled if re.search(rf"\bsearch\.{k}\b", problem))
-    if not named:
-        return problem
-    which = ", ".join(f"search.{k} = {search[k]!r}" for k in named)
-    them = "it" if len(named) == 1 else "them"
-    return (
-        f"{problem} ({which} from search.preset = {search['preset']!r}; set {them} in "
-        "[search] to override)"
-    )
+    if named:
+        which = ", ".join(f"search.{k} = {search[k]!r}" for k in named)
+        them = "it" if len(named) == 1 else "them"
+        if automatic:
+            return (
+                f"{problem} ({which} from the automatic search.preset = 'swift'; setting "
+                f"{them} in [search] alone asks for the full search instead: write preset = "
+                f"'swift' beside {them} to keep the preset with your value)"
+            )
+        return (
+            f"{problem} ({which} from search.preset = {search['preset']!r}; set {them} in "
+            "[search] to override)"
+        )
+    # Keys that only a pruner reads: set alone, they were likely meant for the preset's.
+    pruner_keys = ("min_resource", "reduction_factor", "finalists", "keep_uniform", "epoch_parts")
+    mine = [k for k in off_by if k in pruner_keys and problem.startswith(f"search.{k}:")]
+    if mine:
+        keys = ", ".join(f"search.{k}" for k in mine)
+        return (
+            f"{problem} ([search] sets {keys}, so it is the full search, not the automatic "
+            "swift preset; write preset = 'swift' beside it to keep the preset with your value)"
+        )
+    return problem
+
+
+def start_problems(config: Config) -> list[str]:
+    """The problems of ``config``'s start thetas (the portfolio against the sampler family,
+    their count against the trials), as :func:`parse_config` reports them: for a config
+    changed with ``dataclasses.replace`` after it was checked."""
+    data = config.to_dict()
+    return _start_problems(data["sampler"], data["search"], lambda *keys: True)
+
+
+def added_default(section: str, key: str) -> Any:
+    """The value a key added after studies were stored had before it existed (its default),
+    or :data:`MISSING` for a key that every stored config holds."""
+    return _ADDED_KEYS.get(section, {}).get(key, MISSING)
+
+
+MISSING = object()
+"""What :func:`added_default` returns for a key that is not an added one."""
 
 
 def _field_names(cls: type[_Section]) -> set[str]:

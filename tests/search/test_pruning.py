@@ -153,9 +153,9 @@ def test_a_pruner_is_refused_where_it_cannot_work() -> None:
     with pytest.raises(ConfigError) as err:
         check_pruning(swift, world_size=2)
     assert str(err.value).startswith(
-        "search.pruner = 'synchronous_halving' (from search.preset = 'swift', which a "
-        "classifier with the default [sampler] gets unless [search] says otherwise; "
-        "preset = 'none' runs the full search without a pruner) does not run under torchrun"
+        "search.pruner = 'synchronous_halving' (from search.preset = 'swift', written or the "
+        "default of a classifier's config without search keys of its own; preset = 'none' "
+        "runs the full search without a pruner) does not run under torchrun"
     )
     with pytest.raises(ConfigError, match=r"without a pruner\) does not run with"):
         check_pruning(swift, shared_study=True)

@@ -768,6 +768,12 @@ def test_a_changed_config_names_its_keys_and_the_automatic_preset() -> None:
         "without search keys of its own; set search.preset = 'none' to resume the full search)"
     )
     assert _changed_keys(stored, Config()) == ""
+    # A study stored before pruner, portfolio and preset existed: they had their defaults.
+    older = {**stored, "search": dict(stored["search"])}
+    for key in ("pruner", "min_resource", "refresh_every", "portfolio", "preset"):
+        del older["search"][key]
+    assert _changed_keys(older, parse_config({})) == message
+    assert _changed_keys(older, Config()) == ""
     assert _changed_keys(None, Config()) == ""  # a study that stored no config
     other = _changed_keys(stored, parse_config({"search": {"trials": 9}}))
     assert other == ": search.trials 20 -> 9"

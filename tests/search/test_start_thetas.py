@@ -152,3 +152,21 @@ def test_the_swift_preset_runs_from_the_command_line(tmp_path: Path, capsys) -> 
         capsys.readouterr().err
     )
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_config_changed_by_replace_is_checked_against_the_portfolio(tmp_path: Path) -> None:
+    """default_config() holds the preset's portfolio; a family changed with
+    dataclasses.replace (no parse_config to re-check it) is refused by run_search before
+    anything is created."""
+    import dataclasses
+
+    from swift_sampler.config import default_config
+    from swift_sampler.errors import ConfigError
+
+    config = default_config()
+    sharper = dataclasses.replace(
+        config, sampler=dataclasses.replace(config.sampler, lipschitz=8.0)
+    )
+    with pytest.raises(ConfigError, match=r"sampler.lipschitz = 8.0 \(the portfolio's: 2.0\)"):
+        run_search(sharper, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

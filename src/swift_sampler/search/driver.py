@@ -32,6 +32,7 @@ import numpy as np
 
 from swift_sampler import distributed
 from swift_sampler._io import disk_full_error, is_disk_full
+from swift_sampler.config import MISSING, added_default, start_problems
 from swift_sampler.errors import ConfigError, DiskFullError, InputDataError, RunFileError
 from swift_sampler.family import uniform_theta
 from swift_sampler.search import clock
@@ -291,14 +292,16 @@ def _changed_keys(saved: Any, config: Config) -> str:
     difference is the swift preset that a config without search keys now gets."""
     if not isinstance(saved, dict):
         return ""
-    now = config.to_dict()
-    changed = [
-        f"{name}.{key} {saved[name].get(key)!r} -> {value!r}"
-        for name, section in now.items()
-        if isinstance(saved.get(name), dict)
-        for key, value in section.items()
-        if key in saved[name] and saved[name][key] != value
-    ]
+    changed = []
+    for name, section in config.to_dict().items():
+        stored = saved.get(name)
+        if not isinstance(stored, dict):
+            continue
+        for key, value in section.items():
+            # A key added after the study was stored had its default then.
+            old = stored[key] if key in stored else added_default(name, key)
+            if old is not MISSING and old != value:
+                changed.append(f"{name}.{key} {old!r} -> {value!r}")
     if not changed:
         return ""
     shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
@@ -399,6 +402,9 @@ def run_search(
     if workers > 1 and experiment is not None:
         raise ConfigError("parallel workers build their experiment from the config")
     check_pruning(config, workers=workers, world_size=distributed.world_size())
+    problems = start_problems(config)  # a config changed with dataclasses.replace
+    if problems:
+        raise ConfigError("; ".join(problems))
     if not resume:  # before the storage is chosen: a half-made journal must not pick it
         _clear_half_made(paths, config)
     url = storage_url(paths, config, workers=workers)

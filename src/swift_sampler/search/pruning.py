@@ -215,9 +215,9 @@ def check_pruning(
     if pruner == "none":
         return
     named = f"search.pruner = {pruner!r}" + (
-        f" (from search.preset = {config.search.preset!r}, which a classifier with the default "
-        "[sampler] gets unless [search] says otherwise; preset = 'none' runs the full search "
-        "without a pruner)"
+        f" (from search.preset = {config.search.preset!r}, written or the default of a "
+        "classifier's config without search keys of its own; preset = 'none' runs the full "
+        "search without a pruner)"
         if config.search.preset
         else ""
     )

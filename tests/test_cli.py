@@ -67,7 +67,7 @@ def test_help_is_fast_and_lists_every_command() -> None:
         [sys.executable, "-m", "swift_sampler.cli", "--help"], capture_output=True, text=True
     )
     assert run.returncode == 0
-    for command in ("search", "train", "report", "demo"):
+    for command in ("check", "search", "train", "report", "demo"):
         assert command in run.stdout
     del start  # no timing threshold here (shared machines); test_package checks no torch import
 
@@ -178,3 +178,60 @@ def test_the_cost_line_shows_set_up_apart_from_the_shared_start() -> None:
     }
     line = cli._cost_line(cost)
     assert "set-up 2.7 s, shared start 0.1 s," in line
+
+
+def test_check_prints_which_search_a_config_runs_and_the_whole_config(
+    tmp_path: Path, capsys
+) -> None:
+    """A config without search keys of its own: the swift preset, said with its reason, then
+    a TOML config that reads back to what `search` would run; with trials, the full search."""
+    import tomllib
+
+    from swift_sampler.config import load_config, parse_config
+
+    auto = tmp_path / "auto.toml"
+    auto.write_text(TINY.replace("trials = 3\nstartup_trials = 1\n", ""))
+    assert main(["check", str(auto)]) == 0
+    out = capsys.readouterr().out
+    head, toml_text = out.split("\n\n", 1)
+    assert head.splitlines() == [
+        f"{auto}: valid",
+        "search: the swift preset (search.preset = 'auto': a classifier with the default "
+        "[sampler] and no search keys of its own)",
+        "  5 trials (outer loop gp, 0 start-up, 4 from the portfolio; pruner "
+        "synchronous_halving, first rung 2 of 6 steps); E_s = 2, E_o = 2 of 4 epochs",
+    ]
+    assert parse_config(tomllib.loads(toml_text)) == load_config(auto)
+    assert 'preset = "swift"' in toml_text and "portfolio = 4" in toml_text
+    full = tmp_path / "full.toml"
+    full.write_text(TINY)
+    assert main(["check", str(full)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        "search: the full search (search.preset = 'auto': [search] sets search.trials, "
+        "search.startup_trials)"
+    )
+    assert lines[2].startswith("  3 trials (outer loop gp, 1 start-up, 0 from the portfolio);")
+    sharper = tmp_path / "sharper.toml"
+    sharper.write_text(auto.read_text() + "[sampler]\nlipschitz = 8.0\n")
+    assert main(["check", str(sharper)]) == 0
+    assert (
+        "search: the full search (search.preset = 'auto': the [sampler] family is not the "
+        "portfolio's: sampler.lipschitz)"
+    ) in capsys.readouterr().out
+    root = Path(__file__).resolve().parents[1] / "configs"
+    assert main(["check", str(root / "lm.toml")]) == 0
+    assert "(search.preset = 'auto': a text dataset, 'shakespeare')" in capsys.readouterr().out
+
+
+def test_check_of_a_bad_config_lists_every_problem_and_exits_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[search]\ntrials = "x"\n[sampler]\nlipschitz = -1\n')
+    assert main(["check", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{bad}: 2 problems in config:" in captured.err
+    assert "sampler.lipschitz: must be a finite number > 0, got -1" in captured.err
+    assert "search.trials: must be an integer >= 1, got 'x'" in captured.err
+    assert main(["check", str(tmp_path / "missing.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import swift_sampler
 
@@ -13,6 +14,7 @@ try:
 except SystemExit as exit:
     assert exit.code == 0, exit.code
 import swift_sampler.data  # dataset names for CLI choices must not pull torch either
+assert main(["check", DEMO]) == 0  # checks a config without torch too
 from swift_sampler import search  # the library's way in, and its config names
 assert search.load_config is search.parse_config.__globals__["load_config"]
 print("torch" in sys.modules)
@@ -20,8 +22,10 @@ print("torch" in sys.modules)
 
 
 def test_help_and_package_import_do_not_import_torch() -> None:
+    demo = Path(__file__).resolve().parents[1] / "configs" / "demo.toml"
+    code = f"DEMO = {str(demo)!r}\n{_NO_TORCH}"
     out = subprocess.run(
-        [sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/"
     ).stdout
     assert out.strip().splitlines()[-1] == "False"
     assert "usage: swift-sampler" in out

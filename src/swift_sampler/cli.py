@@ -94,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 1; more than one uses a JournalStorage file in RUN_DIR)",
     )
 
+    check = commands.add_parser(
+        "check",
+        parents=[common],
+        help="check a config and print it resolved: which search it runs, and every key",
+        description="Checks CONFIG against every rule (all problems at once, exit 2) and "
+        "prints which search it runs and why (the swift preset or the full search: "
+        "search.preset = 'auto' decides from the data, the [sampler] family and the [search] "
+        "keys you set), the schedule's split, then the whole config with every default and "
+        "every key the preset fills in, as TOML. Trains nothing, imports no torch.",
+    )
+    check.add_argument("config", type=Path, help="TOML configuration")
+
     train = commands.add_parser(
         "train",
         parents=[common],
@@ -550,6 +562,33 @@ def _print_final_perplexity(arms: dict[str, Any], what: str) -> None:
         print(f"{label:14s} {cells}  {arms[name]['seeds']}")
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from swift_sampler.config import load_config, search_choice
+
+    config = load_config(args.config)  # every problem, with the file's name
+    with args.config.open("rb") as handle:
+        choice = search_choice(tomllib.load(handle), source=str(args.config))
+    s = config.search
+    shared, finetune = config.epochs_split
+    parts = (
+        f"; pruner {s.pruner}, first rung {s.min_resource} of {finetune * s.epoch_parts} steps"
+        if s.pruner != "none"
+        else ""
+    )
+    print(f"{args.config}: valid")
+    print(f"search: {choice}")
+    print(
+        f"  {s.trials} trials (outer loop {s.outer}, {s.startup_trials} start-up, "
+        f"{s.portfolio} from the portfolio{parts}); E_s = {shared}, E_o = {finetune} of "
+        f"{config.train.epochs} epochs"
+    )
+    print()
+    print(config.to_toml(), end="")
+    return EXIT_OK
+
+
 def _cmd_search(args: argparse.Namespace) -> int:
     import torch
 
@@ -856,6 +895,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {
+        "check": _cmd_check,
         "search": _cmd_search,
         "train": _cmd_train,
         "worker": _cmd_worker,

@@ -74,6 +74,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "resolve_epochs",
+    "search_choice",
     "start_problems",
 ]
 
@@ -1112,7 +1113,12 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
     automatic = False
     off_by: list[str] = []
     if isinstance(raw_search, Mapping):
-        values["search"]["preset"], automatic, off_by = _resolve_preset(values, raw_search, bad)
+        choice = _resolve_preset(values, raw_search, bad)
+        values["search"]["preset"], automatic, off_by = (
+            choice.preset,
+            choice.automatic,
+            choice.off_by,
+        )
     if values["search"]["preset"] is not None and isinstance(raw_search, Mapping):
         filled = _apply_preset(values, raw_search, bad)
     problems += [
@@ -1158,9 +1164,23 @@ def _parse_section(
     return values
 
 
+@dataclass(frozen=True)
+class _PresetChoice:
+    """What ``search.preset`` resolved to, and why."""
+
+    preset: str | None
+    """``"swift"`` or None (the full search), as the built config holds it."""
+    automatic: bool
+    """Whether the config left it to ``"auto"``."""
+    off_by: list[str]
+    """The search-shaping keys that turned ``auto``'s preset off (else empty)."""
+    why: str
+    """Why, in words: ``written``, or the rule of ``auto`` that decided."""
+
+
 def _resolve_preset(
     values: dict[str, dict[str, Any]], raw_search: Mapping[str, Any], bad: set[str]
-) -> tuple[str | None, bool, list[str]]:
+) -> _PresetChoice:
     """``search.preset`` as the built config holds it: ``"swift"`` or None (the full search).
 
     ``"auto"`` (also a config without the key, or with it None) is ``"swift"`` for a
@@ -1170,26 +1190,51 @@ def _resolve_preset(
     evidence behind it: docs/results.md, "The swift preset against the full search, on
     validation".
 
-    Returns:
-        The preset; whether it was ``"auto"``; and when ``auto`` would have been the preset
-        but for the search-shaping keys ``[search]`` sets, those keys (else empty).
     """
     preset = values["search"]["preset"]
     if "search.preset" in bad:
-        return None, False, []
+        return _PresetChoice(None, False, [], "search.preset is bad")
     if preset is not None and preset != "auto":
-        return (None if preset == "none" else preset), False, []
+        return _PresetChoice(None if preset == "none" else preset, False, [], "written")
     data, sampler = values["data"], values["sampler"]
     family = [f"sampler.{key}" for key in PORTFOLIO_FAMILY]
     if bad.intersection(["data.name", "data.factory", *family]):
-        return None, True, []  # reported as it is; which search it would be does not matter
+        # Reported as it is; which search it would be does not matter then.
+        return _PresetChoice(None, True, [], "a bad data or sampler key")
     if data["name"] in TEXT_DATASET_NAMES and data["factory"] is None:
-        return None, True, []
+        return _PresetChoice(None, True, [], f"a text dataset, {data['name']!r}")
     ours = {k: tuple(v) if k == "features" else v for k, v in sampler.items()}
-    if any(ours[key] != value for key, value in PORTFOLIO_FAMILY.items()):
-        return None, True, []
+    other = [key for key, value in PORTFOLIO_FAMILY.items() if ours[key] != value]
+    if other:
+        keys = ", ".join(f"sampler.{key}" for key in other)
+        return _PresetChoice(
+            None, True, [], f"the [sampler] family is not the portfolio's: {keys}"
+        )
     shaping = [key for key in SEARCH_SHAPING_KEYS if key in raw_search]
-    return (None if shaping else "swift"), True, shaping
+    if shaping:
+        keys = ", ".join(f"search.{key}" for key in shaping)
+        return _PresetChoice(None, True, shaping, f"[search] sets {keys}")
+    return _PresetChoice(
+        "swift", True, [], "a classifier with the default [sampler] and no search keys of its own"
+    )
+
+
+def search_choice(data: Mapping[str, Any], *, source: str = "<config>") -> str:
+    """Which search the config ``data`` (parsed TOML) runs, and why, in one line, e.g.
+    ``the full search (search.preset = 'auto': [search] sets search.trials)``.
+
+    Raises:
+        ConfigError: as :func:`parse_config`, when ``data`` breaks a rule.
+    """
+    config = parse_config(data, source=source)
+    raw_search = data.get("search", {})
+    values = config.to_dict()
+    values["search"]["preset"] = raw_search.get("preset")
+    choice = _resolve_preset(values, raw_search, set())
+    name = "the swift preset" if config.search.preset == "swift" else "the full search"
+    written = raw_search.get("preset")
+    rule = f"search.preset = {written!r}" if choice.why == "written" else "search.preset = 'auto'"
+    return f"{name} ({rule}{'' if choice.why == 'written' else ': ' + choice.why})"
 
 
 def _apply_preset(

@@ -197,9 +197,10 @@ def test_check_prints_which_search_a_config_runs_and_the_whole_config(
     assert head.splitlines() == [
         f"{auto}: valid",
         "search: the swift preset (search.preset = 'auto': a classifier with the default "
-        "[sampler] and no search keys of its own)",
-        "  5 trials (outer loop gp, 0 start-up, 4 from the portfolio; pruner "
-        "synchronous_halving, first rung 2 of 6 steps); E_s = 2, E_o = 2 of 4 epochs",
+        "[sampler] and no search-shaping key)",
+        "  5 trials (the uniform sampler, 4 from the portfolio, 0 start_thetas, 0 start-up, "
+        "outer loop gp; pruner synchronous_halving, first rung 2 of 6 steps); E_s = 2, E_o = 2 "
+        "of 4 epochs",
     ]
     assert parse_config(tomllib.loads(toml_text)) == load_config(auto)
     assert 'preset = "swift"' in toml_text and "portfolio = 4" in toml_text
@@ -211,7 +212,25 @@ def test_check_prints_which_search_a_config_runs_and_the_whole_config(
         "search: the full search (search.preset = 'auto': [search] sets search.trials, "
         "search.startup_trials)"
     )
-    assert lines[2].startswith("  3 trials (outer loop gp, 1 start-up, 0 from the portfolio);")
+    assert lines[2].startswith(
+        "  3 trials (the uniform sampler, 0 from the portfolio, 0 start_thetas, 1 start-up, "
+        "outer loop gp); E_s = 2"
+    )
+    # Written presets are said as written; your own thetas are counted.
+    theta = "start_thetas = [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]]\n"
+    for preset, expected in (
+        ("swift", "search: the swift preset (search.preset = 'swift')"),
+        ("none", "search: the full search (search.preset = 'none')"),
+        ("auto", "search: the swift preset (search.preset = 'auto': a classifier"),
+    ):
+        written = tmp_path / f"{preset}.toml"
+        body = auto.read_text().replace("[search]\n", f'[search]\npreset = "{preset}"\n{theta}')
+        written.write_text(body)
+        assert main(["check", str(written)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[1].startswith(expected), lines[1]
+        if preset != "none":
+            assert lines[2].startswith("  6 trials (the uniform sampler, 4 from the portfolio, 1 ")
     sharper = tmp_path / "sharper.toml"
     sharper.write_text(auto.read_text() + "[sampler]\nlipschitz = 8.0\n")
     assert main(["check", str(sharper)]) == 0
@@ -235,3 +254,21 @@ def test_check_of_a_bad_config_lists_every_problem_and_exits_2(tmp_path: Path, c
     assert "search.trials: must be an integer >= 1, got 'x'" in captured.err
     assert main(["check", str(tmp_path / "missing.toml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+    assert main(["check", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "is a directory; give the .toml file" in captured.err and captured.out == ""
+
+
+def test_check_into_a_closed_pipe_exits_141_without_a_message(tmp_path: Path) -> None:
+    """`check CONFIG | head -1`: the reader goes away; no "error: Broken pipe", no exit 2."""
+    demo = Path(__file__).resolve().parents[1] / "configs" / "demo.toml"
+    run = subprocess.run(
+        f"{sys.executable} -m swift_sampler.cli check {demo} | head -1; "
+        'echo "status ${PIPESTATUS[0]}"',
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+    )
+    assert run.stdout.splitlines() == [f"{demo}: valid", "status 141"], run.stdout
+    assert run.stderr == ""

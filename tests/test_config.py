@@ -189,8 +189,18 @@ def test_the_automatic_presets_problems_say_how_to_keep_it() -> None:
     assert str(err.value).endswith(
         "set that pruner or leave finalists out ([search] sets search.finalists, so it is the "
         "full search, not the automatic swift preset; write preset = 'swift' beside it to "
-        "keep the preset with your value)"
+        "keep the preset with your values)"
     )
+    # Every key that turned it off is named.
+    with pytest.raises(ConfigError) as err:
+        parse_config({"search": {"reduction_factor": 2, "outer": "random"}})
+    assert "([search] sets search.reduction_factor, search.outer, so" in str(err.value)
+    assert "beside them to keep the preset" in str(err.value)
+    # With a pruner of the config's own the preset is not the point: no such note.
+    for key, value in (("keep_uniform", True), ("min_resource", 100)):
+        with pytest.raises(ConfigError) as err:
+            parse_config({"search": {"pruner": "successive_halving", key: value}})
+        assert f"search.{key}: " in str(err.value) and "preset" not in str(err.value)
     # Written out, the preset takes the value.
     assert parse_config({"search": {"preset": "swift", "finalists": 3}}).search.finalists == 3
     # A problem of the full search that a config asked for is not blamed on the preset.
@@ -1097,3 +1107,21 @@ def test_refresh_once_refuses_the_keys_that_act_on_refreshes() -> None:
     # their defaults pass (config.toml writes every key), and every_epoch takes both
     parse_config({"sampler": {"refresh": "once", "history": 0.0}, "search": {"refresh_every": 1}})
     parse_config({"sampler": {"history": 0.5}, "search": {"refresh_every": 3}})
+
+
+def test_start_problems_sees_what_parse_config_refuses_on_a_replaced_config() -> None:
+    """A config changed with dataclasses.replace is re-checked by run_search with
+    start_problems: a start theta the portfolio already tries is refused as parse_config
+    refuses it (to_dict's thetas are lists, the portfolio's tuples)."""
+    config = default_config()
+    again = dataclasses.replace(
+        config,
+        search=dataclasses.replace(config.search, start_thetas=(portfolio.THETAS[0],), trials=6),
+    )
+    assert config_module.start_problems(config) == []
+    assert config_module.start_problems(again) == [
+        "search.start_thetas: entry 0 is the portfolio's theta 0, which search.portfolio = 4 "
+        "already tries; leave it out"
+    ]
+    with pytest.raises(ConfigError, match="entry 0 is the portfolio's theta 0"):
+        parse_config(again.to_dict())

@@ -2,7 +2,8 @@
 errors to exit codes.
 
 Exit codes: 0 success, 2 bad configuration or input (one clear message; the traceback only with
-``--debug``), 1 internal error. Torch is imported inside the commands, so ``--help`` stays fast.
+``--debug``), 1 internal error, 130 Ctrl-C, 141 standard output closed by its reader
+(``| head``). Torch is imported inside the commands, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
 
 
 _MOST = 1024
@@ -98,11 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         parents=[common],
         help="check a config and print it resolved: which search it runs, and every key",
-        description="Checks CONFIG against every rule (all problems at once, exit 2) and "
-        "prints which search it runs and why (the swift preset or the full search: "
-        "search.preset = 'auto' decides from the data, the [sampler] family and the [search] "
-        "keys you set), the schedule's split, then the whole config with every default and "
-        "every key the preset fills in, as TOML. Trains nothing, imports no torch.",
+        description="Checks CONFIG against every rule of the config (all problems at once, "
+        "exit 2; not the files, factory or storage it names, which search opens) and prints "
+        "which search it runs and why (the swift preset or the full search: search.preset = "
+        "'auto' decides from the data, the [sampler] family and the [search] keys you set), "
+        "the trials and the schedule's split, then the config as TOML: every key that has a "
+        "value, defaults and the keys the preset fills in included. Trains nothing, imports "
+        "no torch.",
     )
     check.add_argument("config", type=Path, help="TOML configuration")
 
@@ -580,9 +584,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"{args.config}: valid")
     print(f"search: {choice}")
     print(
-        f"  {s.trials} trials (outer loop {s.outer}, {s.startup_trials} start-up, "
-        f"{s.portfolio} from the portfolio{parts}); E_s = {shared}, E_o = {finetune} of "
-        f"{config.train.epochs} epochs"
+        f"  {s.trials} trials (the uniform sampler, {s.portfolio} from the portfolio, "
+        f"{len(s.start_thetas)} start_thetas, {s.startup_trials} start-up, outer loop "
+        f"{s.outer}{parts}); E_s = {shared}, E_o = {finetune} of {config.train.epochs} epochs"
     )
     print()
     print(config.to_toml(), end="")
@@ -908,6 +912,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in _DISTRIBUTED and os.environ.get("WORLD_SIZE"):
             return _distributed(args, commands[args.command])
         return commands[args.command](args)
+    except BrokenPipeError:
+        # The reader went away (`swift-sampler check CONFIG | head`): not bad input. Send the
+        # rest to /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (SwiftSamplerError, OSError) as err:
         # OSError: a path the user gave is missing, a directory, unwritable... (input, not a bug)
         if args.debug:  # the traceback, but still the exit code of bad input

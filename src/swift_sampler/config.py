@@ -32,7 +32,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -1062,6 +1062,11 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         ConfigError: One error listing every problem, one per line, each starting with its
             dotted key, e.g. ``search.trials: must be an integer >= 1, got 'ten'``.
     """
+    return _parse(data, source)[0]
+
+
+def _parse(data: Mapping[str, Any], source: str) -> tuple[Config, _PresetChoice]:
+    """:func:`parse_config`, and what ``search.preset`` resolved to and why."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: a config must be a table of sections, got {data!r}")
     problems: list[str] = []
@@ -1110,19 +1115,14 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
     raw_search = data.get("search", {})
     filled: set[str] = set()
     # "auto" (or no preset key): which search it became, and the keys that turned it off.
-    automatic = False
-    off_by: list[str] = []
+    choice = _PresetChoice(None, False, [], "[search] is not a table")
     if isinstance(raw_search, Mapping):
         choice = _resolve_preset(values, raw_search, bad)
-        values["search"]["preset"], automatic, off_by = (
-            choice.preset,
-            choice.automatic,
-            choice.off_by,
-        )
+        values["search"]["preset"] = choice.preset
     if values["search"]["preset"] is not None and isinstance(raw_search, Mapping):
         filled = _apply_preset(values, raw_search, bad)
     problems += [
-        _preset_note(p, filled, values["search"], automatic=automatic, off_by=off_by)
+        _preset_note(p, filled, values["search"], choice=choice)
         for p in _cross_field_problems(values, bad)
     ]
     problems += _own_data_problems(values, bad)
@@ -1130,7 +1130,7 @@ def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         raise ConfigError(f"{source}: {count} in config:\n" + "\n".join(problems))
     sections: dict[str, Any] = {name: cls(**values[name]) for name, cls in _SECTIONS.items()}
-    return Config(**sections)
+    return Config(**sections), choice
 
 
 def _parse_section(
@@ -1215,7 +1215,7 @@ def _resolve_preset(
         keys = ", ".join(f"search.{key}" for key in shaping)
         return _PresetChoice(None, True, shaping, f"[search] sets {keys}")
     return _PresetChoice(
-        "swift", True, [], "a classifier with the default [sampler] and no search keys of its own"
+        "swift", True, [], "a classifier with the default [sampler] and no search-shaping key"
     )
 
 
@@ -1226,13 +1226,9 @@ def search_choice(data: Mapping[str, Any], *, source: str = "<config>") -> str:
     Raises:
         ConfigError: as :func:`parse_config`, when ``data`` breaks a rule.
     """
-    config = parse_config(data, source=source)
-    raw_search = data.get("search", {})
-    values = config.to_dict()
-    values["search"]["preset"] = raw_search.get("preset")
-    choice = _resolve_preset(values, raw_search, set())
+    config, choice = _parse(data, source)
     name = "the swift preset" if config.search.preset == "swift" else "the full search"
-    written = raw_search.get("preset")
+    written = data.get("search", {}).get("preset")
     rule = f"search.preset = {written!r}" if choice.why == "written" else "search.preset = 'auto'"
     return f"{name} ({rule}{'' if choice.why == 'written' else ': ' + choice.why})"
 
@@ -1278,24 +1274,19 @@ def _apply_preset(
 
 
 def _preset_note(
-    problem: str,
-    filled: set[str],
-    search: Mapping[str, Any],
-    *,
-    automatic: bool = False,
-    off_by: Sequence[str] = (),
+    problem: str, filled: set[str], search: Mapping[str, Any], *, choice: _PresetChoice
 ) -> str:
     """``problem`` with the values it names that ``search.preset`` set, and how to override.
 
     Under the automatic preset, setting one of its keys turns the preset off, so the advice
     is to write ``preset = "swift"`` beside it. A problem with a key that only a pruner
-    reads, set where it turned the automatic preset off (``off_by``), says so: the user may
-    have meant to tune the preset."""
+    reads, set where it turned the automatic preset off (``choice.off_by``) and no pruner of
+    the config's own, says so: the user may have meant to tune the preset's."""
     named = sorted(k for k in filled if re.search(rf"\bsearch\.{k}\b", problem))
     if named:
         which = ", ".join(f"search.{k} = {search[k]!r}" for k in named)
         them = "it" if len(named) == 1 else "them"
-        if automatic:
+        if choice.automatic:
             return (
                 f"{problem} ({which} from the automatic search.preset = 'swift'; setting "
                 f"{them} in [search] alone asks for the full search instead: write preset = "
@@ -1307,12 +1298,17 @@ def _preset_note(
         )
     # Keys that only a pruner reads: set alone, they were likely meant for the preset's.
     pruner_keys = ("min_resource", "reduction_factor", "finalists", "keep_uniform", "epoch_parts")
-    mine = [k for k in off_by if k in pruner_keys and problem.startswith(f"search.{k}:")]
+    off_by = choice.off_by
+    mine = "pruner" not in off_by and any(
+        k in pruner_keys and problem.startswith(f"search.{k}:") for k in off_by
+    )
     if mine:
-        keys = ", ".join(f"search.{k}" for k in mine)
+        keys = ", ".join(f"search.{k}" for k in off_by)
+        them = "it" if len(off_by) == 1 else "them"
         return (
             f"{problem} ([search] sets {keys}, so it is the full search, not the automatic "
-            "swift preset; write preset = 'swift' beside it to keep the preset with your value)"
+            f"swift preset; write preset = 'swift' beside {them} to keep the preset with your "
+            "values)"
         )
     return problem
 
@@ -1480,9 +1476,10 @@ def _start_problems(sampler: dict[str, Any], search: dict[str, Any], usable: Any
                 f"(sampler.features, sampler.segments), but entry {wrong[0]} has "
                 f"{len(thetas[wrong[0]])}"
             )
-    shared = [i for i, theta in enumerate(thetas) if theta in PORTFOLIO_THETAS[:count]]
+    # Tuples: a config's own thetas are, to_dict()'s are lists (start_problems).
+    shared = [i for i, theta in enumerate(thetas) if tuple(theta) in PORTFOLIO_THETAS[:count]]
     if shared:
-        j = PORTFOLIO_THETAS.index(thetas[shared[0]])
+        j = PORTFOLIO_THETAS.index(tuple(thetas[shared[0]]))
         problems.append(
             f"search.start_thetas: entry {shared[0]} is the portfolio's theta {j}, which "
             f"search.portfolio = {count} already tries; leave it out"

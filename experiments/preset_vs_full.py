@@ -96,16 +96,18 @@ def collect(results: Path = RESULTS) -> dict[tuple[str, str, int], dict[str, dic
     return found
 
 
-OUTSIDE = {run.partition(":")[0] for run in outside.RUNS}
-"""experiments/outside.py's datasets (another network or dataset than Table 1's)."""
+OUTSIDE = set(outside.RUNS)
+"""experiments/outside.py's runs (another network or dataset than Table 1's), as
+``DATASET:SETTING``; its second set (``outside.SECOND``, run after this comparison's rule was
+set and confirmed) is not among them."""
 
 
-def group(dataset: str) -> str | None:
-    """'outside' for the outside runs' datasets, the dataset for Table 1's, None for any other
-    (large_val's mnist1d-15k, ...: not part of this comparison)."""
+def group(dataset: str, setting: str) -> str | None:
+    """'outside' for the outside runs, the dataset for Table 1's settings, None for any other
+    (large_val's mnist1d-15k, outside.py's second set, ...: not part of this comparison)."""
     if dataset in ("mnist5k", "mnist1d"):
         return dataset
-    return "outside" if dataset in OUTSIDE else None
+    return "outside" if f"{dataset}:{setting}" in OUTSIDE else None
 
 
 def _put(
@@ -128,7 +130,7 @@ def pairs(found: dict[tuple[str, str, int], dict[str, dict[int, Any]]]) -> list[
     rows = []
     for (dataset, setting, search_seed), arms in sorted(found.items()):
         seeds = sorted(set(arms["full"]) & set(arms["preset"]))
-        where = group(dataset)
+        where = group(dataset, setting)
         if len(seeds) < 3 or where is None:
             continue
         row: dict[str, Any] = {

@@ -40,7 +40,7 @@ recipe for a cheap search; experiments/swift_table1.py's jobs), everything else 
 Writes results/outside/summary.json and the section ``outside`` of docs/results.md (with
 another ``--fraction``, ``--lipschitz``, ``--select-seed``, ``--preset`` or the second set's
 runs: results/outside/summary-f<fraction>-L<L>-s<seed>-<preset>-second.json, with only the
-parts that differ from the default, and no section).
+parts that differ from the default, and no section; any other list of runs adds its names).
 """
 
 from __future__ import annotations
@@ -110,12 +110,15 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(2)
-    second = args.runs == ["SECOND"]
+    names = list(SECOND) if args.runs == ["SECOND"] else list(args.runs)
     try:
-        args.runs = [_run(r) for r in (SECOND if second else args.runs)]
+        args.runs = [_run(r) for r in names]
     except argparse.ArgumentTypeError as err:
         print(f"outside.py: error: argument --runs: {err}", file=sys.stderr)
         sys.exit(2)
+    # The first set writes the section; the second set, or any other list, files of its own.
+    second = names == list(SECOND)
+    other = not second and names != list(RUNS)
     seeds = list(args.seeds)
     rows: list[dict[str, Any]] = []
     for dataset, setting in args.runs:
@@ -146,6 +149,7 @@ def main() -> None:
         + ("" if args.select_seed == 0 else f"-s{args.select_seed}")
         + ("" if args.preset is None else f"-{args.preset}")
         + ("-second" if second else "")
+        + ("-" + "+".join(n.replace(":", "_") for n in names) if other else "")
     )
     write_json(
         RESULTS / NAME / f"summary{tag}.json", {"seeds": seeds, "rows": rows, "status": status}

@@ -1,4 +1,5 @@
-"""The swift preset against the full search, on validation: every paired final training so far.
+"""The swift preset against the full search, on validation: every paired final training of
+the runs its rule was set on.
 
 Run: .venv/bin/python experiments/preset_vs_full.py [--no-docs]
 

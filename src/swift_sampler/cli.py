@@ -894,6 +894,34 @@ def _import_from_cwd() -> None:
         sys.path.append(here)
 
 
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe or socket whose reader has gone (POLLERR)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a StringIO, or closed
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _silence_stdout() -> None:
+    """Points file descriptor 1 at /dev/null, so that the interpreter's last flush of what is
+    still buffered does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``swift-sampler`` console script; returns the exit code."""
     parser = build_parser()
@@ -911,11 +939,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(args.debug)
         if args.command in _DISTRIBUTED and os.environ.get("WORLD_SIZE"):
             return _distributed(args, commands[args.command])
-        return commands[args.command](args)
-    except BrokenPipeError:
-        # The reader went away (`swift-sampler check CONFIG | head`): not bad input. Send the
-        # rest to /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = commands[args.command](args)
+        sys.stdout.flush()  # here, not at exit: a closed reader is seen by the handler below
+        return code
+    except BrokenPipeError as err:
+        if not _stdout_closed():  # another pipe (a worker's, a socket): an error as any other
+            if args.debug:
+                traceback.print_exc(file=sys.stderr)
+            print(f"swift-sampler: error: {_message(err)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        # The reader of standard output went away (`... | head`): not bad input, no message.
+        _silence_stdout()
         return EXIT_BROKEN_PIPE
     except (SwiftSamplerError, OSError) as err:
         # OSError: a path the user gave is missing, a directory, unwritable... (input, not a bug)

@@ -567,13 +567,10 @@ def _print_final_perplexity(arms: dict[str, Any], what: str) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    import tomllib
+    from swift_sampler.config import read_config_file, search_choice
 
-    from swift_sampler.config import load_config, search_choice
-
-    config = load_config(args.config)  # every problem, with the file's name
-    with args.config.open("rb") as handle:
-        choice = search_choice(tomllib.load(handle), source=str(args.config))
+    # One read and one check: every problem, with the file's name.
+    config, choice = search_choice(read_config_file(args.config), source=str(args.config))
     s = config.search
     shared, finetune = config.epochs_split
     parts = (

@@ -73,6 +73,7 @@ __all__ = [
     "default_config",
     "load_config",
     "parse_config",
+    "read_config_file",
     "resolve_epochs",
     "search_choice",
     "start_problems",
@@ -1026,6 +1027,16 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         ConfigError: The file is missing or unreadable, is not valid TOML (the message has the
             path and tomllib's line and column), or breaks any rule (all are listed).
     """
+    return parse_config(read_config_file(path), source=str(Path(path)))
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The TOML of a config file, unchecked (:func:`load_config` checks it).
+
+    Raises:
+        ConfigError: The file is missing, a directory or not a regular file, unreadable, or
+            not valid TOML (the message has the path and tomllib's line and column).
+    """
     file = Path(path)
     if file.is_dir():
         raise ConfigError(f"config file {file} is a directory; give the .toml file")
@@ -1042,7 +1053,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"invalid TOML in config file {file}: not UTF-8 ({err})") from None
     except OSError as err:
         raise ConfigError(f"cannot read config file {file}: {err}") from None
-    return parse_config(data, source=str(file))
+    return data
 
 
 def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> Config:
@@ -1219,9 +1230,9 @@ def _resolve_preset(
     )
 
 
-def search_choice(data: Mapping[str, Any], *, source: str = "<config>") -> str:
-    """Which search the config ``data`` (parsed TOML) runs, and why, in one line, e.g.
-    ``the full search (search.preset = 'auto': [search] sets search.trials)``.
+def search_choice(data: Mapping[str, Any], *, source: str = "<config>") -> tuple[Config, str]:
+    """The checked config of ``data`` (parsed TOML), and which search it runs and why in one
+    line, e.g. ``the full search (search.preset = 'auto': [search] sets search.trials)``.
 
     Raises:
         ConfigError: as :func:`parse_config`, when ``data`` breaks a rule.
@@ -1230,7 +1241,7 @@ def search_choice(data: Mapping[str, Any], *, source: str = "<config>") -> str:
     name = "the swift preset" if config.search.preset == "swift" else "the full search"
     written = data.get("search", {}).get("preset")
     rule = f"search.preset = {written!r}" if choice.why == "written" else "search.preset = 'auto'"
-    return f"{name} ({rule}{'' if choice.why == 'written' else ': ' + choice.why})"
+    return config, f"{name} ({rule}{'' if choice.why == 'written' else ': ' + choice.why})"
 
 
 def _apply_preset(

@@ -7,6 +7,12 @@ at most 1.05x). This measures the two on the same shared state, alternating, so 
 load hits both alike: each repeat scores one random candidate theta with the inner loop
 (fine-tune epochs timed apart from its feature passes) and trains one uniform epoch from the
 same shared start. Prints the medians and their ratio.
+
+With ``--search`` it instead runs the config's whole search in a temporary directory and
+prints the search's own cost record: seconds per fine-tune epoch (every trial and continuation)
+against seconds per shared-start epoch (uniform), the two ratios docs/benchmarks.md quotes from
+the searches' result.json files. Run it alone on the machine: a job on the other core slows the
+fine-tunes and the shared start by different amounts.
 """
 
 from __future__ import annotations
@@ -25,7 +31,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--finetune", type=int, default=3, help="fine-tune epochs per repeat")
+    parser.add_argument(
+        "--search", action="store_true", help="time the config's whole search instead"
+    )
     args = parser.parse_args()
+    if args.search:
+        search_epochs(args.config, args.threads)
+        return
 
     import numpy as np
     import torch
@@ -62,6 +74,34 @@ def main() -> None:
         f"ratio {s / u:.3f} (target <= 1.05); "
         f"feature pass median {statistics.median(features):.3f} s"
     )
+
+
+def search_epochs(path: Path, threads: int) -> None:
+    """Runs the config's search in a temporary directory; prints its fine-tune seconds per epoch
+    against its shared start's (uniform) seconds per epoch."""
+    import tempfile
+
+    import torch
+
+    from swift_sampler.config import load_config
+    from swift_sampler.search.driver import run_search
+
+    torch.set_num_threads(threads)
+    config = load_config(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        cost = run_search(config, Path(tmp) / "run").cost
+    finetune = cost["finetune_s"] / cost["finetune_epochs_run"]
+    shared = cost["shared_start_s"] / cost["shared_epochs_run"]
+    print(f"{path.name}: the whole search, {threads} torch thread(s)")
+    print(
+        f"fine-tune epochs: {cost['finetune_epochs_run']:.0f} in {cost['finetune_s']:.2f} s, "
+        f"{finetune:.4f} s each"
+    )
+    print(
+        f"shared start (uniform): {cost['shared_epochs_run']:.0f} in "
+        f"{cost['shared_start_s']:.2f} s, {shared:.4f} s each"
+    )
+    print(f"ratio {finetune / shared:.3f} (target <= 1.05)")
 
 
 if __name__ == "__main__":

@@ -1028,6 +1028,18 @@ def test_the_demo_config_is_the_repository_file_and_valid() -> None:
     assert config.epochs_split == (8, 12) and config.search.trials == 20
 
 
+def test_the_benchmark_mlp_config_is_the_outside_run_with_the_automatic_preset() -> None:
+    # docs/benchmarks.md quotes `bench_epoch_cost.py --search` on this file as outside.py's
+    # MNIST-1D MLP run (selection seed 0): the same data, network, schedule and preset search.
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mnist1d-mlp.toml"
+    config = load_config(path)
+    s = config.search
+    assert s.preset == "swift" and s.trials == 5 and s.portfolio == 4 and s.seed == 0
+    assert (s.shared_epochs, s.finetune_epochs, s.min_resource) == (24, 36, 12)
+    assert (config.data.name, config.data.seed, config.model.name) == ("mnist1d", 1, "mlp")
+    assert (config.data.noise_type, config.data.noise_rate) == ("symmetric", 0.2)
+
+
 def test_fingerprints_of_existing_configs_never_change() -> None:
     """Literal digests, computed by the config module of 2026-11-30 (before the own-data and
     text keys): a run directory made then must still resume. A new key left out of

@@ -431,6 +431,20 @@ def test_draw_is_a_sampler_key_the_spec_sees() -> None:
     assert "sampler.draw: must be one of ['iid', 'stratified'], got 'poisson'" in str(err.value)
 
 
+def test_instance_noise_is_a_data_key_that_keeps_the_automatic_preset() -> None:
+    config = parse_config({"data": {"noise_type": "instance", "noise_rate": 0.3}})
+    assert (config.data.noise_type, config.data.noise_rate) == ("instance", 0.3)
+    assert config.search.preset == "swift"  # a noise type is data, not a search key
+    assert parse_config(config.to_dict()) == config
+    assert config.fingerprint() != parse_config({"data": {"noise_rate": 0.3}}).fingerprint()
+    with pytest.raises(ConfigError) as err:
+        parse_config({"data": {"noise_type": "idn", "noise_rate": 1.5}})
+    assert "2 problems" in str(err.value)
+    assert "data.noise_type: must be one of ['symmetric', 'pair', 'instance'], got 'idn'" in str(
+        err.value
+    )
+
+
 def test_knot_increments_are_a_sampler_key_the_spec_and_portfolio_see() -> None:
     from swift_sampler.search.setup import template_spec
 

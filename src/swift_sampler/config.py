@@ -90,7 +90,7 @@ ContaminationKind = Literal["mixed", "random", "shuffled", "offdomain"]
 CONTAMINATION_KINDS: tuple[str, ...] = get_args(ContaminationKind)
 TokenizerName = Literal["char", "byte"]
 TOKENIZERS: tuple[str, ...] = get_args(TokenizerName)
-NoiseType = Literal["symmetric", "pair"]
+NoiseType = Literal["symmetric", "pair", "instance"]
 NOISE_TYPES: tuple[str, ...] = get_args(NoiseType)
 ModelName = Literal["mlp", "cnn", "conv1d", "resnet", "gpt"]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
@@ -312,7 +312,9 @@ class DataConfig:
         name: One of ``digits``, ``mnist5k``, ``mnist1d`` (bundled), or ``arrays`` or
             ``folder`` (your own files, at ``path``).
         noise_rate: Share of train and val labels flipped, in ``[0, 1)``.
-        noise_type: ``symmetric`` (any other class) or ``pair`` (the next class).
+        noise_type: ``symmetric`` (any other class), ``pair`` (the next class) or
+            ``instance`` (another class that depends on the input, one annotator for train
+            and val: :func:`swift_sampler.data.inject_label_noise`).
         seed: Seed of the split and of the noise, ``>= 0``.
         val_fraction: Validation share of the whole dataset, in ``(0, 1)``.
         test_fraction: Test share, in ``(0, 1)``, or ``None`` for the dataset's default

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 import swift_sampler
 from swift_sampler.data import (
     ClassificationData,
+    inject_label_noise,
     load_dataset,
     load_digits_arrays,
 )
@@ -89,6 +90,37 @@ def test_pair_noise_through_load_dataset(digits_arrays: tuple[np.ndarray, np.nda
         _labels(data.train)[mask], (data.train_clean_labels[mask] + 1) % 10
     )
     np.testing.assert_array_equal(_labels(data.test), digits_arrays[1][data.split.test])
+
+
+def test_instance_noise_through_load_dataset_is_one_annotator_for_train_and_val(
+    digits_arrays: tuple[np.ndarray, np.ndarray],
+) -> None:
+    data = load_dataset("digits", noise_rate=0.4, noise_type="instance", seed=3)
+    np.testing.assert_array_equal(_labels(data.test), digits_arrays[1][data.split.test])
+    for dataset, clean, mask in (
+        (data.train, data.train_clean_labels, data.train_noise_mask),
+        (data.val, data.val_clean_labels, data.val_noise_mask),
+    ):
+        noisy = _labels(dataset)
+        assert mask.sum() == round(0.4 * len(clean))
+        np.testing.assert_array_equal(mask, noisy != clean)
+        # The annotator is drawn from the data seed (3), the same for both splits: asked to
+        # relabel nearly every instance of the split, it gives most flipped ones the class
+        # they were given; another annotator (4) agrees about as often as chance (1/9).
+        agree = {}
+        for annotator in (3, 4):
+            again, chosen = inject_label_noise(
+                clean,
+                num_classes=10,
+                rate=0.99,
+                kind="instance",
+                seed=11,
+                inputs=_inputs(dataset),
+                annotator_seed=annotator,
+            )
+            both = mask & chosen
+            agree[annotator] = (again[both] == noisy[both]).mean()
+        assert agree[3] > 0.7 and agree[4] < 0.2
 
 
 def test_same_seed_identical_other_seed_different_and_noise_keeps_the_split() -> None:

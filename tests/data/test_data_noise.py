@@ -1,4 +1,5 @@
-"""Label-noise injection: exact counts, every flip changes the label, uniform / pair targets."""
+"""Label-noise injection: exact counts, every flip changes the label, uniform / pair /
+instance-dependent targets."""
 
 from __future__ import annotations
 
@@ -40,12 +41,23 @@ def clean_labels() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 10, size=20_000)
 
 
-@pytest.mark.parametrize("kind", ["symmetric", "pair"])
+def _inputs(n: int, seed: int = 0, d: int = 12) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["symmetric", "pair", "instance"])
 @pytest.mark.parametrize("rate", [0.0, 0.1, 0.25, 0.5, 0.8])
 def test_flips_exactly_round_rate_n_labels_and_each_flip_changes_the_label(
     clean_labels: np.ndarray, kind: NoiseType, rate: float
 ) -> None:
-    noisy, mask = inject_label_noise(clean_labels, num_classes=10, rate=rate, kind=kind, seed=3)
+    noisy, mask = inject_label_noise(
+        clean_labels,
+        num_classes=10,
+        rate=rate,
+        kind=kind,
+        seed=3,
+        inputs=_inputs(len(clean_labels)) if kind == "instance" else None,
+    )
     assert mask.dtype == np.bool_ and noisy.dtype == np.int64
     assert mask.sum() == round(rate * len(clean_labels))
     np.testing.assert_array_equal(mask, noisy != clean_labels)
@@ -118,7 +130,7 @@ def test_input_is_not_modified_and_global_rng_is_untouched() -> None:
         ({"rate": "0.2"}, "got '0.2'"),
         (
             {"kind": "asymmetric"},
-            "noise type must be one of ['symmetric', 'pair'], got 'asymmetric'",
+            "noise type must be one of ['symmetric', 'pair', 'instance'], got 'asymmetric'",
         ),
         ({"num_classes": 1}, "num_classes must be >= 2"),
         ({"num_classes": 3}, "labels must be < num_classes=3, but entry 3 is 3"),
@@ -148,18 +160,127 @@ def test_bad_labels_raise_input_data_error(labels: np.ndarray) -> None:
     num_classes=st.integers(2, 12),
     n=st.integers(1, 300),
     rate=st.floats(0.0, 0.999),
-    kind=st.sampled_from(["symmetric", "pair"]),
+    kind=st.sampled_from(["symmetric", "pair", "instance"]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_noise_invariants(
     num_classes: int, n: int, rate: float, kind: NoiseType, seed: int
 ) -> None:
     clean = np.random.default_rng(seed).integers(0, num_classes, size=n)
+    inputs = _inputs(n, seed % 1000, d=3) if kind == "instance" else None
     noisy, mask = inject_label_noise(
-        clean, num_classes=num_classes, rate=rate, kind=kind, seed=seed
+        clean, num_classes=num_classes, rate=rate, kind=kind, seed=seed, inputs=inputs
     )
     assert mask.sum() == round(rate * n)
     np.testing.assert_array_equal(mask, noisy != clean)
     assert ((noisy >= 0) & (noisy < num_classes)).all()
     if kind == "pair":
         np.testing.assert_array_equal(noisy[mask], (clean[mask] + 1) % num_classes)
+
+
+# Instance-dependent noise (Xia et al.'s generator with an exact count).
+
+
+def _two_looks(n: int, d: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels in 10 classes; each instance is one of two looks, +v or -v, plus a little
+    jitter: (labels, inputs, look)."""
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 10, size=n)
+    look = rng.integers(0, 2, size=n)
+    v = rng.normal(size=d)
+    inputs = np.where(look[:, None] == 1, v, -v) + 0.01 * rng.normal(size=(n, d))
+    return labels, inputs, look
+
+
+def test_instance_noise_mislabels_alike_inputs_alike() -> None:
+    # Two looks per class, 400 input columns: the annotator's logits have a standard deviation
+    # of about 20, so its softmax is mostly close to an argmax (where the two largest logits
+    # are close it is not): most flipped instances of a class and look take the same new
+    # class. Symmetric noise would spread them over 9 classes (top share about 1/9).
+    labels, inputs, look = _two_looks(20_000)
+    noisy, mask = inject_label_noise(
+        labels, num_classes=10, rate=0.4, kind="instance", seed=1, inputs=inputs
+    )
+    assert mask.sum() == 8_000
+    shares = []
+    for c in range(10):
+        for g in (0, 1):
+            rows = mask & (labels == c) & (look == g)
+            shares.append(np.bincount(noisy[rows], minlength=10).max() / rows.sum())
+    assert np.median(shares) > 0.95 and min(shares) > 0.4
+    # And the two looks of a class are not mislabelled alike everywhere: the targets depend on
+    # the input, not only on the class (as pair noise's do).
+    targets = [
+        np.bincount(noisy[mask & (labels == c) & (look == g)], minlength=10).argmax()
+        for c in range(10)
+        for g in (0, 1)
+    ]
+    assert sum(targets[2 * c] != targets[2 * c + 1] for c in range(10)) >= 5
+
+
+def test_instance_noise_one_annotator_two_draws() -> None:
+    # Train and val: another seed chooses other labels to flip, the same annotator_seed maps
+    # alike inputs to the same new class; another annotator maps them elsewhere.
+    labels, inputs, look = _two_looks(4_000)
+    kwargs = {"num_classes": 10, "rate": 0.4, "kind": "instance", "inputs": inputs}
+    first = inject_label_noise(labels, seed=1, annotator_seed=9, **kwargs)  # type: ignore[arg-type]
+    second = inject_label_noise(labels, seed=2, annotator_seed=9, **kwargs)  # type: ignore[arg-type]
+    other = inject_label_noise(labels, seed=2, annotator_seed=10, **kwargs)  # type: ignore[arg-type]
+    assert not np.array_equal(first[1], second[1])
+    both = first[1] & second[1]
+    assert both.sum() > 400
+    assert (first[0][both] == second[0][both]).mean() > 0.8
+    both_other = first[1] & other[1]
+    assert (first[0][both_other] == other[0][both_other]).mean() < 0.5
+
+
+def test_instance_noise_is_seeded_and_annotator_defaults_to_seed() -> None:
+    labels, inputs, _ = _two_looks(2_000)
+    kwargs = {"num_classes": 10, "rate": 0.3, "kind": "instance", "inputs": inputs}
+    a = inject_label_noise(labels, seed=4, **kwargs)  # type: ignore[arg-type]
+    b = inject_label_noise(labels, seed=4, annotator_seed=4, **kwargs)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_instance_noise_scales_inputs_per_column() -> None:
+    # A constant column and a column scaled by 1000 change nothing: each column is standardised
+    # over the inputs given (a constant one is 0).
+    labels, inputs, _ = _two_looks(3_000, d=8)
+    wide = np.column_stack([inputs[:, :4] * 1000.0, np.full(len(labels), 7.0), inputs[:, 4:]])
+    base = np.column_stack([inputs[:, :4], np.zeros(len(labels)), inputs[:, 4:]])
+    kwargs = {"num_classes": 10, "rate": 0.4, "kind": "instance", "seed": 3}
+    a = inject_label_noise(labels, inputs=wide, **kwargs)  # type: ignore[arg-type]
+    b = inject_label_noise(labels, inputs=base, **kwargs)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(a[1], b[1])
+    assert (a[0] == b[0]).mean() > 0.99
+
+
+def test_instance_noise_bad_inputs_are_every_problem_in_one_message() -> None:
+    labels = np.arange(20) % 10
+    with pytest.raises(InputDataError) as info:
+        inject_label_noise(labels, num_classes=10, rate=0.2, kind="instance", seed=0)
+    assert "noise type 'instance' needs the inputs" in str(info.value)
+    with pytest.raises(InputDataError) as info:
+        inject_label_noise(
+            labels,
+            num_classes=10,
+            rate=2.0,
+            kind="instance",
+            seed=0,
+            inputs=np.zeros((19, 3)),
+            annotator_seed=-1,
+        )
+    message = str(info.value)
+    assert "noise rate must be a number in [0, 1), got 2.0" in message
+    assert "annotator_seed must be a non-negative integer, got -1" in message
+    assert "one row per label (20), got shape (19, 3)" in message
+    bad = np.zeros((20, 3))
+    bad[4, 1] = np.nan
+    with pytest.raises(InputDataError, match="needs finite inputs"):
+        inject_label_noise(labels, num_classes=10, rate=0.2, kind="instance", seed=0, inputs=bad)
+    # The other kinds ignore inputs and the annotator.
+    noisy, _ = inject_label_noise(labels, num_classes=10, rate=0.2, seed=0, inputs=bad)
+    np.testing.assert_array_equal(
+        noisy, inject_label_noise(labels, num_classes=10, rate=0.2, seed=0)[0]
+    )

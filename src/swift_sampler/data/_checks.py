@@ -16,7 +16,7 @@ from swift_sampler.errors import InputDataError
 
 DatasetName = Literal["digits", "mnist5k", "mnist1d"]
 DATASET_NAMES: tuple[str, ...] = get_args(DatasetName)
-NoiseType = Literal["symmetric", "pair"]
+NoiseType = Literal["symmetric", "pair", "instance"]
 NOISE_TYPES: tuple[str, ...] = get_args(NoiseType)
 TextDatasetName = Literal["shakespeare", "text"]
 TEXT_DATASETS: tuple[str, ...] = get_args(TextDatasetName)

@@ -59,7 +59,7 @@ class ClassificationData:
         test: Test pairs, ``n_test`` of them, clean labels.
         num_classes: Number of classes ``C``; labels lie in ``[0, C)``.
         input_shape: Shape of one ``x``, e.g. ``(1, 28, 28)``.
-        noise_type: ``"symmetric"`` or ``"pair"``.
+        noise_type: ``"symmetric"``, ``"pair"`` or ``"instance"``.
         noise_rate: Nominal (and exact, up to rounding) fraction of flipped train and val labels.
         seed: The seed everything was derived from.
         train_noise_mask: Bool ``(n_train,)``, ``True`` where the train label was flipped.
@@ -113,7 +113,9 @@ def load_dataset(
         name: ``"digits"`` (1,797 of ``(1, 8, 8)``), ``"mnist5k"`` (5,000 of ``(1, 28, 28)``) or
             ``"mnist1d"`` (5,000 of ``(1, 40)``).
         noise_rate: Fraction of train and of val labels to flip, in ``[0, 1)``.
-        noise_type: ``"symmetric"`` (to a uniformly chosen other class) or ``"pair"``
+        noise_type: ``"symmetric"`` (to a uniformly chosen other class), ``"instance"`` (to
+            another class that depends on the input, see
+            :func:`~swift_sampler.data.inject_label_noise`) or ``"pair"``
             (``c -> (c + 1) % C``).
         seed: Non-negative integer seed; the same arguments always give identical data.
         val_fraction: Validation share of the whole dataset, in ``(0, 1)``.
@@ -215,13 +217,26 @@ def labelled_data(
     noise_seeds: tuple[int, int],
 ) -> ClassificationData:
     """The three splits of ``(x, y)`` with label noise injected into train and val (test
-    clean), each noise drawn from its own seed of ``noise_seeds``; every array read-only."""
+    clean), each noise drawn from its own seed of ``noise_seeds``; every array read-only.
+    Instance-dependent noise mislabels both splits with one annotator, drawn from ``seed``."""
     train_clean, val_clean = y[split.train], y[split.val]
     train_noisy, train_mask = inject_label_noise(
-        train_clean, num_classes=num_classes, rate=noise_rate, kind=noise_type, seed=noise_seeds[0]
+        train_clean,
+        num_classes=num_classes,
+        rate=noise_rate,
+        kind=noise_type,
+        seed=noise_seeds[0],
+        inputs=x[split.train] if noise_type == "instance" else None,
+        annotator_seed=seed,
     )
     val_noisy, val_mask = inject_label_noise(
-        val_clean, num_classes=num_classes, rate=noise_rate, kind=noise_type, seed=noise_seeds[1]
+        val_clean,
+        num_classes=num_classes,
+        rate=noise_rate,
+        kind=noise_type,
+        seed=noise_seeds[1],
+        inputs=x[split.val] if noise_type == "instance" else None,
+        annotator_seed=seed,
     )
     return ClassificationData(
         name=name,

@@ -1,4 +1,5 @@
-"""Seeded label-noise injection: symmetric and pair flips of an exact number of labels."""
+"""Seeded label-noise injection: symmetric, pair and instance-dependent flips of an exact
+number of labels."""
 
 from __future__ import annotations
 
@@ -23,12 +24,28 @@ def inject_label_noise(
     rate: float,
     kind: NoiseType = "symmetric",
     seed: int,
+    inputs: ArrayLike | None = None,
+    annotator_seed: int | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-    """Flip exactly ``round(rate * n)`` labels, chosen uniformly at random without replacement.
+    """Flip exactly ``round(rate * n)`` labels, chosen at random without replacement.
 
-    ``"symmetric"``: each chosen label ``c`` becomes a class drawn uniformly from the
-    ``num_classes - 1`` *other* classes, so the effective noise rate equals the nominal one.
-    ``"pair"``: each chosen label ``c`` becomes ``(c + 1) % num_classes``.
+    ``"symmetric"``: the labels to flip are chosen uniformly; each chosen label ``c`` becomes a
+    class drawn uniformly from the ``num_classes - 1`` *other* classes, so the effective noise
+    rate equals the nominal one.
+    ``"pair"``: chosen uniformly; each chosen label ``c`` becomes ``(c + 1) % num_classes``.
+    ``"instance"``: instance-dependent noise, the generator of Xia et al. (NeurIPS 2020, "Part-
+    dependent label noise", their IDN benchmark), with the count made exact. Each instance gets
+    a flip propensity drawn from a normal distribution with mean ``rate`` and standard deviation
+    0.1 truncated to ``[0, 1]``; the labels to flip are drawn without replacement with
+    probability proportional to it. A chosen instance with label ``c`` takes another class drawn
+    from ``softmax(z W_c)`` over the other classes, where ``z`` is its input flattened and
+    standardised (each column by its mean and standard deviation over ``inputs``; a constant
+    column is 0) and ``W`` (``num_classes`` matrices of shape ``(d, num_classes)``, standard
+    normal) is the annotator, drawn from ``annotator_seed``. The new class depends on the input:
+    similar inputs of a class are mislabelled alike, as a person who confuses two looks would.
+    The logits' standard deviation is about the square root of the input's size, so the softmax
+    is close to an argmax for images (MNIST: about 25) and softer for short inputs. Give the train and validation
+    splits the same ``annotator_seed`` and different ``seed``: one annotator, two draws.
 
     Every chosen label changes, so the returned mask is exactly ``noisy != clean``. The input is
     not modified and the global random state is never used.
@@ -37,8 +54,13 @@ def inject_label_noise(
         labels: Clean labels, shape ``(n,)``, integers in ``[0, num_classes)``.
         num_classes: Number of classes ``C >= 2``.
         rate: Fraction of labels to flip, in ``[0, 1)``.
-        kind: ``"symmetric"`` or ``"pair"``.
-        seed: Non-negative integer seed.
+        kind: ``"symmetric"``, ``"pair"`` or ``"instance"``.
+        seed: Non-negative integer seed of which labels flip (and, for ``"instance"``, of the
+            propensities and the draws of the new classes).
+        inputs: The instances, ``n`` rows of any shape; required by ``"instance"`` (finite
+            numbers), ignored by the others.
+        annotator_seed: Non-negative integer seed of ``"instance"``'s annotator ``W``
+            (default: ``seed``); ignored by the others.
 
     Returns:
         ``(noisy, mask)``: ``noisy`` int64 labels of shape ``(n,)``; ``mask`` bool of shape
@@ -46,7 +68,8 @@ def inject_label_noise(
 
     Raises:
         InputDataError: bad labels, ``num_classes < 2``, a label outside ``[0, num_classes)``, a
-            rate outside ``[0, 1)``, an unknown kind, or a bad seed.
+            rate outside ``[0, 1)``, an unknown kind, a bad seed, or ``"instance"`` without
+            finite inputs of ``n`` rows.
     """
     y = check_labels(labels)
     problems = noise_problems(rate, kind) + seed_problems(seed)
@@ -57,8 +80,24 @@ def inject_label_noise(
     elif y.max() >= num_classes:
         bad = int(np.flatnonzero(y >= num_classes)[0])
         problems.append(f"labels must be < num_classes={num_classes}, but entry {bad} is {y[bad]}")
+    z = None
+    if kind == "instance":
+        if annotator_seed is not None:
+            problems += [f"annotator_{p}" for p in seed_problems(annotator_seed)]
+        z, problem = _instance_inputs(inputs, len(y))
+        if problem:
+            problems.append(problem)
     if problems:
         raise InputDataError("; ".join(problems))
+    if z is not None:
+        return _instance_noise(
+            y,
+            z,
+            num_classes=int(num_classes),
+            rate=float(rate),
+            seed=seed,
+            annotator_seed=seed if annotator_seed is None else annotator_seed,
+        )
 
     rng = np.random.default_rng(seed)
     n = len(y)
@@ -71,5 +110,79 @@ def inject_label_noise(
         offsets = np.ones(len(flipped), dtype=np.int64)
     noisy[flipped] = (y[flipped] + offsets) % num_classes
     mask = np.zeros(n, dtype=np.bool_)
+    mask[flipped] = True
+    return noisy, mask
+
+
+def _instance_inputs(inputs: ArrayLike | None, n: int) -> tuple[NDArray[np.float64] | None, str]:
+    """The inputs as ``(n, d)`` standardised columns, or a problem (empty when none)."""
+    if inputs is None:
+        return None, "noise type 'instance' needs the inputs (the mislabelling depends on them)"
+    x = np.asarray(inputs)
+    if (
+        x.ndim < 1
+        or len(x) != n
+        or not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_))
+    ):
+        return None, (
+            f"noise type 'instance' needs numeric inputs with one row per label ({n}), got "
+            f"shape {x.shape} of dtype {x.dtype}"
+        )
+    z = x.reshape(n, -1).astype(np.float64)
+    if not np.isfinite(z).all():
+        return None, "noise type 'instance' needs finite inputs, got NaN or inf"
+    std = z.std(axis=0)
+    z -= z.mean(axis=0)
+    np.divide(z, std, out=z, where=std > 0)
+    z[:, std == 0] = 0.0
+    return z, ""
+
+
+def _instance_noise(
+    y: NDArray[np.int64],
+    z: NDArray[np.float64],
+    *,
+    num_classes: int,
+    rate: float,
+    seed: int,
+    annotator_seed: int,
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Xia et al.'s instance-dependent flips of exactly ``round(rate * n)`` labels."""
+    n, d = z.shape
+    rng = np.random.default_rng(seed)
+    weights = np.random.default_rng(annotator_seed).standard_normal((num_classes, d, num_classes))
+    # Propensities: N(rate, 0.1) truncated to [0, 1], by rejection (a few rounds at most).
+    propensity = np.empty(n)
+    todo = np.arange(n)
+    while todo.size:
+        draw = rng.normal(rate, 0.1, size=todo.size)
+        ok = (draw >= 0) & (draw <= 1)
+        propensity[todo[ok]] = draw[ok]
+        todo = todo[~ok]
+    k = round(rate * n)
+    noisy = y.copy()
+    mask = np.zeros(n, dtype=np.bool_)
+    if k == 0:
+        return noisy, mask
+    positive = propensity > 0
+    if positive.sum() >= k:
+        p = propensity / propensity.sum()
+    else:  # too few positive propensities (rate near 0 and tiny n): choose among all alike
+        p = np.full(n, 1.0 / n)
+    flipped = np.sort(rng.choice(n, size=k, replace=False, p=p))
+    logits = np.einsum("id,idc->ic", z[flipped], weights[y[flipped]])
+    logits[np.arange(k), y[flipped]] = -np.inf
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    # One uniform per row through the cumulative probabilities: a draw from each row.
+    cumulative = np.cumsum(probs, axis=1)
+    u = rng.random(k)[:, None] * cumulative[:, -1:]
+    targets = np.minimum((cumulative <= u).sum(axis=1), num_classes - 1)
+    # Rounding can land on the label's own class only where its probability is 0 and the
+    # uniform is at the very top; such a row takes its most probable other class.
+    own = targets == y[flipped]
+    targets[own] = probs[own].argmax(axis=1)
+    noisy[flipped] = targets
     mask[flipped] = True
     return noisy, mask

@@ -350,7 +350,7 @@ def from_arrays(
             cut from ``train`` (stratified, seeded by ``seed``).
         num_classes: ``C``; every label is in ``[0, C)``.
         noise_rate: share of train and of val labels flipped, in ``[0, 1)``.
-        noise_type: ``"symmetric"`` or ``"pair"``.
+        noise_type: ``"symmetric"``, ``"pair"`` or ``"instance"``.
         seed: seed of the split and of the noise (three independent streams).
         val_fraction: validation share of ``train`` when there is no ``val``.
         test_fraction: test share of ``train`` when there is no ``test`` (``None``:

@@ -279,7 +279,7 @@ def setting_pairs(args: Any) -> list[tuple[str, str]]:
 def cell_kwargs(dataset: str, setting: str, fraction: float, select_seed: int) -> dict[str, Any]:
     """The keyword arguments of :func:`search_job` for one cell, without ``trials`` (the swift
     preset's search takes none; :func:`train_job` adds a seed and a spec)."""
-    noise_type, noise = table1.SETTINGS[setting]
+    noise_type, noise = table1.NOISE_SETTINGS[setting]
     return {
         "dataset": dataset,
         "noise_type": noise_type,
@@ -416,7 +416,7 @@ def main() -> None:
         runs = [done[trains[p, s].key] for s in args.seeds]
         last = mean_std(100 * r["last"] for r in runs)
         at_val = mean_std(100 * r["test_at_best_val"] for r in runs)
-        noise_type, noise = table1.SETTINGS[p[1]]
+        noise_type, noise = table1.NOISE_SETTINGS[p[1]]
         late = next(
             (
                 r

@@ -177,7 +177,7 @@ def same_information_rows(
         }
 
     def practical_in(setting: str) -> list[str]:
-        return table1._practical_in(table1.SETTINGS[setting][1])
+        return table1._practical_in(table1.NOISE_SETTINGS[setting][1])
 
     def grid(name: str) -> list[tuple[float, float | None]]:
         return table1.practical_grid(name, fraction if drop_start else None)
@@ -239,7 +239,7 @@ def same_information_rows(
 
     rows = []
     for setting in settings:
-        noise_type, noise = table1.SETTINGS[setting]
+        noise_type, noise = table1.NOISE_SETTINGS[setting]
         for method in ORDER:
             if method in table1.PRACTICAL and method not in practical_in(setting):
                 continue

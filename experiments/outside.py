@@ -28,6 +28,17 @@ at or above uniform training with early stopping in each run, at the last epoch 
 best-validation epoch, and where does it stand against the full search and the methods with
 its information? (``--runs SECOND`` runs exactly these.)
 
+A third set, fixed before any of it ran (2026-12-02), asks it of a noise type that no choice
+and no table saw: instance-dependent noise (``data.noise_type = "instance"``, Xia et al.'s
+generator: the new class depends on the input, one annotator for train and validation), 40%
+of the train and validation labels, on Table 1's own networks and data draws,
+``mnist5k:inst40`` (the CNN) and ``mnist1d:inst40`` (conv1d), and on ``digits-mlp:inst40``
+(digits, MLP, data seed 1); selection seed 0, reported seeds 1, 2, 3, with the preset and with
+the full search. The questions, set before: is the preset's three-seed mean at or above
+uniform training with early stopping in each run, at the last epoch and at the
+best-validation epoch; is it at or above the full search; and which methods with its
+information are above it? (``--runs THIRD`` runs exactly these.)
+
 Methods, as Table 1 trains them (its jobs, under results/table1/runs/): every method with SS's
 information (uniform, uniform with early stopping, REED hard and soft, the practical variants
 of MentorNet-PD, Co-teaching and drop-r% with their rate chosen on validation, drop-r% also
@@ -38,9 +49,10 @@ here changes a default: it says whether the defaults hold where they were not ch
 ``--preset swift`` finds SS's sampler with ``search.preset = "swift"`` instead (the README's
 recipe for a cheap search; experiments/swift_table1.py's jobs), everything else the same.
 Writes results/outside/summary.json and the section ``outside`` of docs/results.md (with
-another ``--fraction``, ``--lipschitz``, ``--select-seed``, ``--preset`` or the second set's
-runs: results/outside/summary-f<fraction>-L<L>-s<seed>-<preset>-second.json, with only the
-parts that differ from the default, and no section; any other list of runs adds its names).
+another ``--fraction``, ``--lipschitz``, ``--select-seed``, ``--preset`` or the second or
+third set's runs: results/outside/summary-f<fraction>-L<L>-s<seed>-<preset>-second.json (or
+-third), with only the parts that differ from the default, and no section; any other list of
+runs adds its names).
 """
 
 from __future__ import annotations
@@ -61,16 +73,19 @@ NAME = "outside"
 RUNS = ("mnist5k-mlp:sym40", "mnist5k-mlp:pair40", "mnist1d-mlp:sym20", "digits-mlp:sym40")
 SECOND = ("mnist1d-mlp:sym40", "mnist1d-mlp:pair40", "mnist5k-mlp:sym20")
 """The second set (2026-12-02): ``--runs SECOND``."""
+THIRD = ("mnist5k:inst40", "mnist1d:inst40", "digits-mlp:inst40")
+"""The third set (2026-12-02, instance-dependent noise): ``--runs THIRD``."""
+SETS = {"SECOND": SECOND, "THIRD": THIRD}
 
 
 def _run(text: str) -> tuple[str, str]:
     dataset, _, setting = text.partition(":")
-    if text == "SECOND":
-        raise argparse.ArgumentTypeError("SECOND stands alone: --runs SECOND")
-    if dataset not in table1.DATASETS or setting not in table1.SETTINGS:
+    if text in SETS:
+        raise argparse.ArgumentTypeError(f"{text} stands alone: --runs {text}")
+    if dataset not in table1.DATASETS or setting not in table1.NOISE_SETTINGS:
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected DATASET:SETTING with DATASET in {sorted(table1.DATASETS)} "
-            f"and SETTING in {sorted(table1.SETTINGS)}"
+            f"and SETTING in {sorted(table1.NOISE_SETTINGS)}"
         )
     return dataset, setting
 
@@ -95,7 +110,10 @@ def main() -> None:
         "outside.py",
         lambda parser: (
             parser.add_argument(
-                "--runs", nargs="+", default=list(RUNS), help="DATASET:SETTING ..., or SECOND"
+                "--runs",
+                nargs="+",
+                default=list(RUNS),
+                help="DATASET:SETTING ..., or SECOND, or THIRD",
             ),
             parser.add_argument("--lipschitz", type=float, default=2.0, help="SS's bound L"),
             parser.add_argument(
@@ -110,15 +128,16 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(2)
-    names = list(SECOND) if args.runs == ["SECOND"] else list(args.runs)
+    names = list(SETS[args.runs[0]]) if len(args.runs) == 1 and args.runs[0] in SETS else args.runs
     try:
         args.runs = [_run(r) for r in names]
     except argparse.ArgumentTypeError as err:
         print(f"outside.py: error: argument --runs: {err}", file=sys.stderr)
         sys.exit(2)
-    # The first set writes the section; the second set, or any other list, files of its own.
-    second = names == list(SECOND)
-    other = not second and names != list(RUNS)
+    # The first set writes the section; the second and third sets, or any other list, files of
+    # their own.
+    named = next((key.lower() for key, runs in SETS.items() if names == list(runs)), None)
+    other = named is None and names != list(RUNS)
     seeds = list(args.seeds)
     rows: list[dict[str, Any]] = []
     for dataset, setting in args.runs:
@@ -148,7 +167,7 @@ def main() -> None:
         + ("" if args.lipschitz == 2.0 else f"-L{args.lipschitz:g}")
         + ("" if args.select_seed == 0 else f"-s{args.select_seed}")
         + ("" if args.preset is None else f"-{args.preset}")
-        + ("-second" if second else "")
+        + (f"-{named}" if named else "")
         + ("-" + "+".join(n.replace(":", "_") for n in names) if other else "")
     )
     write_json(

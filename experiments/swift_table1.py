@@ -115,7 +115,7 @@ def main() -> None:
     table1_rows = json.loads(table1_path.read_text()) if table1_path.exists() else []
     rows = []
     for p in pairs:
-        noise_type, noise = table1.SETTINGS[p[1]]
+        noise_type, noise = table1.NOISE_SETTINGS[p[1]]
         full, swift = full_searches[p], done[searches[p].key]
         arms = {
             "full": early_start.arm([full_trains[p, s] for s in args.seeds]),

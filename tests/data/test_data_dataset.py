@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import subprocess
 import sys
@@ -121,6 +122,12 @@ def test_instance_noise_through_load_dataset_is_one_annotator_for_train_and_val(
             both = mask & chosen
             agree[annotator] = (again[both] == noisy[both]).mean()
         assert agree[3] > 0.7 and agree[4] < 0.2
+    # The labels themselves, as experiments/outside.py's third set trained on them: a change to
+    # the generator (its draws, their order, the standardisation) changes this digest.
+    labels = np.concatenate([_labels(data.train), _labels(data.val)]).astype(np.int64)
+    assert hashlib.sha256(labels.tobytes()).hexdigest() == (
+        "2753a1309b901730dd138e77074f0d6bcfd37d377d730233edaedfa271fdda5e"
+    )
 
 
 def test_same_seed_identical_other_seed_different_and_noise_keeps_the_split() -> None:

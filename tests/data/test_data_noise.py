@@ -221,7 +221,7 @@ def test_instance_noise_mislabels_alike_inputs_alike() -> None:
 def test_instance_noise_one_annotator_two_draws() -> None:
     # Train and val: another seed chooses other labels to flip, the same annotator_seed maps
     # alike inputs to the same new class; another annotator maps them elsewhere.
-    labels, inputs, look = _two_looks(4_000)
+    labels, inputs, _ = _two_looks(4_000)
     kwargs = {"num_classes": 10, "rate": 0.4, "kind": "instance", "inputs": inputs}
     first = inject_label_noise(labels, seed=1, annotator_seed=9, **kwargs)  # type: ignore[arg-type]
     second = inject_label_noise(labels, seed=2, annotator_seed=9, **kwargs)  # type: ignore[arg-type]

@@ -44,8 +44,9 @@ def inject_label_noise(
     normal) is the annotator, drawn from ``annotator_seed``. The new class depends on the input:
     similar inputs of a class are mislabelled alike, as a person who confuses two looks would.
     The logits' standard deviation is about the square root of the input's size, so the softmax
-    is close to an argmax for images (MNIST: about 25) and softer for short inputs. Give the train and validation
-    splits the same ``annotator_seed`` and different ``seed``: one annotator, two draws.
+    is close to an argmax for images (MNIST: about 25) and softer for short inputs. Give the
+    train and validation splits the same ``annotator_seed`` and different ``seed``: one
+    annotator, two draws.
 
     Every chosen label changes, so the returned mask is exactly ``noisy != clean``. The input is
     not modified and the global random state is never used.
@@ -114,33 +115,45 @@ def inject_label_noise(
     return noisy, mask
 
 
-def _instance_inputs(inputs: ArrayLike | None, n: int) -> tuple[NDArray[np.float64] | None, str]:
-    """The inputs as ``(n, d)`` standardised columns, or a problem (empty when none)."""
+def _instance_inputs(inputs: ArrayLike | None, n: int) -> tuple[NDArray[np.generic] | None, str]:
+    """The inputs as ``n`` flattened rows (not copied where they already are), or a problem
+    (empty when none)."""
     if inputs is None:
         return None, "noise type 'instance' needs the inputs (the mislabelling depends on them)"
     x = np.asarray(inputs)
-    if (
-        x.ndim < 1
-        or len(x) != n
-        or not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_))
-    ):
+    real = any(np.issubdtype(x.dtype, t) for t in (np.integer, np.floating, np.bool_))
+    if x.ndim < 1 or len(x) != n or not real:
         return None, (
-            f"noise type 'instance' needs numeric inputs with one row per label ({n}), got "
+            f"noise type 'instance' needs real-valued inputs with one row per label ({n}), got "
             f"shape {x.shape} of dtype {x.dtype}"
         )
-    z = x.reshape(n, -1).astype(np.float64)
-    if not np.isfinite(z).all():
+    rows = x.reshape(n, -1)
+    if np.issubdtype(rows.dtype, np.floating) and not np.isfinite(rows).all():
         return None, "noise type 'instance' needs finite inputs, got NaN or inf"
-    std = z.std(axis=0)
-    z -= z.mean(axis=0)
-    np.divide(z, std, out=z, where=std > 0)
-    z[:, std == 0] = 0.0
-    return z, ""
+    return rows, ""
+
+
+_CHUNK = 4096
+"""Rows per step of the column statistics (bounds their temporary memory)."""
+
+
+def _column_stats(rows: NDArray[np.generic]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each column's mean and standard deviation over the rows, in float64, a chunk at a time."""
+    n, d = rows.shape
+    total, squares = np.zeros(d), np.zeros(d)
+    for start in range(0, n, _CHUNK):
+        part = rows[start : start + _CHUNK].astype(np.float64)
+        total += part.sum(axis=0)
+    mean = total / n
+    for start in range(0, n, _CHUNK):
+        part = rows[start : start + _CHUNK].astype(np.float64) - mean
+        squares += (part * part).sum(axis=0)
+    return mean, np.sqrt(squares / n)
 
 
 def _instance_noise(
     y: NDArray[np.int64],
-    z: NDArray[np.float64],
+    rows: NDArray[np.generic],
     *,
     num_classes: int,
     rate: float,
@@ -148,9 +161,8 @@ def _instance_noise(
     annotator_seed: int,
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Xia et al.'s instance-dependent flips of exactly ``round(rate * n)`` labels."""
-    n, d = z.shape
+    n, d = rows.shape
     rng = np.random.default_rng(seed)
-    weights = np.random.default_rng(annotator_seed).standard_normal((num_classes, d, num_classes))
     # Propensities: N(rate, 0.1) truncated to [0, 1], by rejection (a few rounds at most).
     propensity = np.empty(n)
     todo = np.arange(n)
@@ -164,14 +176,25 @@ def _instance_noise(
     mask = np.zeros(n, dtype=np.bool_)
     if k == 0:
         return noisy, mask
-    positive = propensity > 0
-    if positive.sum() >= k:
-        p = propensity / propensity.sum()
-    else:  # too few positive propensities (rate near 0 and tiny n): choose among all alike
-        p = np.full(n, 1.0 / n)
+    # Too few positive propensities (a rate near 0 on a few rows): choose among all alike.
+    enough = (propensity > 0).sum() >= k
+    p = propensity / propensity.sum() if enough else np.full(n, 1.0 / n)
     flipped = np.sort(rng.choice(n, size=k, replace=False, p=p))
-    logits = np.einsum("id,idc->ic", z[flipped], weights[y[flipped]])
-    logits[np.arange(k), y[flipped]] = -np.inf
+    # Only the flipped rows are standardised; a constant column is 0.
+    mean, std = _column_stats(rows)
+    z = rows[flipped].astype(np.float64) - mean
+    np.divide(z, std, out=z, where=std > 0)
+    z[:, std == 0] = 0.0
+    # The annotator: one standard normal (d, C) matrix per class, drawn in class order (the
+    # same numbers as one (C, d, C) draw), each used for the flipped rows of its class.
+    annotator = np.random.default_rng(annotator_seed)
+    own = y[flipped]
+    logits = np.empty((k, num_classes))
+    for c in range(num_classes):
+        weights = annotator.standard_normal((d, num_classes))
+        of_c = own == c
+        logits[of_c] = z[of_c] @ weights
+    logits[np.arange(k), own] = -np.inf
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
@@ -181,8 +204,8 @@ def _instance_noise(
     targets = np.minimum((cumulative <= u).sum(axis=1), num_classes - 1)
     # Rounding can land on the label's own class only where its probability is 0 and the
     # uniform is at the very top; such a row takes its most probable other class.
-    own = targets == y[flipped]
-    targets[own] = probs[own].argmax(axis=1)
+    stay = targets == own
+    targets[stay] = probs[stay].argmax(axis=1)
     noisy[flipped] = targets
     mask[flipped] = True
     return noisy, mask

@@ -76,6 +76,15 @@ SECOND = ("mnist1d-mlp:sym40", "mnist1d-mlp:pair40", "mnist5k-mlp:sym20")
 THIRD = ("mnist5k:inst40", "mnist1d:inst40", "digits-mlp:inst40")
 """The third set (2026-12-02, instance-dependent noise): ``--runs THIRD``."""
 SETS = {"SECOND": SECOND, "THIRD": THIRD}
+WHERE = {
+    None: "Settings in no table (an MLP, data seed 1; digits with 20% of its images for "
+    "validation and 20% for test)",
+    "third": "A noise type in no table: 40% instance-dependent noise (`data.noise_type = "
+    '"instance"`) on train and validation labels, on Table 1\'s MNIST-5k (CNN) and MNIST-1D '
+    "(conv1d) with their data seed 0, and on digits (MLP, data seed 1, 20% of the images for "
+    "validation and 20% for test)",
+}
+"""The first sentence of a set's table (the second set is in the first set's networks)."""
 
 
 def _run(text: str) -> tuple[str, str]:
@@ -184,9 +193,9 @@ def main() -> None:
     )
     date = datetime.date.today().isoformat()
     lines = [
-        f"Command: `{command}`. Date: {date}. Settings in no table (an MLP, data seed 1; "
-        "digits with 20% of its images for validation and 20% for test); methods as in Table "
-        f"1, every choice on seed {args.select_seed} (validation only); SS(cgf) is {protocol}; "
+        f"Command: `{command}`. Date: {date}. {WHERE.get(named, WHERE[None])}; methods as in "
+        f"Table 1, every choice on seed {args.select_seed} (validation only); SS(cgf) is "
+        f"{protocol}; "
         f"test Top-1 (%) on seeds {seeds}, mean ± std, last epoch / at the "
         "best-validation epoch. 'chosen': the rate picked on validation (drop-r%: and its "
         "start). 'SS at or above': whether SS(cgf) is at or above every method with its "

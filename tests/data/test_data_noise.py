@@ -243,6 +243,98 @@ def test_instance_noise_is_seeded_and_annotator_defaults_to_seed() -> None:
     np.testing.assert_array_equal(a[1], b[1])
 
 
+def test_instance_noise_draws_from_the_annotators_softmax_over_the_other_classes() -> None:
+    # One input column, small logits: the new classes of a class's flipped rows follow
+    # softmax(z W_c) without the own class, W rebuilt from the annotator's stream (one (d, C)
+    # matrix per class in class order). Every row has the same look (z = 1 after standardising
+    # the two values 0 and 2 around their mean), so one distribution per class.
+    n = 60_000
+    labels = np.tile(np.arange(3), n // 3)
+    inputs = np.where(np.arange(n) % 2 == 0, 2.0, 0.0)[:, None] * 0.1
+    noisy, mask = inject_label_noise(
+        labels, num_classes=3, rate=0.5, kind="instance", seed=0, inputs=inputs, annotator_seed=7
+    )
+    weights = np.random.default_rng([7, 0x1D]).standard_normal((3, 1, 3))
+    for c in range(3):
+        for z, rows in ((1.0, np.arange(n) % 2 == 0), (-1.0, np.arange(n) % 2 == 1)):
+            logits = z * weights[c, 0]
+            logits[c] = -np.inf
+            expected = np.exp(logits - logits.max())
+            expected /= expected.sum()
+            chosen = mask & rows & (labels == c)
+            observed = np.bincount(noisy[chosen], minlength=3) / chosen.sum()
+            np.testing.assert_allclose(observed, expected, atol=0.02)
+
+
+def test_instance_noise_uses_one_matrix_per_class() -> None:
+    # The same input under two labels goes through two annotator matrices: the new classes of
+    # class 0's and class 1's flipped rows are not the same function of the input.
+    n = 20_000
+    look = np.arange(n) % 2
+    labels = np.where(np.arange(n) % 4 < 2, 0, 1)
+    inputs = np.where(look[:, None] == 1, 1.0, -1.0) * np.linspace(1, 2, 300)
+    noisy, mask = inject_label_noise(
+        labels, num_classes=12, rate=0.4, kind="instance", seed=2, inputs=inputs
+    )
+    # Most probable new class per (class, look); with 300 columns each is nearly an argmax.
+    top = {
+        (c, g): np.bincount(noisy[mask & (labels == c) & (look == g)], minlength=12).argmax()
+        for c in (0, 1)
+        for g in (0, 1)
+    }
+    assert (top[0, 0], top[0, 1]) != (top[1, 0], top[1, 1])
+
+
+def test_instance_noise_standardises_by_the_reference_rows() -> None:
+    # A split holding one look only: standardised by itself, its rows are jitter around a
+    # constant, so their new classes scatter; standardised by the rows of both looks (the
+    # reference both splits share), they are the look itself and a class's flipped rows mostly
+    # take one new class, as in the whole set.
+    labels, inputs, look = _two_looks(8_000)
+    part = look == 0
+    kwargs = {"num_classes": 10, "rate": 0.4, "kind": "instance", "seed": 1}
+
+    def median_top_share(reference: np.ndarray | None) -> float:
+        noisy, mask = inject_label_noise(
+            labels[part],
+            inputs=inputs[part],
+            reference_inputs=reference,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        shares = [
+            np.bincount(noisy[mask & (labels[part] == c)], minlength=10).max()
+            / (mask & (labels[part] == c)).sum()
+            for c in range(10)
+        ]
+        return float(np.median(shares))
+
+    assert median_top_share(inputs) > 0.9
+    assert median_top_share(None) < 0.5
+
+
+def test_instance_noise_constant_columns_are_zero_whatever_their_rounding() -> None:
+    # 0.1 is not exact in binary: its column's mean rounds, and a standard deviation of about
+    # 1e-17 must still count as constant (z = 0), as an exact 0.0 column does.
+    labels, inputs, _ = _two_looks(3_000, d=8)
+    kwargs = {"num_classes": 10, "rate": 0.4, "kind": "instance", "seed": 3}
+    tenth = np.column_stack([inputs, np.full(len(labels), 0.1)])
+    zero = np.column_stack([inputs, np.zeros(len(labels))])
+    a = inject_label_noise(labels, inputs=tenth, **kwargs)  # type: ignore[arg-type]
+    b = inject_label_noise(labels, inputs=zero, **kwargs)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_instance_noise_leaves_its_inputs_and_the_global_rng_alone() -> None:
+    labels, inputs, _ = _two_looks(500, d=6)
+    before = inputs.copy()
+    np.random.seed(0)  # noqa: NPY002
+    expected = np.random.random()  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002
+    inject_label_noise(labels, num_classes=10, rate=0.5, kind="instance", seed=0, inputs=inputs)
+    np.testing.assert_array_equal(inputs, before)
+    assert np.random.random() == expected  # noqa: NPY002
+
+
 def test_instance_noise_scales_inputs_per_column() -> None:
     # A constant column and a column scaled by 1000 change nothing: each column is standardised
     # over the inputs given (a constant one is 0).
@@ -274,11 +366,34 @@ def test_instance_noise_bad_inputs_are_every_problem_in_one_message() -> None:
     message = str(info.value)
     assert "noise rate must be a number in [0, 1), got 2.0" in message
     assert "annotator_seed must be a non-negative integer, got -1" in message
-    assert "one row per label (20), got shape (19, 3)" in message
+    assert "needs one row of inputs per label (20), got 19" in message
     bad = np.zeros((20, 3))
     bad[4, 1] = np.nan
     with pytest.raises(InputDataError, match="needs finite inputs"):
         inject_label_noise(labels, num_classes=10, rate=0.2, kind="instance", seed=0, inputs=bad)
+    for inputs, problem in (
+        (np.float64(3.0), "needs real-valued inputs, got shape () of dtype float64"),
+        (np.zeros((20, 2), complex), "needs real-valued inputs, got shape (20, 2) of dtype"),
+        (np.array(["a"] * 20), "needs real-valued inputs, got shape (20,) of dtype <U1"),
+        ([[1.0], [2.0, 3.0]], "inputs are not an array of numbers"),
+        (np.full((20, 2), 1e308), "too large to standardise"),
+    ):
+        with pytest.raises(InputDataError) as info:
+            inject_label_noise(
+                labels, num_classes=10, rate=0.2, kind="instance", seed=0, inputs=inputs
+            )
+        assert problem in str(info.value)
+    with pytest.raises(InputDataError) as info:
+        inject_label_noise(
+            labels,
+            num_classes=10,
+            rate=0.2,
+            kind="instance",
+            seed=0,
+            inputs=np.zeros((20, 3)),
+            reference_inputs=np.zeros((5, 4)),
+        )
+    assert "reference_inputs rows have 4 values, the inputs' 3" in str(info.value)
     # The other kinds ignore inputs and the annotator.
     noisy, _ = inject_label_noise(labels, num_classes=10, rate=0.2, seed=0, inputs=bad)
     np.testing.assert_array_equal(

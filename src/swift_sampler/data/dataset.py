@@ -218,16 +218,20 @@ def labelled_data(
 ) -> ClassificationData:
     """The three splits of ``(x, y)`` with label noise injected into train and val (test
     clean), each noise drawn from its own seed of ``noise_seeds``; every array read-only.
-    Instance-dependent noise mislabels both splits with one annotator, drawn from ``seed``."""
+    Instance-dependent noise mislabels both splits with one annotator, drawn from ``seed``,
+    which sees every input standardised by the train and val rows together."""
     train_clean, val_clean = y[split.train], y[split.val]
+    instance = noise_type == "instance"
+    labelled = x[np.concatenate([split.train, split.val])] if instance else None
     train_noisy, train_mask = inject_label_noise(
         train_clean,
         num_classes=num_classes,
         rate=noise_rate,
         kind=noise_type,
         seed=noise_seeds[0],
-        inputs=x[split.train] if noise_type == "instance" else None,
+        inputs=x[split.train] if instance else None,
         annotator_seed=seed,
+        reference_inputs=labelled,
     )
     val_noisy, val_mask = inject_label_noise(
         val_clean,
@@ -235,8 +239,9 @@ def labelled_data(
         rate=noise_rate,
         kind=noise_type,
         seed=noise_seeds[1],
-        inputs=x[split.val] if noise_type == "instance" else None,
+        inputs=x[split.val] if instance else None,
         annotator_seed=seed,
+        reference_inputs=labelled,
     )
     return ClassificationData(
         name=name,

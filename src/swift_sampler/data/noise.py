@@ -26,6 +26,7 @@ def inject_label_noise(
     seed: int,
     inputs: ArrayLike | None = None,
     annotator_seed: int | None = None,
+    reference_inputs: ArrayLike | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Flip exactly ``round(rate * n)`` labels, chosen at random without replacement.
 
@@ -33,23 +34,27 @@ def inject_label_noise(
     class drawn uniformly from the ``num_classes - 1`` *other* classes, so the effective noise
     rate equals the nominal one.
     ``"pair"``: chosen uniformly; each chosen label ``c`` becomes ``(c + 1) % num_classes``.
-    ``"instance"``: instance-dependent noise, the generator of Xia et al. (NeurIPS 2020, "Part-
-    dependent label noise", their IDN benchmark), with the count made exact. Each instance gets
-    a flip propensity drawn from a normal distribution with mean ``rate`` and standard deviation
-    0.1 truncated to ``[0, 1]``; the labels to flip are drawn without replacement with
+    ``"instance"``: instance-dependent noise, after the generator of Xia et al. (NeurIPS 2020,
+    "Part-dependent label noise", their IDN benchmark), with the count made exact. Each instance
+    gets a flip propensity drawn from a normal distribution with mean ``rate`` and standard
+    deviation 0.1 truncated to ``[0, 1]``; the labels to flip are drawn without replacement with
     probability proportional to it. A chosen instance with label ``c`` takes another class drawn
-    from ``softmax(z W_c)`` over the other classes, where ``z`` is its input flattened and
-    standardised (each column by its mean and standard deviation over ``inputs``; a constant
-    column is 0) and ``W`` (``num_classes`` matrices of shape ``(d, num_classes)``, standard
-    normal) is the annotator, drawn from ``annotator_seed``. The new class depends on the input:
-    similar inputs of a class are mislabelled alike, as a person who confuses two looks would.
-    The logits' standard deviation is about the square root of the input's size, so the softmax
-    is close to an argmax for images (MNIST: about 25) and softer for short inputs. Give the
-    train and validation splits the same ``annotator_seed`` and different ``seed``: one
-    annotator, two draws.
+    from ``softmax(z W_c)`` over the other classes: ``z`` is its input flattened and
+    standardised, each column by its mean and standard deviation over ``reference_inputs``
+    (default: ``inputs``), a column constant there being 0; ``W`` (``num_classes`` standard
+    normal matrices of shape ``(d, num_classes)``) is the annotator, drawn from
+    ``annotator_seed`` on a stream of its own. The new class depends on the input: similar
+    inputs of a class are mislabelled alike, as a person who confuses two looks would. The
+    standardisation is ours (Xia et al. multiply the normalised image as it is): it makes the
+    logits' typical spread the square root of the number of non-constant columns whatever the
+    inputs' scale, about 25 on MNIST, where the softmax is close to an argmax, and 6 on
+    MNIST-1D's 40 values, where it is softer; rarely-nonzero columns standardise to large values
+    and make some rows sharper still. With two classes there is one other class, and the noise
+    is symmetric. For a train and a validation split mislabelled by one annotator, give both the
+    same ``annotator_seed`` and ``reference_inputs`` and different ``seed``s.
 
-    Every chosen label changes, so the returned mask is exactly ``noisy != clean``. The input is
-    not modified and the global random state is never used.
+    Every chosen label changes, so the returned mask is exactly ``noisy != clean``. The inputs
+    are not modified and the global random state is never used.
 
     Args:
         labels: Clean labels, shape ``(n,)``, integers in ``[0, num_classes)``.
@@ -58,10 +63,12 @@ def inject_label_noise(
         kind: ``"symmetric"``, ``"pair"`` or ``"instance"``.
         seed: Non-negative integer seed of which labels flip (and, for ``"instance"``, of the
             propensities and the draws of the new classes).
-        inputs: The instances, ``n`` rows of any shape; required by ``"instance"`` (finite
-            numbers), ignored by the others.
+        inputs: The instances, ``n`` rows of any shape, real and finite; required by
+            ``"instance"``, ignored by the others.
         annotator_seed: Non-negative integer seed of ``"instance"``'s annotator ``W``
-            (default: ``seed``); ignored by the others.
+            (default: ``seed``, on another stream than the flips'); ignored by the others.
+        reference_inputs: Rows of the same shape as ``inputs``' whose column statistics
+            standardise them (default: ``inputs``); ignored by the other kinds.
 
     Returns:
         ``(noisy, mask)``: ``noisy`` int64 labels of shape ``(n,)``; ``mask`` bool of shape
@@ -69,8 +76,9 @@ def inject_label_noise(
 
     Raises:
         InputDataError: bad labels, ``num_classes < 2``, a label outside ``[0, num_classes)``, a
-            rate outside ``[0, 1)``, an unknown kind, a bad seed, or ``"instance"`` without
-            finite inputs of ``n`` rows.
+            rate outside ``[0, 1)``, an unknown kind, a bad seed, or for ``"instance"`` missing,
+            non-real, non-finite or too large inputs or reference inputs, or ones of the wrong
+            length or width.
     """
     y = check_labels(labels)
     problems = noise_problems(rate, kind) + seed_problems(seed)
@@ -81,19 +89,18 @@ def inject_label_noise(
     elif y.max() >= num_classes:
         bad = int(np.flatnonzero(y >= num_classes)[0])
         problems.append(f"labels must be < num_classes={num_classes}, but entry {bad} is {y[bad]}")
-    z = None
+    standardise = None
     if kind == "instance":
         if annotator_seed is not None:
             problems += [f"annotator_{p}" for p in seed_problems(annotator_seed)]
-        z, problem = _instance_inputs(inputs, len(y))
-        if problem:
-            problems.append(problem)
+        standardise, more = _instance_rows(inputs, reference_inputs, len(y))
+        problems += more
     if problems:
         raise InputDataError("; ".join(problems))
-    if z is not None:
+    if standardise is not None:
         return _instance_noise(
             y,
-            z,
+            standardise,
             num_classes=int(num_classes),
             rate=float(rate),
             seed=seed,
@@ -115,45 +122,112 @@ def inject_label_noise(
     return noisy, mask
 
 
-def _instance_inputs(inputs: ArrayLike | None, n: int) -> tuple[NDArray[np.generic] | None, str]:
-    """The inputs as ``n`` flattened rows (not copied where they already are), or a problem
-    (empty when none)."""
-    if inputs is None:
-        return None, "noise type 'instance' needs the inputs (the mislabelling depends on them)"
-    x = np.asarray(inputs)
-    real = any(np.issubdtype(x.dtype, t) for t in (np.integer, np.floating, np.bool_))
-    if x.ndim < 1 or len(x) != n or not real:
-        return None, (
-            f"noise type 'instance' needs real-valued inputs with one row per label ({n}), got "
-            f"shape {x.shape} of dtype {x.dtype}"
-        )
-    rows = x.reshape(n, -1)
-    if np.issubdtype(rows.dtype, np.floating) and not np.isfinite(rows).all():
-        return None, "noise type 'instance' needs finite inputs, got NaN or inf"
-    return rows, ""
-
-
 _CHUNK = 4096
 """Rows per step of the column statistics (bounds their temporary memory)."""
 
 
+class _Standardise:
+    """Flattened rows and the column statistics that standardise them."""
+
+    def __init__(
+        self, rows: NDArray[np.generic], mean: NDArray[np.float64], std: NDArray[np.float64]
+    ) -> None:
+        self.rows, self.mean, self.std = rows, mean, std
+
+    def __call__(self, index: NDArray[np.intp]) -> NDArray[np.float64]:
+        """The standardised rows ``index``; a column constant in the reference is 0."""
+        z = self.rows[index].astype(np.float64) - self.mean
+        np.divide(z, self.std, out=z, where=self.std > 0)
+        z[:, self.std == 0] = 0.0
+        return z
+
+
+def _real_rows(values: ArrayLike, what: str) -> tuple[NDArray[np.generic] | None, str]:
+    """``values`` as real rows ``(m, d)``, not copied where they already are, or a problem."""
+    try:
+        x = np.asarray(values)
+    except (TypeError, ValueError, RuntimeError) as err:
+        return None, f"noise type 'instance': {what} are not an array of numbers ({err})"
+    real = any(np.issubdtype(x.dtype, t) for t in (np.integer, np.floating, np.bool_))
+    if x.ndim < 1 or len(x) == 0 or not real:
+        return None, (
+            f"noise type 'instance' needs real-valued {what}, got shape {x.shape} of dtype "
+            f"{x.dtype}"
+        )
+    return x.reshape(len(x), -1), ""
+
+
+def _finite(rows: NDArray[np.generic]) -> bool:
+    """Whether every value is finite (checked a chunk at a time)."""
+    if not np.issubdtype(rows.dtype, np.floating):
+        return True
+    return all(np.isfinite(rows[i : i + _CHUNK]).all() for i in range(0, len(rows), _CHUNK))
+
+
 def _column_stats(rows: NDArray[np.generic]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Each column's mean and standard deviation over the rows, in float64, a chunk at a time."""
+    """Each column's mean and standard deviation over the rows (0 where a column is constant),
+    in float64, a chunk at a time."""
     n, d = rows.shape
-    total, squares = np.zeros(d), np.zeros(d)
+    total = np.zeros(d)
+    low, high = np.full(d, np.inf), np.full(d, -np.inf)
     for start in range(0, n, _CHUNK):
         part = rows[start : start + _CHUNK].astype(np.float64)
         total += part.sum(axis=0)
+        low, high = np.minimum(low, part.min(axis=0)), np.maximum(high, part.max(axis=0))
     mean = total / n
+    squares = np.zeros(d)
     for start in range(0, n, _CHUNK):
         part = rows[start : start + _CHUNK].astype(np.float64) - mean
         squares += (part * part).sum(axis=0)
-    return mean, np.sqrt(squares / n)
+    std = np.sqrt(squares / n)
+    std[low == high] = 0.0  # exactly constant, whatever the rounding of its mean
+    return mean, std
+
+
+def _instance_rows(
+    inputs: ArrayLike | None, reference: ArrayLike | None, n: int
+) -> tuple[_Standardise | None, list[str]]:
+    """The checked inputs with their standardisation, or the problems (empty when none)."""
+    if inputs is None:
+        return None, ["noise type 'instance' needs the inputs (the mislabelling depends on them)"]
+    rows, problem = _real_rows(inputs, "inputs")
+    if rows is None:
+        return None, [problem]
+    problems = []
+    if len(rows) != n:
+        problems.append(
+            f"noise type 'instance' needs one row of inputs per label ({n}), got {len(rows)}"
+        )
+    if not _finite(rows):
+        problems.append("noise type 'instance' needs finite inputs, got NaN or inf")
+    base = rows
+    if reference is not None:
+        given, problem = _real_rows(reference, "reference_inputs")
+        if given is None:
+            return None, [*problems, problem]
+        base = given
+        if base.shape[1] != rows.shape[1]:
+            problems.append(
+                f"noise type 'instance': reference_inputs rows have {base.shape[1]} values, "
+                f"the inputs' {rows.shape[1]}"
+            )
+        elif not _finite(base):
+            problems.append("noise type 'instance' needs finite reference_inputs, got NaN or inf")
+    if problems:
+        return None, problems
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+        mean, std = _column_stats(base)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        return None, [
+            "noise type 'instance': the inputs are too large to standardise (a column's sum "
+            "overflows); scale them down"
+        ]
+    return _Standardise(rows, mean, std), []
 
 
 def _instance_noise(
     y: NDArray[np.int64],
-    rows: NDArray[np.generic],
+    standardise: _Standardise,
     *,
     num_classes: int,
     rate: float,
@@ -161,7 +235,7 @@ def _instance_noise(
     annotator_seed: int,
 ) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """Xia et al.'s instance-dependent flips of exactly ``round(rate * n)`` labels."""
-    n, d = rows.shape
+    n, d = standardise.rows.shape
     rng = np.random.default_rng(seed)
     # Propensities: N(rate, 0.1) truncated to [0, 1], by rejection (a few rounds at most).
     propensity = np.empty(n)
@@ -180,14 +254,11 @@ def _instance_noise(
     enough = (propensity > 0).sum() >= k
     p = propensity / propensity.sum() if enough else np.full(n, 1.0 / n)
     flipped = np.sort(rng.choice(n, size=k, replace=False, p=p))
-    # Only the flipped rows are standardised; a constant column is 0.
-    mean, std = _column_stats(rows)
-    z = rows[flipped].astype(np.float64) - mean
-    np.divide(z, std, out=z, where=std > 0)
-    z[:, std == 0] = 0.0
+    z = standardise(flipped)
     # The annotator: one standard normal (d, C) matrix per class, drawn in class order (the
-    # same numbers as one (C, d, C) draw), each used for the flipped rows of its class.
-    annotator = np.random.default_rng(annotator_seed)
+    # same numbers as one (C, d, C) draw) on a stream apart from the flips' even when
+    # annotator_seed == seed, each used for the flipped rows of its class.
+    annotator = np.random.default_rng([annotator_seed, _ANNOTATOR_STREAM])
     own = y[flipped]
     logits = np.empty((k, num_classes))
     for c in range(num_classes):
@@ -209,3 +280,7 @@ def _instance_noise(
     noisy[flipped] = targets
     mask[flipped] = True
     return noisy, mask
+
+
+_ANNOTATOR_STREAM = 0x1D
+"""Second word of the annotator's seed: its stream is not the flips' one for the same seed."""

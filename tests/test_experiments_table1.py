@@ -9,6 +9,7 @@ job's result. These tests read the committed cache files; no training runs.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,27 @@ def test_outside_verdict_names_every_same_information_method_above_ss(
     assert outside.verdict(rows, "at_best_val_mean") == (False, ["drop-r% (r on val) 92.3"])
     rows[1]["last_mean"] = 90.06
     assert outside.verdict(rows, "last_mean") == (False, ["Co-teaching (r on val) 90.1"])
+
+
+def test_outside_runs_name_instance_noise_but_table1_does_not_run_it(table1: Any) -> None:
+    sys.modules.pop("outside", None)
+    sys.modules.pop("large_val", None)
+    import outside
+
+    assert table1.NOISE_SETTINGS["inst40"] == ("instance", 0.4)
+    assert "inst40" not in table1.SETTINGS  # Table 1 and its ablations keep their settings
+    assert outside._run("mnist5k:inst40") == ("mnist5k", "inst40")
+    assert [outside._run(r) for r in outside.THIRD] == [
+        ("mnist5k", "inst40"),
+        ("mnist1d", "inst40"),
+        ("digits-mlp", "inst40"),
+    ]
+    for bad, message in (
+        ("mnist5k:inst20", "SETTING in ['inst40', 'pair40', 'sym0', 'sym20', 'sym40']"),
+        ("THIRD", "THIRD stands alone: --runs THIRD"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
+            outside._run(bad)
 
 
 def test_oracle_start_switches_where_the_protocol_does(

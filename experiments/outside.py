@@ -183,6 +183,13 @@ def main() -> None:
         RESULTS / NAME / f"summary{tag}.json", {"seeds": seeds, "rows": rows, "status": status}
     )
 
+    # The named sets say where they run; another list names its runs.
+    where = (
+        WHERE.get(named, WHERE[None])
+        if not other
+        else f"Runs {', '.join(names)} (networks and data seeds: experiments/table1.py's "
+        "DATASETS; settings: its NOISE_SETTINGS)"
+    )
     sharp = "" if args.lipschitz == 2.0 else f", L = {args.lipschitz:g}"
     protocol = (
         f"the default protocol (E_s = {args.fraction:g} of the schedule, the exact tail, "
@@ -193,7 +200,7 @@ def main() -> None:
     )
     date = datetime.date.today().isoformat()
     lines = [
-        f"Command: `{command}`. Date: {date}. {WHERE.get(named, WHERE[None])}; methods as in "
+        f"Command: `{command}`. Date: {date}. {where}; methods as in "
         f"Table 1, every choice on seed {args.select_seed} (validation only); SS(cgf) is "
         f"{protocol}; "
         f"test Top-1 (%) on seeds {seeds}, mean ± std, last epoch / at the "

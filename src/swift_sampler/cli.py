@@ -371,6 +371,41 @@ def _cost_line(cost: dict[str, float]) -> str:
     )
 
 
+def _final_exists(
+    target: Path, saved: dict[str, Any], key: dict[str, Any], complete: bool, config: Config
+) -> str:
+    """Why an existing final.json stops ``train``: what it holds, what differs, and the ways
+    on that keep its finished runs (``--overwrite`` is the one that drops them)."""
+    differs = [
+        name
+        for name, field in (("config", "config_fingerprint"), ("sampler", "sampler"))
+        if saved.get(field) != key[field]
+    ]
+    if not differs:
+        return (
+            f"{target} holds the complete final training of this config and sampler; give "
+            "another --out, or pass --overwrite to train it again"
+        )
+    runs = sum(len(arm["runs"]) for arm in saved["arms"].values())
+    held = (
+        "a complete final training"
+        if complete
+        else (f"{runs} finished run{'s' if runs != 1 else ''} of an unfinished final training")
+    )
+    text = (
+        f"{target} holds {held} of another {' and '.join(differs)}; to "
+        f"{'reuse' if complete else 'continue'} it, train with the config and sampler that wrote "
+        "it; else give another --out, or pass --overwrite to replace it"
+    )
+    if "config" in differs and config.search.preset == "swift":
+        text += (
+            "; note that a config without search keys of its own gets the swift preset since "
+            '2026-12-02: if this one was written before, `preset = "none"` under [search] '
+            "reads it as it was then"
+        )
+    return text
+
+
 def _final(
     config: Config, spec_path: Path, out_dir: Path, *, overwrite: bool, reuse: bool = False
 ) -> dict[str, Any]:
@@ -405,7 +440,7 @@ def _final(
             print(f"final training: reusing {target}")
             return saved
         elif not reuse:
-            raise ConfigError(f"{target} exists; pass --overwrite to replace it")
+            raise ConfigError(_final_exists(target, saved, key, complete, config))
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} exists and is not a directory; give a directory")
     experiment = build_experiment(config)  # bad data or model: fails before --out is made

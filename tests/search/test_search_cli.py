@@ -123,8 +123,36 @@ def test_search_train_report_end_to_end(tmp_path: Path, capsys) -> None:
         assert "best" not in run and "best_mean" not in final["arms"][arm]
     uniform = final["arms"]["uniform"]["runs"][0]["noisy_share"]
     assert uniform == pytest.approx([0.3] * 6, abs=1e-3)
-    # Without --overwrite an existing final.json is kept (exit 2).
+    # Without --overwrite an existing final.json is kept (exit 2), and the message says why.
+    capsys.readouterr()
     assert main(["train", str(config), "--sampler", str(run_dir / "sampler.json")]) == 2
+    assert capsys.readouterr().err == (
+        f"swift-sampler: error: {run_dir / 'final.json'} holds the complete final training of "
+        "this config and sampler; give another --out, or pass --overwrite to train it again\n"
+    )
+    # An unfinished final.json of another config: the message counts its finished runs and
+    # names the ways that keep them before --overwrite, which drops them; the file stays.
+    other = tmp_path / "other"
+    other.mkdir()
+    text = json.dumps(final | {"complete": False, "config_fingerprint": "0" * 64})
+    (other / "final.json").write_text(text)
+    found = str(run_dir / "sampler.json")
+    capsys.readouterr()
+    assert main(["train", str(config), "--sampler", found, "--out", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "holds 2 finished runs of an unfinished final training of another config; to continue "
+        "it, train with the config and sampler that wrote it; else give another --out, or pass "
+        "--overwrite to replace it\n"
+    ) in err
+    assert "preset" not in err  # this config sets its own [search]
+    # The same config without its [search] section gets the swift preset: the note names the
+    # way back to the config it was before.
+    bare = tmp_path / "bare.toml"
+    bare.write_text(config.read_text().split("[search]")[0] + "[final]\nseeds = [1]\n")
+    assert main(["train", str(bare), "--sampler", found, "--out", str(other)]) == 2
+    assert '`preset = "none"` under [search] reads it as it was then' in capsys.readouterr().err
+    assert (other / "final.json").read_text() == text
     assert main(["report", str(run_dir)]) == 0
     # A final.json that is a directory is refused before any training, --overwrite or not
     # (it trained a whole run, then failed to replace the directory).

@@ -386,17 +386,19 @@ def _final_exists(
             f"{target} holds the complete final training of this config and sampler; give "
             "another --out, or pass --overwrite to train it again"
         )
-    runs = sum(len(arm["runs"]) for arm in saved["arms"].values())
-    held = (
-        "a complete final training"
-        if complete
-        else (f"{runs} finished run{'s' if runs != 1 else ''} of an unfinished final training")
-    )
-    text = (
-        f"{target} holds {held} of another {' and '.join(differs)}; to "
-        f"{'reuse' if complete else 'continue'} it, train with the config and sampler that wrote "
-        "it; else give another --out, or pass --overwrite to replace it"
-    )
+    other = " and ".join(differs)
+    if complete:
+        text = (
+            f"{target} holds a complete final training of another {other}; give another "
+            "--out, or pass --overwrite to replace it"
+        )
+    else:
+        runs = sum(len(arm["runs"]) for arm in saved["arms"].values())
+        text = (
+            f"{target} holds {runs} finished run{'s' if runs != 1 else ''} of an unfinished "
+            f"final training of another {other}; to continue it, train with the config and "
+            "sampler that wrote it; else give another --out, or pass --overwrite to replace it"
+        )
     if "config" in differs and config.search.preset == "swift":
         text += (
             "; note that a config without search keys of its own gets the swift preset since "

@@ -153,6 +153,13 @@ def test_search_train_report_end_to_end(tmp_path: Path, capsys) -> None:
     assert main(["train", str(bare), "--sampler", found, "--out", str(other)]) == 2
     assert '`preset = "none"` under [search] reads it as it was then' in capsys.readouterr().err
     assert (other / "final.json").read_text() == text
+    # A complete one of another config: nothing to continue, two ways on.
+    (other / "final.json").write_text(json.dumps(final | {"config_fingerprint": "0" * 64}))
+    assert main(["train", str(config), "--sampler", found, "--out", str(other)]) == 2
+    assert capsys.readouterr().err == (
+        f"swift-sampler: error: {other / 'final.json'} holds a complete final training of "
+        "another config; give another --out, or pass --overwrite to replace it\n"
+    )
     assert main(["report", str(run_dir)]) == 0
     # A final.json that is a directory is refused before any training, --overwrite or not
     # (it trained a whole run, then failed to replace the directory).

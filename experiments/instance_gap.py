@@ -35,6 +35,7 @@ import oracle_start
 import swift_table1
 import table1
 from _common import RESULTS, Job, mean_std, run_jobs, write_json
+from oracle_start import _diff, _pair
 
 NAME = "instance_gap"
 SETTING = "inst40"
@@ -130,17 +131,6 @@ def main() -> None:
     tag = "" if default else "-" + "+".join(args.datasets)
     write_json(RESULTS / NAME / f"summary{tag}.json", rows)
     print(markdown(rows))
-
-
-def _pair(arm: dict[str, float]) -> str:
-    return f"{arm['last_mean']:.1f} / {arm['at_best_val_mean']:.1f}"
-
-
-def _diff(a: dict[str, float], b: dict[str, float]) -> str:
-    return (
-        f"{a['last_mean'] - b['last_mean']:+.1f} / "
-        f"{a['at_best_val_mean'] - b['at_best_val_mean']:+.1f}"
-    )
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

@@ -369,31 +369,21 @@ def test_instance_noise_bad_inputs_are_every_problem_in_one_message() -> None:
     assert "needs one row of inputs per label (20), got 19" in message
     bad = np.zeros((20, 3))
     bad[4, 1] = np.nan
-    with pytest.raises(InputDataError, match="needs finite inputs"):
-        inject_label_noise(labels, num_classes=10, rate=0.2, kind="instance", seed=0, inputs=bad)
-    for inputs, problem in (
-        (np.float64(3.0), "needs real-valued inputs, got shape () of dtype float64"),
-        (np.zeros((20, 2), complex), "needs real-valued inputs, got shape (20, 2) of dtype"),
-        (np.array(["a"] * 20), "needs real-valued inputs, got shape (20,) of dtype <U1"),
-        ([[1.0], [2.0, 3.0]], "inputs are not an array of numbers"),
-        (np.full((20, 2), 1e308), "too large to standardise"),
+    for extra, problem in (
+        ({"inputs": bad}, "needs finite inputs, got NaN or inf"),
+        ({"inputs": np.float64(3.0)}, "needs real-valued inputs, got shape () of dtype float64"),
+        ({"inputs": np.zeros((20, 2), complex)}, "needs real-valued inputs, got shape (20, 2)"),
+        ({"inputs": np.array(["a"] * 20)}, "got shape (20,) of dtype <U1"),
+        ({"inputs": [[1.0], [2.0, 3.0]]}, "inputs are not an array of numbers"),
+        ({"inputs": np.full((20, 2), 1e308)}, "too large to standardise"),
+        (
+            {"inputs": np.zeros((20, 3)), "reference_inputs": np.zeros((5, 4))},
+            "reference_inputs rows have 4 values, the inputs' 3",
+        ),
     ):
         with pytest.raises(InputDataError) as info:
-            inject_label_noise(
-                labels, num_classes=10, rate=0.2, kind="instance", seed=0, inputs=inputs
-            )
+            inject_label_noise(labels, num_classes=10, rate=0.2, kind="instance", seed=0, **extra)  # type: ignore[arg-type]
         assert problem in str(info.value)
-    with pytest.raises(InputDataError) as info:
-        inject_label_noise(
-            labels,
-            num_classes=10,
-            rate=0.2,
-            kind="instance",
-            seed=0,
-            inputs=np.zeros((20, 3)),
-            reference_inputs=np.zeros((5, 4)),
-        )
-    assert "reference_inputs rows have 4 values, the inputs' 3" in str(info.value)
     # The other kinds ignore inputs and the annotator.
     noisy, _ = inject_label_noise(labels, num_classes=10, rate=0.2, seed=0, inputs=bad)
     np.testing.assert_array_equal(

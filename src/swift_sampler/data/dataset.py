@@ -220,33 +220,30 @@ def labelled_data(
     clean), each noise drawn from its own seed of ``noise_seeds``; every array read-only.
     Instance-dependent noise mislabels both splits with one annotator, drawn from ``seed``,
     which sees every input standardised by the train and val rows together."""
+    train_x, val_x = x[split.train], x[split.val]
     train_clean, val_clean = y[split.train], y[split.val]
     instance = noise_type == "instance"
-    labelled = x[np.concatenate([split.train, split.val])] if instance else None
-    train_noisy, train_mask = inject_label_noise(
-        train_clean,
-        num_classes=num_classes,
-        rate=noise_rate,
-        kind=noise_type,
-        seed=noise_seeds[0],
-        inputs=x[split.train] if instance else None,
-        annotator_seed=seed,
-        reference_inputs=labelled,
-    )
-    val_noisy, val_mask = inject_label_noise(
-        val_clean,
-        num_classes=num_classes,
-        rate=noise_rate,
-        kind=noise_type,
-        seed=noise_seeds[1],
-        inputs=x[split.val] if instance else None,
-        annotator_seed=seed,
-        reference_inputs=labelled,
+    labelled = np.concatenate([train_x, val_x]) if instance else None
+    (train_noisy, train_mask), (val_noisy, val_mask) = (
+        inject_label_noise(
+            clean,
+            num_classes=num_classes,
+            rate=noise_rate,
+            kind=noise_type,
+            seed=noise_seed,
+            inputs=inputs if instance else None,
+            annotator_seed=seed,
+            reference_inputs=labelled,
+        )
+        for inputs, clean, noise_seed in (
+            (train_x, train_clean, noise_seeds[0]),
+            (val_x, val_clean, noise_seeds[1]),
+        )
     )
     return ClassificationData(
         name=name,
-        train=_tensor_dataset(x[split.train], train_noisy),
-        val=_tensor_dataset(x[split.val], val_noisy),
+        train=_tensor_dataset(train_x, train_noisy),
+        val=_tensor_dataset(val_x, val_noisy),
         test=_tensor_dataset(x[split.test], y[split.test]),
         num_classes=num_classes,
         input_shape=tuple(int(d) for d in x.shape[1:]),

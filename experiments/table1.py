@@ -92,8 +92,8 @@ SETTINGS = {
     "sym40": ("symmetric", 0.4),
     "pair40": ("pair", 0.4),
 }
-OUTSIDE_SETTINGS = {"inst40": ("instance", 0.4)}
-"""Settings in no table (experiments/outside.py): 40% instance-dependent noise."""
+OUTSIDE_SETTINGS = {"inst40": ("instance", 0.4), "inst20": ("instance", 0.2)}
+"""Settings in no table (experiments/outside.py): 40% and 20% instance-dependent noise."""
 NOISE_SETTINGS = SETTINGS | OUTSIDE_SETTINGS
 """Every setting a job may name; Table 1 runs :data:`SETTINGS`."""
 BASELINE_METHODS = (

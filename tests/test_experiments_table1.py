@@ -142,16 +142,23 @@ def test_outside_runs_name_instance_noise_but_table1_does_not_run_it(table1: Any
     import outside
 
     assert table1.NOISE_SETTINGS["inst40"] == ("instance", 0.4)
-    assert "inst40" not in table1.SETTINGS  # Table 1 and its ablations keep their settings
+    assert table1.NOISE_SETTINGS["inst20"] == ("instance", 0.2)
+    # Table 1 and its ablations keep their settings
+    assert "inst40" not in table1.SETTINGS and "inst20" not in table1.SETTINGS
     assert outside._run("mnist5k:inst40") == ("mnist5k", "inst40")
-    assert [outside._run(r) for r in outside.THIRD] == [
-        ("mnist5k", "inst40"),
-        ("mnist1d", "inst40"),
-        ("digits-mlp", "inst40"),
-    ]
+    for name, setting in (("THIRD", "inst40"), ("FOURTH", "inst20")):
+        assert [outside._run(r) for r in outside.SETS[name]] == [
+            ("mnist5k", setting),
+            ("mnist1d", setting),
+            ("digits-mlp", setting),
+        ]
     for bad, message in (
-        ("mnist5k:inst20", "SETTING in ['inst40', 'pair40', 'sym0', 'sym20', 'sym40']"),
+        (
+            "mnist5k:inst30",
+            "SETTING in ['inst20', 'inst40', 'pair40', 'sym0', 'sym20', 'sym40']",
+        ),
         ("THIRD", "THIRD stands alone: --runs THIRD"),
+        ("FOURTH", "FOURTH stands alone: --runs FOURTH"),
     ):
         with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
             outside._run(bad)

@@ -38,6 +38,7 @@ import dataclasses
 import datetime
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,10 +246,13 @@ def _suffix(
     )
 
 
-def protocol_parser(doc: str, datasets: list[str]) -> argparse.ArgumentParser:
+def protocol_parser(
+    doc: str, datasets: list[str], settings: Sequence[str] = tuple(table1.SETTINGS)
+) -> argparse.ArgumentParser:
     """The default protocol's options (``--fraction``, ``--trials``, ``--seeds``,
-    ``--select-seed``, ``--datasets`` among ``datasets``, ``--settings``), with ``--jobs`` and
-    ``--no-docs``: this experiment's and those of the ablations that reuse its runs."""
+    ``--select-seed``, ``--datasets`` among ``datasets``, ``--settings`` among ``settings``),
+    with ``--jobs`` and ``--no-docs``: this experiment's and those of the ablations that reuse
+    its runs."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--fraction", type=float, default=0.4, help="E_s / epochs")
@@ -257,7 +261,7 @@ def protocol_parser(doc: str, datasets: list[str]) -> argparse.ArgumentParser:
     parser.add_argument("--select-seed", type=int, default=0)
     parser.add_argument("--datasets", nargs="+", default=["mnist5k", "mnist1d"], choices=datasets)
     parser.add_argument(
-        "--settings", nargs="+", default=list(table1.SETTINGS), choices=list(table1.SETTINGS)
+        "--settings", nargs="+", default=list(table1.SETTINGS), choices=list(settings)
     )
     parser.add_argument("--no-docs", action="store_true")
     return parser

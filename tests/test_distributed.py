@@ -64,7 +64,8 @@ else:
     out = {"features": features.tolist(), "finetune_val": score.score}
 with open(f"{sys.argv[1]}.{distributed.rank()}.json", "w") as f:
     json.dump(out, f)
-distributed.leave(wait=True)  # else a rank can abort at exit (gloo's threads)
+distributed.leave(wait=True)
+distributed.exit_process(0)  # else a rank can abort at exit (gloo's threads)
 """
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -255,6 +256,27 @@ def test_a_bad_config_under_torchrun_is_one_message_from_rank_0(tmp_path: Path) 
     assert run.stderr.count("search.startup_trials: must be <= search.trials (3), got 8") == 1
     assert "internal error" not in run.stderr and "Connection reset" not in run.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_exit_process_says_everything_before_it_skips_the_teardown() -> None:
+    # os._exit drops what sits in Python's buffers: standard output to a pipe is fully
+    # buffered, so without the flush "partial" (no newline) and the log line would be lost.
+    code = (
+        "import logging, sys\n"
+        "from swift_sampler.distributed import exit_process, joined\n"
+        "logging.basicConfig(stream=sys.stderr, format='%(message)s')\n"
+        "sys.stdout.write(f'partial joined={joined()}')\n"
+        "logging.getLogger('job').warning('logged last')\n"
+        "exit_process(3)\n"
+        "print('never')\n"
+    )
+    buffered = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=buffered, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 3
+    assert run.stdout == "partial joined=False"  # no group was joined in this process
+    assert run.stderr.strip() == "logged last"
 
 
 RELEASED = r"""

@@ -443,7 +443,8 @@ val = trainer.score(state, "val")  # a collective: every rank calls it
 if distributed.rank() == 0:
     with open(sys.argv[1], "w") as f:
         json.dump({"loss": loss, "features": features.tolist(), "val": val}, f)
-distributed.leave(wait=True)  # else a rank can abort at exit (gloo's threads)
+distributed.leave(wait=True)
+distributed.exit_process(0)  # else a rank can abort at exit (gloo's threads)
 """
 
 

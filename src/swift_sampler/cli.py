@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from swift_sampler.errors import ConfigError, DiskFullError, RunFileError, SwiftSamplerError
 
@@ -1005,5 +1005,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def run() -> NoReturn:
+    """The ``swift-sampler`` console script: :func:`main`, then exit with its code.
+
+    A process that joined a torchrun process group exits through
+    :func:`swift_sampler.distributed.exit_process` (its work is written, the group left),
+    which skips the interpreter's teardown where torch's gloo threads can abort a finished
+    rank. torch is never imported here for a command that did not import it.
+    """
+    code = main()
+    distributed = sys.modules.get("swift_sampler.distributed")
+    if distributed is not None and distributed.joined():
+        distributed.exit_process(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -17,11 +17,13 @@ gloo on CPU, NCCL on GPU (``init_from_env`` picks it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -31,9 +33,12 @@ from swift_sampler.errors import ConfigError, SwiftSamplerError
 __all__ = [
     "Lockstep",
     "broadcast_object",
+    "exit_process",
     "gather_rows",
     "init_from_env",
     "is_distributed",
+    "joined",
+    "leave",
     "rank",
     "release_followers",
     "released_failed",
@@ -43,6 +48,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_joined = False
+"""Whether :func:`init_from_env` joined a process group in this process (even one since left)."""
 
 
 def is_distributed() -> bool:
@@ -100,6 +108,8 @@ def init_from_env() -> bool:
         # Followers wait in a broadcast while rank 0 talks to the study (or waits for another
         # worker's shared start): allow long waits; torchrun stops every rank if one dies.
         torch.distributed.init_process_group(backend=backend, timeout=timedelta(hours=12))
+        global _joined
+        _joined = True
         logger.info(
             "rank %d of %d (%s)",
             torch.distributed.get_rank(),
@@ -112,9 +122,9 @@ def init_from_env() -> bool:
 def leave(*, wait: bool) -> None:
     """Leaves the process group this process joined, if any.
 
-    The backend's threads are joined here, before the interpreter exits: left to the exit, a
-    rank can abort with "terminate called without an active exception" (SIGABRT) after its
-    work is done, and torchrun then reports the whole job failed.
+    Without a ``DistributedDataParallel`` wrapper this also joins the backend's threads; with
+    one, torch keeps gloo's threads alive (see :func:`exit_process`, which a finished process
+    calls next).
 
     Args:
         wait: meet the other ranks first (a barrier), so none is still reading this rank's
@@ -125,6 +135,33 @@ def leave(*, wait: bool) -> None:
     if wait:
         torch.distributed.barrier()
     torch.distributed.destroy_process_group()
+
+
+def joined() -> bool:
+    """Whether :func:`init_from_env` joined a process group in this process, left or not."""
+    return _joined
+
+
+def exit_process(code: int) -> NoReturn:
+    """Ends this process with ``code`` without the interpreter's teardown, after flushing
+    standard output, standard error and logging; call it last, after :func:`leave`.
+
+    Why: once ``DistributedDataParallel`` has wrapped a model, torch 2.13 keeps gloo's threads
+    running after ``destroy_process_group`` (measured: a ``Linear`` wrapped, deleted and
+    collected still leaves its ``pt_gloo_runloop`` threads alive, where without the wrapper
+    they end), so :func:`leave` cannot join them. Destroyed at the interpreter's exit, they
+    race it, and about one run in fifty under load aborts a rank with "terminate called
+    without an active exception" (SIGABRT) after its work is done; torchrun then reports the
+    whole job failed. ``os._exit`` skips that teardown. Nothing that matters is lost: every
+    file this package writes is written and closed (atomically) before, and ``atexit``
+    handlers do not run, so call it only when the process has nothing left to clean up.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe or stream: nothing more can be said there.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def uses_cuda() -> bool:

@@ -137,9 +137,10 @@ def main(
     record["refreshes"] = [trainer.refreshes]
     record["world"] = [args.world_size, args.process_index]
     (out / f"rank{args.process_index}.json").write_text(json.dumps(record))
-    from swift_sampler.distributed import leave
+    from swift_sampler.distributed import exit_process, leave
 
-    leave(wait=True)  # else a rank can abort at exit (gloo's threads), failing the job
+    leave(wait=True)
+    exit_process(0)  # else a rank can abort at exit (gloo's threads), failing the job
 
 
 if __name__ == "__main__":

@@ -183,9 +183,10 @@ def main(out: Path) -> None:
             fit(devices, keep_distributed_sampler=True)
         except ConfigError as err:
             (out / f"error{rank}.txt").write_text(str(err))
-    from swift_sampler.distributed import leave
+    from swift_sampler.distributed import exit_process, leave
 
-    leave(wait=True)  # else a rank can abort at exit (gloo's threads), failing the job
+    leave(wait=True)
+    exit_process(0)  # else a rank can abort at exit (gloo's threads), failing the job
 
 
 if __name__ == "__main__":

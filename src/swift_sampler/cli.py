@@ -25,6 +25,7 @@ from swift_sampler.errors import ConfigError, DiskFullError, RunFileError, Swift
 if TYPE_CHECKING:
     from swift_sampler.config import Config
     from swift_sampler.search.driver import SearchResult
+    from swift_sampler.search.final import ArmRun
     from swift_sampler.search.rundir import RunPaths
 
 EXIT_OK = 0
@@ -408,6 +409,42 @@ def _final_exists(
     return text
 
 
+def _kept_by_other_final(
+    saved: dict[str, Any], key: dict[str, Any], config: Config
+) -> list[ArmRun] | None:
+    """The finished runs of ``saved`` (a checked final.json) that ``train`` keeps although its
+    config differs: it was written by this config and sampler with other ``[final]`` seeds or
+    arms, and every one of its finished runs is one this config trains (seeds added, the
+    uniform arm added, or unfinished seeds dropped). None otherwise: then nothing is kept.
+
+    The ``[final]`` section that wrote it is in the file since 2026-12-02; for a complete file
+    written before, it is read from the arms (their seeds, in order, and whether uniform ran).
+    """
+    import dataclasses
+
+    from swift_sampler.config import FinalConfig
+    from swift_sampler.search.final import ArmRun
+
+    if saved.get("sampler") != key["sampler"]:
+        return None
+    arms = saved["arms"]
+    runs = [ArmRun.from_summary(r) for a in arms.values() for r in a["runs"]]
+    wrote = saved.get("final")
+    if wrote is not None:
+        before = (tuple(wrote["seeds"]), bool(wrote["uniform"]))
+    elif saved.get("complete", True) is not False and "swift" in arms:
+        before = (tuple(int(s) for s in arms["swift"]["seeds"]), "uniform" in arms)
+    else:
+        return None
+    then = dataclasses.replace(config, final=FinalConfig(seeds=before[0], uniform=before[1]))
+    if then.fingerprint() != saved.get("config_fingerprint"):
+        return None  # another config beyond [final]
+    trained = {"swift", "uniform"} if config.final.uniform else {"swift"}
+    if all(r.arm in trained and r.seed in config.final.seeds for r in runs):
+        return runs
+    return None
+
+
 def _final(
     config: Config, spec_path: Path, out_dir: Path, *, overwrite: bool, reuse: bool = False
 ) -> dict[str, Any]:
@@ -435,9 +472,16 @@ def _final(
         saved = read_final(target)
         same = {k: saved.get(k) for k in key} == key
         complete = saved.get("complete", True) is not False
+        kept = None if same else _kept_by_other_final(saved, key, config)
         if same and not complete:
             done = [ArmRun.from_summary(r) for a in saved["arms"].values() for r in a["runs"]]
             print(f"final training: continuing {target} ({len(done)} finished runs kept)")
+        elif kept is not None:
+            done = kept
+            print(
+                f"final training: {target} was written with other [final] seeds or arms; its "
+                f"{len(done)} finished runs are among this config's and are kept"
+            )
         elif reuse and same:
             print(f"final training: reusing {target}")
             return saved
@@ -457,6 +501,9 @@ def _final(
         return {
             **summarise_arms(runs),
             **key,
+            # What [final] asked for: a later config with more seeds or the uniform arm added
+            # keeps these runs (_kept_by_other_final).
+            "final": {"seeds": seeds, "uniform": config.final.uniform},
             # Your own model (model.factory) is named by its factory, not the unused name.
             "model": config.model.factory or config.model.name,
             "metric": _metric(config),

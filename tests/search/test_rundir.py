@@ -81,3 +81,51 @@ def test_read_final_refuses_a_run_that_is_not_an_object(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"{path} is damaged: 'arms.swift.runs[0]' must be a dict, got [0.5]; {final_advice(path)}"
     )
+
+
+@pytest.mark.parametrize(
+    ("final", "problem"),
+    [
+        ([1], "'final' must be a dict, got [1]"),
+        ({"uniform": True}, "it has no 'final.seeds'"),
+        ({"seeds": [], "uniform": True}, "'final.seeds' must not be empty"),
+        ({"seeds": [1.5], "uniform": True}, "'final.seeds' must hold integers, entry 0 is 1.5"),
+        (
+            {"seeds": [True], "uniform": True},
+            "'final.seeds' must hold finite numbers, entry 0 is True",
+        ),
+        ({"seeds": [1]}, "it has no 'final.uniform'"),
+        ({"seeds": [1], "uniform": 1}, "'final.uniform' must be true or false, got 1"),
+    ],
+)
+def test_read_final_checks_the_final_section_it_holds(
+    tmp_path: Path, final: object, problem: str
+) -> None:
+    # A later train with more seeds keeps the runs by this field: a damaged one is named.
+    path = tmp_path / "final.json"
+    run = {
+        "arm": "swift",
+        "seed": 1,
+        "seconds": 1.0,
+        "test_top1": [0.5],
+        "val_top1": [0.5],
+        "train_loss": [1.0],
+        "noisy_share": [],
+        "last": 0.5,
+        "test_at_best_val": 0.5,
+        "best_val_epoch": 0,
+    }
+    arm = {
+        "seeds": [1],
+        "last_mean": 0.5,
+        "last_std": 0.0,
+        "test_at_best_val_mean": 0.5,
+        "test_at_best_val_std": 0.0,
+        "runs": [run],
+    }
+    path.write_text(json.dumps({"arms": {"swift": arm}}))
+    assert read_final(path)["arms"]["swift"]["runs"] == [run]  # without the field: read
+    path.write_text(json.dumps({"arms": {"swift": arm}, "final": final}))
+    with pytest.raises(RunFileError) as caught:
+        read_final(path)
+    assert str(caught.value) == f"{path} is damaged: {problem}; {final_advice(path)}"

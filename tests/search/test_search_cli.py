@@ -274,6 +274,55 @@ def test_a_search_refreshed_once_finds_trains_and_saves_its_sampler(tmp_path: Pa
     assert len(set(shares["every_epoch"])) > 1
 
 
+def test_more_final_seeds_keep_the_runs_already_trained(tmp_path: Path, capsys) -> None:
+    config = _config(tmp_path)
+    sampler = tmp_path / "sampler.json"
+    SamplerSpec(theta=[1.0, 0.5, 0.5, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5]).save(sampler)
+    out = tmp_path / "out"
+    train = ["--threads", "1", "train", "--sampler", str(sampler), "--out", str(out)]
+    assert main([*train, str(config)]) == 0
+    target = out / "final.json"
+    first = json.loads(target.read_text())
+    assert first["final"] == {"seeds": [1], "uniform": True}
+    one = {a: first["arms"][a]["runs"][0] for a in ("swift", "uniform")}
+
+    def seeds(text: str, name: str) -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(config.read_text().replace("seeds = [1]", text))
+        return path
+
+    # Seeds added: seed 1's two runs are kept as they are (their own timings, not retrained),
+    # seed 3's trained, and the file says what [final] it holds now.
+    capsys.readouterr()
+    assert main([*train, str(seeds("seeds = [1, 3]", "more"))]) == 0
+    assert "its 2 finished runs are among this config's and are kept" in capsys.readouterr().out
+    grown = json.loads(target.read_text())
+    assert grown["final"] == {"seeds": [1, 3], "uniform": True} and grown["complete"]
+    for arm in ("swift", "uniform"):
+        assert grown["arms"][arm]["seeds"] == [1, 3]
+        assert grown["arms"][arm]["runs"][0] == one[arm]
+        assert grown["arms"][arm]["runs"][1]["test_top1"] != one[arm]["test_top1"]
+    # A file written before final.json said its [final] (2026-12-01 and earlier) is read from
+    # its arms: seed 1 with uniform, so the sampler's arm alone for [1, 3] keeps nothing of
+    # uniform's and is refused, and [1, 3] with uniform keeps both runs.
+    old = {k: v for k, v in first.items() if k != "final"}
+    target.write_text(json.dumps(old))
+    assert main([*train, str(seeds("seeds = [1, 3]\nuniform = false", "alone"))]) == 2
+    assert "holds a complete final training of another config" in capsys.readouterr().err
+    assert json.loads(target.read_text()) == old
+    assert main([*train, str(seeds("seeds = [1, 3]", "more"))]) == 0
+    assert json.loads(target.read_text())["arms"]["swift"]["runs"][0] == one["swift"]
+    # Seeds dropped (seed 1's runs would go) or another key changed: nothing is kept, the
+    # file is untouched and the message is the one for another config.
+    before = target.read_text()
+    other_lr = seeds("seeds = [1, 3, 4]", "lr")
+    other_lr.write_text(other_lr.read_text().replace("lr = 0.1", "lr = 0.05"))
+    for path in (seeds("seeds = [3]", "fewer"), other_lr):
+        assert main([*train, str(path)]) == 2
+        assert "final training of another config" in capsys.readouterr().err
+        assert target.read_text() == before
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "pruner", ["none", "successive_halving", "hyperband", "swift", "synchronous_halving"]

@@ -228,7 +228,7 @@ class _Checker:
 
     def get(self, data: Any, name: str, kind: str, *, optional: bool = False, at: str = "") -> Any:
         """``data[name]`` (``name`` dotted) checked to be ``kind``: dict, list, str, number
-        (finite), int (a JSON integer). ``at`` is where ``data`` sits in the file, for the
+        (finite), int (a JSON integer), bool. ``at`` is where ``data`` sits in the file, for the
         message. With ``optional``, None is accepted and returned."""
         value = data
         for key in name.split("."):
@@ -243,9 +243,11 @@ class _Checker:
             "str": isinstance(value, str),
             "number": _finite(value),
             "int": isinstance(value, int) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
         }[kind]
         if not ok:
-            what = {"number": "a finite number", "int": "an integer"}.get(kind, f"a {kind}")
+            names = {"number": "a finite number", "int": "an integer", "bool": "true or false"}
+            what = names.get(kind, f"a {kind}")
             raise self.fail(f"{at + name!r} must be {what}, got {_shown(value)}")
         return value
 
@@ -344,6 +346,12 @@ def read_final(path: Path) -> dict[str, Any]:
         raise check.fail(f"it must hold a JSON object, got {type(data).__name__}")
     if data.get("metric") is not None:
         check.get(data, "metric", "str")
+    if "final" in data:  # the [final] section that wrote it (written since 2026-12-02)
+        wrote = check.get(data, "final", "dict")
+        for i, seed in enumerate(check.numbers(wrote, "seeds", at="final.", empty=False)):
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise check.fail(f"'final.seeds' must hold integers, entry {i} is {_shown(seed)}")
+        check.get(wrote, "uniform", "bool", at="final.")
     arms = check.get(data, "arms", "dict")
     if not arms:
         raise check.fail("'arms' must not be empty")

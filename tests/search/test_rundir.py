@@ -65,16 +65,21 @@ def test_final_advice_gives_the_command_only_where_it_is_known(tmp_path: Path) -
     )
 
 
-def test_read_final_refuses_a_run_that_is_not_an_object(tmp_path: Path) -> None:
-    path = tmp_path / "final.json"
-    arm = {
+def _arm(runs: list[object]) -> dict[str, object]:
+    """A final.json arm of seed 1 holding ``runs``."""
+    return {
         "seeds": [1],
         "last_mean": 0.5,
         "last_std": 0.0,
         "test_at_best_val_mean": 0.5,
         "test_at_best_val_std": 0.0,
-        "runs": [[0.5]],
+        "runs": runs,
     }
+
+
+def test_read_final_refuses_a_run_that_is_not_an_object(tmp_path: Path) -> None:
+    path = tmp_path / "final.json"
+    arm = _arm([[0.5]])
     path.write_text(json.dumps({"arms": {"swift": arm}}))
     with pytest.raises(RunFileError) as caught:
         read_final(path)
@@ -115,14 +120,7 @@ def test_read_final_checks_the_final_section_it_holds(
         "test_at_best_val": 0.5,
         "best_val_epoch": 0,
     }
-    arm = {
-        "seeds": [1],
-        "last_mean": 0.5,
-        "last_std": 0.0,
-        "test_at_best_val_mean": 0.5,
-        "test_at_best_val_std": 0.0,
-        "runs": [run],
-    }
+    arm = _arm([run])
     path.write_text(json.dumps({"arms": {"swift": arm}}))
     assert read_final(path)["arms"]["swift"]["runs"] == [run]  # without the field: read
     path.write_text(json.dumps({"arms": {"swift": arm}, "final": final}))

@@ -38,7 +38,7 @@ import dataclasses
 import datetime
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +247,7 @@ def _suffix(
 
 
 def protocol_parser(
-    doc: str, datasets: list[str], settings: Sequence[str] = tuple(table1.SETTINGS)
+    doc: str, datasets: list[str], settings: Iterable[str] = tuple(table1.SETTINGS)
 ) -> argparse.ArgumentParser:
     """The default protocol's options (``--fraction``, ``--trials``, ``--seeds``,
     ``--select-seed``, ``--datasets`` among ``datasets``, ``--settings`` among ``settings``),

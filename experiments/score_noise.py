@@ -246,6 +246,12 @@ def main() -> None:
         parser.error(f"--candidates must be at least 3 to rank, got {args.candidates}")
     if "sym0" in args.settings:
         parser.error("--settings sym0: without noise the noisy and clean labels are the same")
+    outside = [s for s in args.settings if s not in table1.SETTINGS]
+    if outside and len(outside) < len(args.settings):
+        parser.error(
+            f"--settings: {' '.join(outside)} (outside Table 1) and Table 1's settings are "
+            "written to different files: run them separately"
+        )
     command = ("python experiments/score_noise.py " + " ".join(sys.argv[1:])).strip()
     pairs = early_start.setting_pairs(args)
     picked = {p: candidates(*p, args.candidates) for p in pairs}
@@ -276,7 +282,6 @@ def main() -> None:
         "candidates": {f"{p[0]}-{p[1]}": picked[p] for p in pairs},
     }
     # Settings outside Table 1 are files and a section of their own beside Table 1's.
-    outside = [s for s in args.settings if s not in table1.SETTINGS]
     tag = "-" + "+".join(outside) if outside else ""
     where = "under instance-dependent noise " if outside else ""
     text = markdown(summary, command, where)

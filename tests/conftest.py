@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_silent_exit() -> Iterator[None]:
+    """``os._exit`` called in pytest's own process raises instead: it would end the session
+    with its code (0: a green run) and every later test unrun. Forked children still exit."""
+    real, session = os._exit, os.getpid()
+
+    def guarded(code: int) -> None:
+        if os.getpid() != session:
+            real(code)
+        raise RuntimeError(f"os._exit({code}) in the test process would end the whole session")
+
+    os._exit = guarded  # type: ignore[assignment]
+    yield
+    os._exit = real
 
 
 @pytest.fixture(autouse=True)

@@ -258,25 +258,70 @@ def test_a_bad_config_under_torchrun_is_one_message_from_rank_0(tmp_path: Path) 
     assert not (tmp_path / "r").exists()
 
 
+def _one_rank_env() -> dict[str, str]:
+    """A one-rank gloo group as torchrun describes it, standard output buffered (os._exit drops
+    what sits in Python's buffers, and a pipe is fully buffered)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}
+    one = {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
+    return env | one | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+
+
 def test_exit_process_says_everything_before_it_skips_the_teardown() -> None:
-    # os._exit drops what sits in Python's buffers: standard output to a pipe is fully
-    # buffered, so without the flush "partial" (no newline) and the log line would be lost.
+    # In a process that joined a group: without the flush, "partial" (no newline) would be lost.
     code = (
         "import logging, sys\n"
-        "from swift_sampler.distributed import exit_process, joined\n"
+        "from swift_sampler import distributed\n"
+        "distributed.init_from_env()\n"
+        "distributed.leave(wait=True)\n"
         "logging.basicConfig(stream=sys.stderr, format='%(message)s')\n"
-        "sys.stdout.write(f'partial joined={joined()}')\n"
+        "sys.stdout.write(f'partial joined={distributed.joined()}')\n"
         "logging.getLogger('job').warning('logged last')\n"
-        "exit_process(3)\n"
+        "import atexit; atexit.register(print, 'atexit ran')\n"
+        "distributed.exit_process(3)\n"
         "print('never')\n"
     )
-    buffered = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}
     run = subprocess.run(
-        [sys.executable, "-c", code], env=buffered, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        env=_one_rank_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert run.returncode == 3
-    assert run.stdout == "partial joined=False"  # no group was joined in this process
-    assert run.stderr.strip() == "logged last"
+    assert run.returncode == 3, run.stderr[-2000:]
+    assert run.stdout == "partial joined=True"  # and no "atexit ran": the teardown skipped
+    assert run.stderr.strip().splitlines()[-1] == "logged last"
+    # Output that cannot be written (its descriptor gone) turns success into 120, as Python's
+    # own exit does; a failure's code is kept.
+    for code_in, expected in ((0, 120), (2, 2)):
+        lost = (
+            "import os, sys\n"
+            "from swift_sampler import distributed\n"
+            "distributed.init_from_env()\n"
+            "distributed.leave(wait=True)\n"
+            "sys.stdout.write('lost')\n"
+            "os.close(1)\n"
+            f"distributed.exit_process({code_in})\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", lost], env=_one_rank_env(), capture_output=True, timeout=120
+        )
+        assert run.returncode == expected, run.stderr[-2000:]
+
+
+def test_exit_process_outside_a_group_is_the_ordinary_exit() -> None:
+    # Never os._exit in a process that joined no group: a test runner that calls a job's code
+    # in-process (tests/integrations) gets SystemExit, not a silent end with exit code 0.
+    from swift_sampler import distributed
+
+    assert not distributed.joined()
+    with pytest.raises(SystemExit) as caught:
+        distributed.exit_process(4)
+    assert caught.value.code == 4
 
 
 RELEASED = r"""

@@ -9,6 +9,7 @@ Exit codes: 0 success, 2 bad configuration or input (one clear message; the trac
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shutil
@@ -420,8 +421,6 @@ def _kept_by_other_final(
     The ``[final]`` section that wrote it is in the file since 2026-12-02; for a complete file
     written before, it is read from the arms (their seeds, in order, and whether uniform ran).
     """
-    import dataclasses
-
     from swift_sampler.config import FinalConfig
     from swift_sampler.search.final import ArmRun
 
@@ -541,6 +540,10 @@ def _final(
     finally:
         bar.close()
     if len(runs) == len(done):  # nothing trained now: write the completed file
+        if distributed.is_distributed():  # once every rank has read the old one
+            import torch
+
+            torch.distributed.barrier()
         save(runs)
     return summary_of(runs)
 
@@ -1019,8 +1022,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _configure_logging(args.debug)
         if args.command in _DISTRIBUTED and os.environ.get("WORLD_SIZE"):
-            return _distributed(args, commands[args.command])
-        code = commands[args.command](args)
+            code = _distributed(args, commands[args.command])
+        else:
+            code = commands[args.command](args)
         sys.stdout.flush()  # here, not at exit: a closed reader is seen by the handler below
         return code
     except BrokenPipeError as err:
@@ -1058,11 +1062,24 @@ def run() -> NoReturn:
     A process that joined a torchrun process group exits through
     :func:`swift_sampler.distributed.exit_process` (its work is written, the group left),
     which skips the interpreter's teardown where torch's gloo threads can abort a finished
-    rank. torch is never imported here for a command that did not import it.
+    rank. torch is never imported here for a command that did not import it. An internal
+    error that ``--debug`` lets through is printed there with its traceback, exit code 1.
     """
-    code = main()
-    distributed = sys.modules.get("swift_sampler.distributed")
-    if distributed is not None and distributed.joined():
+
+    def joined() -> Any:
+        distributed = sys.modules.get("swift_sampler.distributed")
+        return distributed if distributed is not None and distributed.joined() else None
+
+    try:
+        code = main()
+    except Exception:
+        distributed = joined()
+        if distributed is None:
+            raise
+        traceback.print_exc()
+        distributed.exit_process(EXIT_INTERNAL)
+    distributed = joined()
+    if distributed is not None:
         distributed.exit_process(code)
     sys.exit(code)
 

@@ -143,8 +143,10 @@ def joined() -> bool:
 
 
 def exit_process(code: int) -> NoReturn:
-    """Ends this process with ``code`` without the interpreter's teardown, after flushing
-    standard output, standard error and logging; call it last, after :func:`leave`.
+    """Ends this process with ``code``: if it joined a process group (:func:`joined`), without
+    the interpreter's teardown, after flushing standard output, standard error and logging;
+    else with ``sys.exit(code)``, the ordinary exit. Call it last, after :func:`leave`, from a
+    script's top level, never from code that others import and call (a test runner, say).
 
     Why: once ``DistributedDataParallel`` has wrapped a model, torch 2.13 keeps gloo's threads
     running after ``destroy_process_group`` (measured: a ``Linear`` wrapped, deleted and
@@ -154,12 +156,20 @@ def exit_process(code: int) -> NoReturn:
     without an active exception" (SIGABRT) after its work is done; torchrun then reports the
     whole job failed. ``os._exit`` skips that teardown. Nothing that matters is lost: every
     file this package writes is written and closed (atomically) before, and ``atexit``
-    handlers do not run, so call it only when the process has nothing left to clean up.
+    handlers do not run, so call it only when the process has nothing left to clean up. If
+    standard output cannot be flushed (its reader is gone), a ``code`` of 0 becomes 120, as
+    in Python's own exit.
     """
-    for stream in (sys.stdout, sys.stderr):
-        # A closed pipe or stream: nothing more can be said there.
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
+    if not _joined:  # no gloo threads to race: the ordinary exit, which runs atexit handlers
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        if sys.__stdout__ is not None and sys.__stdout__ is not sys.stdout:
+            sys.__stdout__.flush()  # a follower's report went to os.devnull
+    except (OSError, ValueError):  # as Python's own exit says, with 120, that output was lost
+        code = code or 120
+    with contextlib.suppress(OSError, ValueError):  # nothing more can be said there
+        sys.stderr.flush()
     logging.shutdown()
     os._exit(code)
 

@@ -137,11 +137,13 @@ def main(
     record["refreshes"] = [trainer.refreshes]
     record["world"] = [args.world_size, args.process_index]
     (out / f"rank{args.process_index}.json").write_text(json.dumps(record))
-    from swift_sampler.distributed import exit_process, leave
+    from swift_sampler.distributed import leave
 
     leave(wait=True)
-    exit_process(0)  # else a rank can abort at exit (gloo's threads), failing the job
 
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    from swift_sampler.distributed import exit_process
+
+    exit_process(0)  # as a script only: else a rank can abort at exit (gloo's threads)

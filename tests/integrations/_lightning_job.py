@@ -183,11 +183,13 @@ def main(out: Path) -> None:
             fit(devices, keep_distributed_sampler=True)
         except ConfigError as err:
             (out / f"error{rank}.txt").write_text(str(err))
-    from swift_sampler.distributed import exit_process, leave
+    from swift_sampler.distributed import leave
 
     leave(wait=True)
-    exit_process(0)  # else a rank can abort at exit (gloo's threads), failing the job
 
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    from swift_sampler.distributed import exit_process
+
+    exit_process(0)  # as a script only: else a rank can abort at exit (gloo's threads)

@@ -92,12 +92,13 @@ def test_read_final_refuses_a_run_that_is_not_an_object(tmp_path: Path) -> None:
     ("final", "problem"),
     [
         ([1], "'final' must be a dict, got [1]"),
+        ({"seeds": 1, "uniform": True}, "'final.seeds' must be a list, got 1"),
         ({"uniform": True}, "it has no 'final.seeds'"),
         ({"seeds": [], "uniform": True}, "'final.seeds' must not be empty"),
         ({"seeds": [1.5], "uniform": True}, "'final.seeds' must hold integers, entry 0 is 1.5"),
         (
             {"seeds": [True], "uniform": True},
-            "'final.seeds' must hold finite numbers, entry 0 is True",
+            "'final.seeds' must hold integers, entry 0 is True",
         ),
         ({"seeds": [1]}, "it has no 'final.uniform'"),
         ({"seeds": [1], "uniform": 1}, "'final.uniform' must be true or false, got 1"),

@@ -348,7 +348,10 @@ def read_final(path: Path) -> dict[str, Any]:
         check.get(data, "metric", "str")
     if "final" in data:  # the [final] section that wrote it (written since 2026-12-02)
         wrote = check.get(data, "final", "dict")
-        for i, seed in enumerate(check.numbers(wrote, "seeds", at="final.", empty=False)):
+        seeds = check.get(wrote, "seeds", "list", at="final.")
+        if not seeds:
+            raise check.fail("'final.seeds' must not be empty")
+        for i, seed in enumerate(seeds):
             if isinstance(seed, bool) or not isinstance(seed, int):
                 raise check.fail(f"'final.seeds' must hold integers, entry {i} is {_shown(seed)}")
         check.get(wrote, "uniform", "bool", at="final.")

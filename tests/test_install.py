@@ -160,7 +160,7 @@ def test_python_m_build_makes_an_sdist_and_a_wheel_that_install(tmp_path: Path) 
     assert any(n.startswith("swift_sampler/_draw.cpython-311") for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert (
-        "swift-sampler = swift_sampler.cli:main"
+        "swift-sampler = swift_sampler.cli:run"
         in zipfile.ZipFile(wheel).read(entry_points).decode()
     )
 

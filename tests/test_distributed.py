@@ -261,11 +261,9 @@ def test_a_bad_config_under_torchrun_is_one_message_from_rank_0(tmp_path: Path) 
 def _one_rank_env() -> dict[str, str]:
     """A one-rank gloo group as torchrun describes it, standard output buffered (os._exit drops
     what sits in Python's buffers, and a pipe is fully buffered)."""
-    import socket
+    from _net import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}
     one = {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}
     return env | one | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}

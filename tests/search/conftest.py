@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from _net import free_port
+
 
 def _bindir() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -27,12 +28,6 @@ def _bindir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_server_user(args: list[str]) -> list[str]:
@@ -54,7 +49,7 @@ def postgres_cluster() -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="swift-sampler-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, user="postgres")
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     subprocess.run(
         _as_server_user(
             [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-N"]

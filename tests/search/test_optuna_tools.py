@@ -5,7 +5,6 @@ the study (SQLite, journal and PostgreSQL storages) to a real HTTP client on loo
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from _net import free_port
 from swift_sampler.config import load_config
 from swift_sampler.search import driver
 from swift_sampler.search.driver import run_search
@@ -140,12 +140,6 @@ def test_an_older_study_keeps_its_names_on_resume(
     assert [t.score for t in resumed.trials] == [t["val_score"] for t in new["trials"]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:  # bounded: never hangs the suite
         return json.loads(response.read())
@@ -154,7 +148,7 @@ def _get(url: str) -> dict:
 @contextmanager
 def _dashboard(storage: str) -> Iterator[str]:
     """Runs ``optuna-dashboard STORAGE`` on a free loopback port; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     command = Path(sys.executable).parent / "optuna-dashboard"
     process = subprocess.Popen(
         [str(command), storage, "--host", "127.0.0.1", "--port", str(port), "--quiet"],

@@ -49,7 +49,11 @@ is, is Co-teaching (rate on validation) above the preset in at least two of the 
 both epochs? (``--runs FOURTH`` runs exactly these.) A replicate, fixed before it ran
 (2026-12-02): the fourth set with the preset on selection seed 1, reported seeds 11, 12, 13
 (``--runs FOURTH --preset swift --select-seed 1 --seeds 11 12 13``), the same questions but
-the one on the full search.
+the one on the full search. A replicate of the third set, fixed before it ran (2026-12-02):
+``--runs THIRD --preset swift --select-seed 1 --seeds 11 12 13``, the third set's questions
+but the one on the full search, and one more: does the README's advice for such noise hold on
+this seed, that is, is Co-teaching (rate on validation) above the preset in at least two of
+the three runs at both epochs?
 
 Methods, as Table 1 trains them (its jobs, under results/table1/runs/): every method with SS's
 information (uniform, uniform with early stopping, REED hard and soft, the practical variants

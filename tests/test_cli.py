@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -98,6 +99,18 @@ def test_demo_flow_runs_then_reuses_everything(tmp_path: Path, capsys) -> None:
     third = capsys.readouterr().out
     assert "reusing" in third and "trial   1/3" not in third
     assert (run_dir / "config.toml").read_text() == saved
+    # A final.json of another sampler (a search resumed with more trials may find one) is
+    # trained again for this run's sampler, and the rerun says so.
+    stale = json.loads(final)
+    stale["sampler"]["theta"] = [0.0] * len(stale["sampler"]["theta"])
+    (run_dir / "final.json").write_text(json.dumps(stale))
+    assert main(args) == 0
+    fourth = capsys.readouterr().out
+    assert "another config or sampler; training again" in fourth and "reusing" not in fourth
+    assert (
+        json.loads((run_dir / "final.json").read_bytes())["sampler"]
+        == json.loads(final)["sampler"]
+    )
     # --fresh starts over.
     assert main([*args, "--fresh"]) == 0
     assert "reusing" not in capsys.readouterr().out

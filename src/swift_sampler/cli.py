@@ -486,6 +486,11 @@ def _final(
             return saved
         elif not reuse:
             raise ConfigError(_final_exists(target, saved, key, complete, config))
+        else:  # the demo's own directory, whose search now found another sampler
+            print(
+                f"final training: {target} holds the runs of another config or sampler; "
+                "training again for this one"
+            )
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir} exists and is not a directory; give a directory")
     experiment = build_experiment(config)  # bad data or model: fails before --out is made

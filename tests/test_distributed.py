@@ -359,3 +359,48 @@ def test_followers_learn_that_rank_0_failed_inside_the_inner_loop(tmp_path: Path
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "rank 0 failed=True" in run.stdout and "rank 1 failed=True" in run.stdout
+
+
+DEBUG_INTERNAL = r"""
+import atexit
+import sys
+from swift_sampler import cli
+
+atexit.register(print, "atexit ran", flush=True)  # an ordinary exit would print this
+
+
+def broken(*args, **kwargs):
+    raise RuntimeError("a deliberate internal error")
+
+
+cli._search = broken  # rank 0 runs the command; the other rank follows its inner loop
+sys.argv = ["swift-sampler", "--debug", "--threads", "1", "search", *sys.argv[1:]]
+cli.run()
+"""
+
+
+@pytest.mark.slow
+def test_debug_internal_error_under_torchrun_prints_the_traceback_and_exits_1(
+    tmp_path: Path,
+) -> None:
+    # --debug lets an internal error through main(); run() prints its traceback and ends the
+    # joined rank with exit code 1 through exit_process (no abort at exit, no hang), and the
+    # follower, released as failed, leaves with 0.
+    script = tmp_path / "debug.py"
+    script.write_text(DEBUG_INTERNAL)
+    config = tmp_path / "c.toml"
+    config.write_text(CONFIG)
+    run = subprocess.run(
+        _torchrun(str(script), str(config), "--run-dir", str(tmp_path / "r")),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert "failed (exitcode: 1) local_rank: 0" in run.stderr, run.stderr[-3000:]
+    assert "local_rank: 1" not in run.stderr  # the follower ended cleanly
+    assert "Traceback" in run.stderr
+    assert run.stderr.count("RuntimeError: a deliberate internal error") == 1
+    assert "terminate called" not in run.stderr and "internal error:" not in run.stderr
+    assert "atexit ran" not in run.stdout  # neither rank went through the teardown

@@ -399,7 +399,6 @@ def test_debug_internal_error_under_torchrun_prints_the_traceback_and_exits_1(
     )
     assert run.returncode != 0
     assert "failed (exitcode: 1) local_rank: 0" in run.stderr, run.stderr[-3000:]
-    assert "local_rank: 1" not in run.stderr  # the follower ended cleanly
     assert "Traceback" in run.stderr
     assert run.stderr.count("RuntimeError: a deliberate internal error") == 1
     assert "terminate called" not in run.stderr and "internal error:" not in run.stderr

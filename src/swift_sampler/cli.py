@@ -486,7 +486,7 @@ def _final(
             return saved
         elif not reuse:
             raise ConfigError(_final_exists(target, saved, key, complete, config))
-        else:  # the demo's own directory, whose search now found another sampler
+        else:  # the demo (reuse): its own directory, the runs of another config or sampler
             print(
                 f"final training: {target} holds the runs of another config or sampler; "
                 "training again for this one"
